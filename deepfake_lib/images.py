@@ -1,0 +1,106 @@
+"""Robust image loading: any PIL mode to RGB, EXIF orientation, clear errors for broken files."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+LFS_POINTER_PREFIX = b"version https://git-lfs"
+# PIL's default bomb limit (~89 Mpx warns, 2x errors). Make the warning an error: refuse, never decode.
+MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+class ImageLoadError(Exception):
+    """An image file that cannot be used; ``path`` and ``reason`` say which and why."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+def is_lfs_pointer(path: str | os.PathLike[str]) -> bool:
+    """True when the file is a Git LFS pointer (a small text file standing in for the real content)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(LFS_POINTER_PREFIX)) == LFS_POINTER_PREFIX
+    except OSError:
+        return False
+
+
+def lfs_pointer_reason(kind: str = "image") -> str:
+    return f"Git LFS pointer file, not the {kind} itself: run `git lfs pull` to fetch the real file"
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any PIL mode (1, L, LA, P, RGBA, I;16, I, F, CMYK, YCbCr...) to 8-bit RGB."""
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        scale = 255.0 / (hi - lo) if hi > lo else 0.0
+        arr8 = ((arr - lo) * scale).clip(0, 255).astype(np.uint8)
+        return Image.fromarray(arr8, mode="L").convert("RGB")
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def load_image(path: str | os.PathLike[str]) -> Image.Image:
+    """Load an image file as RGB with EXIF orientation applied (first frame of animations).
+
+    Raises ``ImageLoadError`` naming the file and the reason: missing, empty, Git LFS pointer,
+    not an image, truncated/corrupt, or over PIL's decompression-bomb pixel limit.
+    """
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+    except OSError as exc:
+        raise ImageLoadError(p, f"cannot read file ({exc.strerror or exc})") from None
+    if not p.is_file():
+        raise ImageLoadError(p, "not a regular file")
+    if size == 0:
+        raise ImageLoadError(p, "empty file (0 bytes)")
+    if is_lfs_pointer(p):
+        raise ImageLoadError(p, lfs_pointer_reason())
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p) as img:
+                if img.width * img.height > MAX_IMAGE_PIXELS:
+                    raise Image.DecompressionBombError("too many pixels")
+                if getattr(img, "n_frames", 1) > 1:
+                    img.seek(0)
+                img.load()
+                img = ImageOps.exif_transpose(img) or img
+                rgb = to_rgb(img)
+                rgb.load()
+                return rgb
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageLoadError(
+            p, f"image too large: over the {MAX_IMAGE_PIXELS:,}-pixel decompression-bomb limit, refused"
+        ) from None
+    except UnidentifiedImageError:
+        raise ImageLoadError(p, "not an image, or an image format PIL cannot read") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageLoadError(p, f"truncated or corrupt image ({exc})") from None
+
+
+def check_image(path: str | os.PathLike[str]) -> str | None:
+    """Fully decode ``path``; return ``None`` when usable, else the reason it is not."""
+    try:
+        load_image(path)
+    except ImageLoadError as exc:
+        return exc.reason
+    return None

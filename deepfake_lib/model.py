@@ -1,0 +1,351 @@
+"""EfficientNetLSTM: EfficientNet backbone -> global pooling -> (bi)LSTM over frames -> MLP head -> 1 logit.
+
+Also: offline-friendly ImageNet weights, freezing of early blocks, and the checkpoint contract
+(plain dict of tensors and values, ``torch.load(..., weights_only=True)``, atomic writes).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import warnings
+import zipfile
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from efficientnet_pytorch import EfficientNet
+from efficientnet_pytorch.utils import url_map
+from torch import nn
+
+from . import CLASS_NAMES, __version__
+from .images import is_lfs_pointer, lfs_pointer_reason
+from .runs import atomic_write
+
+CHECKPOINT_FORMAT = "deepfake-workbench/efficientnet-lstm"
+CHECKPOINT_VERSION = 1
+BACKBONES = tuple(f"efficientnet-b{i}" for i in range(8))
+
+
+class PretrainedWeightsUnavailable(RuntimeError):
+    """ImageNet weights could be neither found locally nor downloaded."""
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used: the message names the file and the reason."""
+
+
+@dataclass
+class ModelConfig:
+    """Architecture and initialisation options; stored in every checkpoint.
+
+    ``pretrained``: True (ImageNet weights, error if unavailable), False (random init) or "auto" (ImageNet
+    weights when available, else random init with a warning). ``trainable_blocks``: how many of the last
+    MBConv blocks (plus the conv head) train; -1 = the whole backbone, 0 = backbone frozen. When "auto"
+    falls back to random initialisation the whole backbone trains (frozen random features are useless).
+    ``bn_momentum``: BatchNorm running-stat momentum of the trainable backbone layers (PyTorch's 0.1,
+    not efficientnet-pytorch's 0.01, so the statistics follow a small new dataset within a few epochs).
+    """
+
+    backbone: str = "efficientnet-b0"
+    pretrained: bool | str = True
+    weights_path: str | None = None
+    image_size: int = 224
+    trainable_blocks: int = 5
+    lstm_hidden: int = 256
+    lstm_layers: int = 1
+    bidirectional: bool = True
+    head_hidden: int = 128
+    dropout: float = 0.3
+    bn_momentum: float = 0.1
+    channels_last: bool = True
+
+    def __post_init__(self) -> None:
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"backbone must be one of {', '.join(BACKBONES)}, got {self.backbone!r}")
+        if self.pretrained not in (True, False, "auto"):
+            raise ValueError(f"pretrained must be True, False or 'auto', got {self.pretrained!r}")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def hub_weights_file(backbone: str) -> Path:
+    """Where torch hub caches the efficientnet-pytorch ImageNet weights for ``backbone``."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(url_map[backbone]).name
+
+
+def load_imagenet_state_dict(backbone: str, weights_path: str | os.PathLike[str] | None = None) -> dict:
+    """ImageNet weights for ``backbone``: from ``weights_path``, else the torch hub cache, else a download.
+
+    Raises ``PretrainedWeightsUnavailable`` saying which file to provide when none of these works.
+    """
+    url = url_map[backbone]
+    cached = hub_weights_file(backbone)
+    if weights_path is not None:
+        path = Path(weights_path).expanduser()
+        if not path.is_file():
+            raise PretrainedWeightsUnavailable(f"weights_path {path} does not exist (expected {Path(url).name})")
+        return _load_weights_file(path)
+    if cached.is_file():
+        return _load_weights_file(cached)
+    try:
+        return torch.hub.load_state_dict_from_url(url, progress=True, weights_only=True)
+    except Exception as exc:  # network errors come in many types
+        raise PretrainedWeightsUnavailable(
+            f"cannot download ImageNet weights for {backbone} from {url} ({type(exc).__name__}: {exc}). "
+            f"Offline? Download that file elsewhere and either pass weights_path=/path/to/{Path(url).name} "
+            f"(WEIGHTS_PATH in the notebooks) or copy it to {cached}; or use pretrained=False."
+        ) from None
+
+
+def _load_weights_file(path: Path) -> dict:
+    if is_lfs_pointer(path):
+        raise PretrainedWeightsUnavailable(f"{path}: {lfs_pointer_reason('weights file')}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise PretrainedWeightsUnavailable(f"{path}: not a readable weights file ({exc})") from None
+
+
+class EfficientNetLSTM(nn.Module):
+    """Input ``[B, T, 3, H, W]`` ImageNet-normalized frames; output ``[B]`` FAKE logits.
+
+    An image is a sequence of length T = 1. ``features()`` gives the per-frame embedding ``[B, T, C]``.
+    """
+
+    def __init__(self, config: ModelConfig | None = None, **overrides: Any) -> None:
+        super().__init__()
+        cfg = config or ModelConfig(**overrides)
+        self.config = cfg
+        self.pretrained_loaded = False
+        self.backbone = EfficientNet.from_name(cfg.backbone, image_size=cfg.image_size)
+        if cfg.pretrained:
+            try:
+                state = load_imagenet_state_dict(cfg.backbone, cfg.weights_path)
+                self.backbone.load_state_dict(state, strict=True)
+                self.pretrained_loaded = True
+            except PretrainedWeightsUnavailable as exc:
+                if cfg.pretrained is True:
+                    raise
+                warnings.warn(
+                    f"pretrained='auto': ImageNet weights unavailable, training the whole backbone from random "
+                    f"initialisation (expect much lower accuracy). {exc}",
+                    stacklevel=2,
+                )
+                cfg.trainable_blocks = -1
+        self.backbone._fc = nn.Identity()  # the ImageNet classifier is not used
+        for m in self.backbone.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.momentum = cfg.bn_momentum
+        self.backbone._dropout = nn.Identity()
+        n_feat = self.backbone._conv_head.out_channels
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.lstm = nn.LSTM(
+            n_feat,
+            cfg.lstm_hidden,
+            num_layers=cfg.lstm_layers,
+            batch_first=True,
+            bidirectional=cfg.bidirectional,
+            dropout=cfg.dropout if cfg.lstm_layers > 1 else 0.0,
+        )
+        n_seq = cfg.lstm_hidden * (2 if cfg.bidirectional else 1)
+        self.head = nn.Sequential(
+            nn.Dropout(cfg.dropout),
+            nn.Linear(n_seq, cfg.head_hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(cfg.head_hidden, 1),
+        )
+        self.set_trainable_blocks(cfg.trainable_blocks)
+        if cfg.channels_last:
+            self.backbone.to(memory_format=torch.channels_last)
+
+    # ------------------------------------------------------------------ freezing
+    @property
+    def n_blocks(self) -> int:
+        return len(self.backbone._blocks)
+
+    def set_trainable_blocks(self, n: int) -> None:
+        """Train the last ``n`` MBConv blocks and the conv head (-1: whole backbone, 0: none)."""
+        n_blocks = self.n_blocks
+        if n < -1 or n > n_blocks:
+            raise ValueError(f"trainable_blocks must be in -1..{n_blocks}, got {n}")
+        self.config.trainable_blocks = n
+        self.frozen_blocks = 0 if n == -1 else n_blocks - n
+        frozen_stem = n != -1
+        for p in self.backbone.parameters():
+            p.requires_grad = True
+        if frozen_stem:
+            for m in (self.backbone._conv_stem, self.backbone._bn0, *self.backbone._blocks[: self.frozen_blocks]):
+                for p in m.parameters():
+                    p.requires_grad = False
+        if n == 0:
+            for m in (self.backbone._conv_head, self.backbone._bn1):
+                for p in m.parameters():
+                    p.requires_grad = False
+        self.train(self.training)
+
+    def frozen_modules(self) -> list[nn.Module]:
+        """Backbone modules whose parameters are frozen (kept in eval mode so BatchNorm stats stay fixed)."""
+        bb = self.backbone
+        if self.config.trainable_blocks == -1:
+            return []
+        mods: list[nn.Module] = [bb._conv_stem, bb._bn0, *bb._blocks[: self.frozen_blocks]]
+        if self.config.trainable_blocks == 0:
+            mods += [bb._conv_head, bb._bn1]
+        return mods
+
+    def train(self, mode: bool = True) -> EfficientNetLSTM:
+        super().train(mode)
+        if mode:
+            for m in self.frozen_modules():
+                m.eval()
+        return self
+
+    # ------------------------------------------------------------------ forward
+    def frame_features(self, x: torch.Tensor) -> torch.Tensor:
+        """``[N, 3, H, W]`` -> feature map ``[N, C, h, w]`` of the conv head.
+
+        The frozen stem and blocks run without autograd, so training does no backward work there.
+        """
+        bb = self.backbone
+        if self.config.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        n_blocks = self.n_blocks
+        rate = bb._global_params.drop_connect_rate or 0.0
+        frozen = self.frozen_blocks if self.config.trainable_blocks != -1 else -1
+        with torch.set_grad_enabled(torch.is_grad_enabled() and frozen == -1):
+            x = bb._swish(bb._bn0(bb._conv_stem(x)))
+        for idx, block in enumerate(bb._blocks):
+            with torch.set_grad_enabled(torch.is_grad_enabled() and idx >= frozen):
+                x = block(x, drop_connect_rate=rate * idx / n_blocks if rate else None)
+        return bb._swish(bb._bn1(bb._conv_head(x)))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, T, 3, H, W]`` -> pooled per-frame features ``[B, T, C]``."""
+        if x.dim() != 5:
+            raise ValueError(f"expected input [B, T, 3, H, W], got shape {tuple(x.shape)}")
+        b, t = x.shape[:2]
+        fmap = self.frame_features(x.flatten(0, 1))
+        return self.pool(fmap).flatten(1).view(b, t, -1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, T, 3, H, W]`` -> FAKE logits ``[B]``."""
+        seq = self.features(x)
+        _, (h_n, _) = self.lstm(seq.float())
+        last = torch.cat([h_n[-2], h_n[-1]], dim=1) if self.config.bidirectional else h_n[-1]
+        return self.head(last).squeeze(-1)
+
+
+def build_model(**kwargs: Any) -> EfficientNetLSTM:
+    """``EfficientNetLSTM(ModelConfig(**kwargs))``."""
+    return EfficientNetLSTM(ModelConfig(**kwargs))
+
+
+def count_parameters(model: nn.Module) -> dict[str, int]:
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"total": total, "trainable": trainable}
+
+
+# --------------------------------------------------------------------------- checkpoints
+def model_checkpoint(
+    model: EfficientNetLSTM,
+    threshold: float = 0.5,
+    metrics: dict[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The checkpoint dict: tensors and plain Python values only."""
+    config = asdict(model.config)
+    config["pretrained_loaded"] = model.pretrained_loaded
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "format_version": CHECKPOINT_VERSION,
+        "library_version": __version__,
+        "config": config,
+        "state_dict": state,
+        "class_names": list(CLASS_NAMES),
+        "threshold": float(threshold),
+        "metrics": dict(metrics or {}),
+        **extra,
+    }
+
+
+def save_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write a checkpoint dict atomically (temp file + rename)."""
+    return atomic_write(path, lambda tmp: torch.save(ckpt, tmp))
+
+
+def save_model(model: EfficientNetLSTM, path: str | os.PathLike[str], **kwargs: Any) -> Path:
+    """``save_checkpoint(model_checkpoint(model, **kwargs), path)``."""
+    return save_checkpoint(model_checkpoint(model, **kwargs), path)
+
+
+def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load and validate a checkpoint with ``weights_only=True`` (no code in a file is ever run)."""
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"{p}: checkpoint file not found")
+    if p.stat().st_size == 0:
+        raise CheckpointError(f"{p}: empty checkpoint file (0 bytes)")
+    if is_lfs_pointer(p):
+        raise CheckpointError(f"{p}: {lfs_pointer_reason('checkpoint')}")
+    try:
+        ckpt = torch.load(p, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise CheckpointError(
+            f"{p}: refused: the file holds Python objects other than tensors and plain values, "
+            f"which could run code when loaded ({first}). Only load checkpoints written by this workbench."
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{p}: corrupt or truncated checkpoint ({msg})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        keys = sorted(ckpt)[:8] if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise CheckpointError(
+            f"{p}: not a deepfake-workbench EfficientNetLSTM checkpoint (format={ckpt.get('format') if isinstance(ckpt, dict) else None!r}, "
+            f"contents: {keys})"
+        )
+    if ckpt.get("format_version", 0) > CHECKPOINT_VERSION:
+        raise CheckpointError(f"{p}: checkpoint format v{ckpt['format_version']} is newer than this library supports")
+    return ckpt
+
+
+def model_from_checkpoint(
+    ckpt: dict[str, Any], path: str | os.PathLike[str] = "<checkpoint>", image_size: int | None = None
+) -> EfficientNetLSTM:
+    """Rebuild the model from a loaded checkpoint dict (no weight download: ``pretrained=False``)."""
+    cfg = dict(ckpt["config"])
+    if image_size is not None and cfg.get("image_size") != image_size:
+        raise CheckpointError(
+            f"{path}: trained at image size {cfg.get('image_size')}, but {image_size} was requested; "
+            f"use IMAGE_SIZE={cfg.get('image_size')} or retrain"
+        )
+    cfg.update(pretrained=False, weights_path=None)
+    try:
+        model = EfficientNetLSTM(ModelConfig.from_dict(cfg))
+        model.load_state_dict(ckpt["state_dict"], strict=True)
+    except (RuntimeError, ValueError, TypeError, KeyError) as exc:
+        msg = str(exc).strip().splitlines()[0]
+        raise CheckpointError(
+            f"{path}: weights do not fit the EfficientNetLSTM architecture in its config ({msg})"
+        ) from None
+    model.pretrained_loaded = bool(ckpt["config"].get("pretrained_loaded", False))
+    return model
+
+
+def load_model(
+    path: str | os.PathLike[str],
+    device: str | torch.device = "cpu",
+    image_size: int | None = None,
+) -> tuple[EfficientNetLSTM, dict[str, Any]]:
+    """Load a checkpoint file -> (model in eval mode on ``device``, checkpoint dict)."""
+    ckpt = load_checkpoint(path)
+    model = model_from_checkpoint(ckpt, path, image_size=image_size)
+    return model.to(device).eval(), ckpt

@@ -1,0 +1,107 @@
+"""Run folders, project-relative paths, atomic file writes and the shared metrics.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+CHECKPOINTS = "checkpoints"
+FIGURES = "figures"
+METRICS_FILE = "metrics.json"
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The repository root (the folder holding ``pyproject.toml`` and ``deepfake_lib``), else the cwd."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file() and (folder / "deepfake_lib").is_dir():
+            return folder
+    return here
+
+
+def resolve_path(path: str | os.PathLike[str]) -> Path:
+    """Anchor a relative path at the project root, so notebooks work from ``notebooks/`` and from the root."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else project_root() / p
+
+
+def new_run_id(prefix: str = "run") -> str:
+    """A sortable run id such as ``run-20261125-103000``."""
+    return f"{prefix}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def run_paths(run_dir: str | os.PathLike[str]) -> dict[str, Path]:
+    """Create (if needed) and return the standard sub-folders of a run folder."""
+    root = resolve_path(run_dir)
+    paths = {"root": root, "checkpoints": root / CHECKPOINTS, "figures": root / FIGURES}
+    for p in paths.values():
+        p.mkdir(parents=True, exist_ok=True)
+    return paths
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_path)`` on a temporary file next to ``path``, then rename it into place.
+
+    A crash or kill during ``write`` leaves any previous ``path`` untouched.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        write(tmp_path)
+        with open(tmp_path, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, target)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def write_json(path: str | os.PathLike[str], data: Any) -> Path:
+    """Write ``data`` as indented JSON, atomically."""
+    text = json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n"
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def read_json(path: str | os.PathLike[str], default: Any = None) -> Any:
+    """Read JSON, or return ``default`` when the file does not exist."""
+    p = Path(path)
+    if not p.exists():
+        return default
+    return json.loads(p.read_text(encoding="utf-8"))
+
+
+def update_metrics(run_dir: str | os.PathLike[str], section: str, values: dict[str, Any]) -> Path:
+    """Replace one section (``data``, ``train``, ``evaluate``...) of the run's ``metrics.json``."""
+    path = resolve_path(run_dir) / METRICS_FILE
+    metrics = read_json(path, default={})
+    metrics[section] = values
+    return write_json(path, metrics)
+
+
+def save_figure(fig: Any, run_dir: str | os.PathLike[str], name: str, dpi: int = 120) -> Path:
+    """Save a matplotlib figure as ``<run_dir>/figures/<name>.png`` (atomically) and return the path."""
+    path = run_paths(run_dir)["figures"] / f"{name}.png"
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png"))
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, torch.Tensor):
+        return obj.tolist()
+    if hasattr(obj, "item"):  # numpy scalars
+        return obj.item()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

@@ -1,0 +1,265 @@
+"""fit(): AdamW + BCE-with-logits, oversampling, early stopping, best/last checkpoints, resume."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .data import DeepfakeDataset, default_num_workers, make_loader, make_oversampler, pos_weight
+from .device import autocast, configure_backends, needs_grad_scaler, resolve_device
+from .inference import predict_loader
+from .metrics import basic_metrics
+from .model import EfficientNetLSTM, load_checkpoint, model_checkpoint, save_checkpoint
+from .runs import run_paths, update_metrics, write_json
+
+log = logging.getLogger(__name__)
+
+BEST = "best_model.pth"
+LAST = "last.pth"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainConfig:
+    """Training options.
+
+    ``balance``: "oversample" (default), "weight" (BCE pos_weight) or "none". ``backbone_lr``: learning rate
+    of the trainable backbone layers; None = ``lr / 10`` for ImageNet weights, ``lr`` for a random init.
+    ``num_workers``: DataLoader worker processes, -1 = automatic.
+    """
+
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-3
+    backbone_lr: float | None = None
+    weight_decay: float = 1e-4
+    patience: int = 3
+    min_delta: float = 1e-4
+    balance: str = "oversample"
+    scheduler: str = "cosine"
+    grad_clip: float = 1.0
+    amp: bool = True
+    num_workers: int = -1
+    seed: int = 0
+    device: str = "auto"
+    resume: bool = True
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.balance not in ("oversample", "weight", "none"):
+            raise ValueError(f"balance must be 'oversample', 'weight' or 'none', got {self.balance!r}")
+        if self.scheduler not in ("cosine", "plateau", "none"):
+            raise ValueError(f"scheduler must be 'cosine', 'plateau' or 'none', got {self.scheduler!r}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch_size must be >= 1")
+
+
+@dataclass
+class FitResult:
+    history: list[dict[str, float]]
+    best_epoch: int
+    best_val_loss: float
+    best_path: Path
+    last_path: Path
+    stopped_early: bool
+    resumed_from_epoch: int = 0
+    load_errors: list[tuple[str, str]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "best_epoch": self.best_epoch,
+            "best_val_loss": self.best_val_loss,
+            "epochs_run": len(self.history),
+            "stopped_early": self.stopped_early,
+            "resumed_from_epoch": self.resumed_from_epoch,
+            "best_checkpoint": str(self.best_path),
+            "last_checkpoint": str(self.last_path),
+            "load_errors": [{"path": p, "reason": r} for p, r in self.load_errors],
+            "history": self.history,
+        }
+
+
+def make_optimizer(model: EfficientNetLSTM, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW with a lower learning rate for trainable backbone blocks than for the LSTM and head."""
+    backbone = [p for p in model.backbone.parameters() if p.requires_grad]
+    rest = [p for n, p in model.named_parameters() if not n.startswith("backbone.") and p.requires_grad]
+    groups = [{"params": rest, "lr": cfg.lr}]
+    if backbone:
+        backbone_lr = cfg.backbone_lr or (cfg.lr / 10 if model.pretrained_loaded else cfg.lr)
+        groups.append({"params": backbone, "lr": backbone_lr})
+    return torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+
+
+def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> Any:
+    if cfg.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+    if cfg.scheduler == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.3, patience=max(1, cfg.patience // 2))
+    return None
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return seed * 100_003 + epoch
+
+
+def fit(
+    model: EfficientNetLSTM,
+    train_ds: DeepfakeDataset,
+    val_ds: DeepfakeDataset,
+    run_dir: str | os.PathLike[str],
+    config: TrainConfig | None = None,
+    **overrides: Any,
+) -> FitResult:
+    """Train ``model`` and keep ``checkpoints/best_model.pth`` (lowest val loss) and ``checkpoints/last.pth``.
+
+    Each epoch's randomness depends only on ``(seed, epoch)``, so a run resumed from ``last.pth`` (the
+    default when it exists) continues exactly like an uninterrupted one. Writes ``history.json`` and the
+    ``train`` section of ``metrics.json`` after every epoch.
+    """
+    cfg = config or TrainConfig(**overrides)
+    paths = run_paths(run_dir)
+    best_path, last_path = paths["checkpoints"] / BEST, paths["checkpoints"] / LAST
+    device = resolve_device(cfg.device)
+    configure_backends(device)
+    model.to(device)
+
+    labels = train_ds.labels
+    workers = default_num_workers() if cfg.num_workers < 0 else cfg.num_workers
+    sampler = make_oversampler(labels, cfg.seed) if cfg.balance == "oversample" else None
+    train_loader = make_loader(
+        train_ds, cfg.batch_size, shuffle=sampler is None, sampler=sampler, num_workers=workers,
+        pin_memory=device.type == "cuda",
+    )  # fmt: skip
+    val_loader = make_loader(val_ds, cfg.batch_size * 2, num_workers=workers, pin_memory=device.type == "cuda")
+    weight = pos_weight(labels).to(device) if cfg.balance == "weight" else None
+    criterion = nn.BCEWithLogitsLoss(pos_weight=weight)
+    optimizer = make_optimizer(model, cfg)
+    scheduler = make_scheduler(optimizer, cfg)
+    scaler = torch.amp.GradScaler("cuda", enabled=needs_grad_scaler(device, cfg.amp))
+
+    history: list[dict[str, float]] = []
+    best_val, best_epoch, bad_epochs, start_epoch = math.inf, 0, 0, 0
+    load_errors: dict[str, str] = {}
+    if cfg.resume and last_path.exists():
+        state = load_checkpoint(last_path, map_location="cpu")
+        model.load_state_dict(state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None and state.get("scheduler"):
+            scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        history = list(state["history"])
+        best_val, best_epoch = float(state["best_val_loss"]), int(state["best_epoch"])
+        bad_epochs, start_epoch = int(state["bad_epochs"]), int(state["epoch"])
+        load_errors = dict(state.get("load_errors", {}))
+        log.info("resumed from %s after epoch %d", last_path, start_epoch)
+        if state.get("stopped_early") or start_epoch >= cfg.epochs:
+            print(f"training already finished at epoch {start_epoch} ({last_path}); pass resume=False to retrain")
+            return FitResult(
+                history, best_epoch, best_val, best_path, last_path, bool(state.get("stopped_early")),
+                start_epoch, sorted(load_errors.items()),
+            )  # fmt: skip
+    resumed_from = start_epoch
+
+    def result(stopped: bool) -> FitResult:
+        return FitResult(
+            list(history),
+            best_epoch,
+            best_val,
+            best_path,
+            last_path,
+            stopped,
+            resumed_from,
+            sorted(load_errors.items()),
+        )
+
+    stopped_early = False
+    epochs = tqdm(range(start_epoch, cfg.epochs), desc="epochs", disable=not cfg.progress, initial=start_epoch,
+                  total=cfg.epochs)  # fmt: skip
+    for epoch in epochs:
+        torch.manual_seed(_epoch_seed(cfg.seed, epoch))
+        if sampler is not None:
+            sampler.generator.manual_seed(_epoch_seed(cfg.seed, epoch))
+        model.train()
+        t0, n_seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
+        bar = tqdm(train_loader, desc=f"epoch {epoch + 1}", leave=False, disable=not cfg.progress)
+        for batch in bar:
+            load_errors.update(dict(batch["bad"]))
+            if batch["x"] is None:
+                continue
+            x = batch["x"].to(device, non_blocking=True)
+            y = batch["y"].to(device, non_blocking=True).float()
+            with autocast(device, cfg.amp):
+                logits = model(x)
+            loss = criterion(logits.float(), y)
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(
+                    f"loss became {loss.item()} at epoch {epoch + 1}; training stopped. The last good checkpoints are "
+                    f"kept ({best_path.name}, {last_path.name}). Lower the learning rate (LR={cfg.lr}) or check the data."
+                )
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if cfg.grad_clip:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            n_seen += len(y)
+            loss_sum += loss.item() * len(y)
+            correct += ((logits.detach() > 0).float() == y).sum().item()
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+        train_time = time.perf_counter() - t0
+
+        val = predict_loader(model, val_loader, device, cfg.amp, desc="validate", progress=cfg.progress)
+        load_errors.update(dict(val.bad))
+        vm = basic_metrics(val.labels, val.probs)
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": loss_sum / max(n_seen, 1),
+            "train_accuracy": correct / max(n_seen, 1),
+            "val_loss": vm["log_loss"],
+            "val_accuracy": vm["accuracy"],
+            "val_balanced_accuracy": vm["balanced_accuracy"],
+            "val_auc": vm["auc"],
+            "lr": optimizer.param_groups[0]["lr"],
+            "train_images_per_s": n_seen / train_time if train_time > 0 else math.nan,
+            "epoch_seconds": time.perf_counter() - t0,
+        }
+        history.append(row)
+        improved = row["val_loss"] < best_val - cfg.min_delta
+        if improved:
+            best_val, best_epoch, bad_epochs = row["val_loss"], epoch + 1, 0
+            save_checkpoint(model_checkpoint(model, metrics=row, epoch=epoch + 1, train_config=asdict(cfg)), best_path)
+        else:
+            bad_epochs += 1
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            scheduler.step(row["val_loss"])
+        elif scheduler is not None:
+            scheduler.step()
+        stopped_early = bad_epochs >= cfg.patience
+        last = model_checkpoint(
+            model, metrics=row, epoch=epoch + 1, train_config=asdict(cfg), optimizer=optimizer.state_dict(),
+            scheduler=scheduler.state_dict() if scheduler is not None else None, scaler=scaler.state_dict(),
+            history=history, best_val_loss=best_val, best_epoch=best_epoch, bad_epochs=bad_epochs,
+            stopped_early=stopped_early, load_errors=load_errors,
+        )  # fmt: skip
+        save_checkpoint(last, last_path)
+        write_json(paths["root"] / "history.json", history)
+        update_metrics(paths["root"], "train", result(stopped_early).summary())
+        epochs.set_postfix(val_loss=f"{row['val_loss']:.4f}", val_auc=f"{row['val_auc']:.3f}")
+        if stopped_early:
+            print(f"early stopping after epoch {epoch + 1}: no val-loss improvement for {cfg.patience} epochs")
+            break
+    return result(stopped_early)
