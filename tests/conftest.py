@@ -1,0 +1,57 @@
+"""Shared fixtures: tiny generated datasets and tiny models, so every test runs in seconds on a CPU."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from deepfake_lib.demo import DemoSpec, build_demo_dataset
+from deepfake_lib.model import EfficientNetLSTM, ModelConfig, save_model
+
+# Small and fast everywhere: the CI machine has 2 cores.
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+TINY_SIZE = 32
+TINY_MODEL = {"pretrained": False, "image_size": TINY_SIZE, "lstm_hidden": 16, "head_hidden": 8}
+
+
+def tiny_spec(real: int = 12, fake: int = 4, size: int = TINY_SIZE, seed: int = 0) -> DemoSpec:
+    counts = {"real": real, "fake": fake}
+    return DemoSpec(counts={"train": dict(counts), "val": dict(counts), "test": dict(counts)}, size=size, seed=seed)
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``<tmp>/data/{train,val,test}/{real,fake}``: 12 real + 4 fake 32x32 JPEGs per split (read-only use)."""
+    return build_demo_dataset(tmp_path_factory.mktemp("tiny") / "data", tiny_spec())
+
+
+def tiny_model(**overrides) -> EfficientNetLSTM:
+    torch.manual_seed(0)
+    return EfficientNetLSTM(ModelConfig(**{**TINY_MODEL, **overrides}))
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An (untrained) tiny EfficientNetLSTM checkpoint at 32x32 with threshold 0.5."""
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pth"
+    save_model(tiny_model(), path, threshold=0.5)
+    return path
+
+
+@pytest.fixture
+def make_image(tmp_path: Path):
+    """``make_image(name, size=(40, 40), mode="RGB", color=...)`` -> path of a new image file."""
+    from PIL import Image
+
+    def _make(name: str, size: tuple[int, int] = (40, 40), mode: str = "RGB", color=None, **save_kw) -> Path:
+        p = tmp_path / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        img = Image.new(mode, size, 0 if color is None else color)
+        img.save(p, **save_kw)
+        return p
+
+    return _make
