@@ -309,6 +309,7 @@ def make_loader(
     sampler: Any = None,
     num_workers: int = 0,
     pin_memory: bool = False,
+    drop_last: bool = False,
 ) -> DataLoader:
     """A DataLoader using ``collate_skip_bad``.
 
@@ -323,6 +324,7 @@ def make_loader(
         num_workers=num_workers,
         collate_fn=collate_skip_bad,
         pin_memory=pin_memory,
+        drop_last=drop_last,
         worker_init_fn=seed_worker if num_workers else None,
     )
 

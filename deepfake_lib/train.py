@@ -140,7 +140,7 @@ def fit(
     sampler = make_oversampler(labels, cfg.seed) if cfg.balance == "oversample" else None
     train_loader = make_loader(
         train_ds, cfg.batch_size, shuffle=sampler is None, sampler=sampler, num_workers=workers,
-        pin_memory=device.type == "cuda",
+        pin_memory=device.type == "cuda", drop_last=len(train_ds) > cfg.batch_size,
     )  # fmt: skip
     val_loader = make_loader(val_ds, cfg.batch_size * 2, num_workers=workers, pin_memory=device.type == "cuda")
     weight = pos_weight(labels).to(device) if cfg.balance == "weight" else None
@@ -197,7 +197,7 @@ def fit(
         bar = tqdm(train_loader, desc=f"epoch {epoch + 1}", leave=False, disable=not cfg.progress)
         for batch in bar:
             load_errors.update(dict(batch["bad"]))
-            if batch["x"] is None:
+            if batch["x"] is None or len(batch["y"]) < 2:  # BatchNorm cannot train on a single image
                 continue
             x = batch["x"].to(device, non_blocking=True)
             y = batch["y"].to(device, non_blocking=True).float()

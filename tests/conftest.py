@@ -29,9 +29,32 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_demo_dataset(tmp_path_factory.mktemp("tiny") / "data", tiny_spec())
 
 
-def tiny_model(**overrides) -> EfficientNetLSTM:
+def calibrate_batchnorm(model: EfficientNetLSTM, steps: int = 4) -> EfficientNetLSTM:
+    """Give a randomly initialised model real BatchNorm running statistics (from random inputs).
+
+    A fresh EfficientNet in eval mode has unit running variances, under which its activations vanish
+    (features ~1e-14) and every input gets the same output; a trained model never looks like that.
+    """
+    size = model.config.image_size
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    torch.nn.Module.train(model, True)  # every BatchNorm, frozen blocks included
+    with torch.no_grad():
+        for _ in range(steps):
+            model(torch.randn(8, 1, 3, size, size))
+    for m, momentum in zip(bns, saved, strict=True):
+        m.momentum = momentum
+    return model.eval()
+
+
+def tiny_model(calibrate: bool = True, **overrides) -> EfficientNetLSTM:
+    """A small random EfficientNetLSTM at 32x32 (BatchNorm statistics calibrated unless told otherwise)."""
     torch.manual_seed(0)
-    return EfficientNetLSTM(ModelConfig(**{**TINY_MODEL, **overrides}))
+    model = EfficientNetLSTM(ModelConfig(**{**TINY_MODEL, **overrides}))
+    return calibrate_batchnorm(model) if calibrate else model
 
 
 @pytest.fixture(scope="session")

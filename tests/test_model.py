@@ -1,0 +1,168 @@
+"""EfficientNetLSTM: shapes, freezing, offline weights, checkpoint round trip and refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from deepfake_lib import model as M
+from tests.conftest import TINY_MODEL, tiny_model
+
+
+@pytest.mark.parametrize("t", [1, 3])
+def test_output_shape_for_images_and_sequences(t: int) -> None:
+    m = tiny_model().eval()
+    x = torch.randn(2, t, 3, 32, 32)
+    assert m(x).shape == (2,)
+    assert m.features(x).shape == (2, t, 1280)
+
+
+def test_rejects_4d_input() -> None:
+    with pytest.raises(ValueError, match=r"\[B, T, 3, H, W\]"):
+        tiny_model()(torch.randn(2, 3, 32, 32))
+
+
+def test_sequence_order_matters_with_lstm() -> None:
+    m = tiny_model().eval()
+    x = torch.randn(1, 3, 3, 32, 32)
+    assert not torch.allclose(m(x), m(x.flip(1)))
+
+
+def test_freezing_early_blocks() -> None:
+    m = tiny_model(trainable_blocks=2)
+    frozen = [b for b in m.backbone._blocks[:-2] for p in b.parameters() if p.requires_grad]
+    trainable = [p for b in m.backbone._blocks[-2:] for p in b.parameters()]
+    assert not frozen and all(p.requires_grad for p in trainable)
+    assert not any(p.requires_grad for p in m.backbone._conv_stem.parameters())
+    assert all(p.requires_grad for p in m.backbone._conv_head.parameters())
+    assert all(p.requires_grad for p in m.lstm.parameters())
+    m.train()
+    assert not m.backbone._bn0.training and not m.backbone._blocks[0].training
+    assert m.backbone._blocks[-1].training and m.head.training
+    counts = M.count_parameters(m)
+    assert 0 < counts["trainable"] < counts["total"]
+
+
+def test_frozen_blocks_get_no_gradients() -> None:
+    m = tiny_model(trainable_blocks=1).train()
+    m(torch.randn(2, 1, 3, 32, 32)).sum().backward()
+    assert m.backbone._blocks[0]._depthwise_conv.weight.grad is None
+    assert m.backbone._blocks[-1]._project_conv.weight.grad is not None
+
+
+@pytest.mark.parametrize(("n", "expect_stem"), [(-1, True), (0, False)])
+def test_whole_backbone_or_none(n: int, expect_stem: bool) -> None:
+    m = tiny_model(trainable_blocks=n)
+    assert all(p.requires_grad == expect_stem for p in m.backbone._conv_stem.parameters())
+    assert all(p.requires_grad == (n == -1) for p in m.backbone._conv_head.parameters())
+
+
+def test_invalid_options() -> None:
+    with pytest.raises(ValueError, match="trainable_blocks"):
+        tiny_model(trainable_blocks=99)
+    with pytest.raises(ValueError, match="backbone"):
+        M.ModelConfig(backbone="resnet50")
+    with pytest.raises(ValueError, match="pretrained"):
+        M.ModelConfig(pretrained="yes")
+
+
+def test_other_backbone_sizes_build() -> None:
+    m = M.build_model(**{**TINY_MODEL, "backbone": "efficientnet-b1"}).eval()
+    assert m(torch.randn(1, 1, 3, 32, 32)).shape == (1,)
+
+
+def test_offline_weights_from_path_cache_or_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from efficientnet_pytorch import EfficientNet
+
+    ref = EfficientNet.from_name("efficientnet-b0")
+    weights = tmp_path / "efficientnet-b0-355c32eb.pth"
+    torch.save(ref.state_dict(), weights)
+    m = M.build_model(**{**TINY_MODEL, "pretrained": True, "weights_path": str(weights)})
+    assert m.pretrained_loaded
+    assert torch.equal(m.backbone._conv_stem.weight, ref._conv_stem.weight)
+
+    # the torch hub cache is used without any download
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    weights.rename(M.hub_weights_file("efficientnet-b0"))
+    assert M.build_model(**{**TINY_MODEL, "pretrained": True}).pretrained_loaded
+
+    # neither: a clear error naming the file to provide (download made to fail)
+    M.hub_weights_file("efficientnet-b0").unlink()
+
+    def no_network(*args, **kwargs):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_network)
+    with pytest.raises(M.PretrainedWeightsUnavailable, match="efficientnet-b0-355c32eb.pth"):
+        M.build_model(**{**TINY_MODEL, "pretrained": True})
+    with pytest.warns(UserWarning, match="random"):
+        m = M.build_model(**{**TINY_MODEL, "pretrained": "auto", "trainable_blocks": 3})
+    assert not m.pretrained_loaded and m.config.trainable_blocks == -1
+    with pytest.raises(M.PretrainedWeightsUnavailable, match="does not exist"):
+        M.build_model(**{**TINY_MODEL, "pretrained": True, "weights_path": str(tmp_path / "missing.pth")})
+
+
+def test_checkpoint_round_trip(tmp_path: Path) -> None:
+    m = tiny_model(trainable_blocks=3).eval()
+    path = M.save_model(m, tmp_path / "ck.pth", threshold=0.7, metrics={"auc": 0.9})
+    raw = torch.load(path, weights_only=True)  # the contract: plain data only
+    assert raw["format"] == M.CHECKPOINT_FORMAT and raw["class_names"] == ["real", "fake"]
+    loaded, ckpt = M.load_model(path)
+    assert ckpt["threshold"] == 0.7 and ckpt["metrics"] == {"auc": 0.9}
+    assert loaded.config.trainable_blocks == 3 and not loaded.training
+    x = torch.randn(2, 1, 3, 32, 32)
+    assert torch.allclose(m(x), loaded(x), atol=1e-6)
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_refuses_another_architecture(tmp_path: Path) -> None:
+    ckpt = M.model_checkpoint(tiny_model())
+    ckpt["config"]["lstm_hidden"] = 32  # weights no longer fit
+    M.save_checkpoint(ckpt, tmp_path / "other.pth")
+    with pytest.raises(M.CheckpointError, match="do not fit"):
+        M.load_model(tmp_path / "other.pth")
+    torch.save({"model": torch.zeros(3)}, tmp_path / "foreign.pth")
+    with pytest.raises(M.CheckpointError, match="not a deepfake-workbench"):
+        M.load_model(tmp_path / "foreign.pth")
+
+
+def test_refuses_wrong_image_size(tiny_checkpoint: Path) -> None:
+    with pytest.raises(M.CheckpointError, match="image size 32"):
+        M.load_model(tiny_checkpoint, image_size=224)
+
+
+def test_refuses_broken_files(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    cases = {
+        "missing.pth": None,
+        "empty.pth": b"",
+        "pointer.pth": b"version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 1\n",
+        "truncated.pth": tiny_checkpoint.read_bytes()[:5000],
+    }
+    expected = {
+        "missing.pth": "not found",
+        "empty.pth": "empty",
+        "pointer.pth": "git lfs pull",
+        "truncated.pth": "corrupt",
+    }
+    for name, content in cases.items():
+        if content is not None:
+            (tmp_path / name).write_bytes(content)
+        with pytest.raises(M.CheckpointError, match=expected[name]):
+            M.load_checkpoint(tmp_path / name)
+
+
+def test_never_runs_code_from_a_pickle(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    path = tmp_path / "evil.pth"
+    torch.save({"format": M.CHECKPOINT_FORMAT, "x": Payload()}, path)
+    with pytest.raises(M.CheckpointError, match="refused"):
+        M.load_checkpoint(path)
+    assert not marker.exists()

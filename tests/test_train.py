@@ -1,0 +1,128 @@
+"""fit(): learning, early stopping, checkpoints, resume, divergence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from deepfake_lib import data
+from deepfake_lib.model import load_checkpoint, load_model
+from deepfake_lib.runs import read_json
+from deepfake_lib.train import TrainConfig, TrainingDiverged, fit
+from tests.conftest import tiny_model
+
+FAST = {"batch_size": 8, "num_workers": 0, "progress": False, "device": "cpu", "seed": 0}
+
+
+@pytest.fixture(scope="module")
+def separable(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """REAL = dark noisy images, FAKE = bright noisy images (3:1 in train): trivially learnable."""
+    root = tmp_path_factory.mktemp("separable")
+    rng = np.random.default_rng(0)
+    for split, n_real, n_fake in [("train", 18, 6), ("val", 6, 6)]:
+        for name, n, base in [("real", n_real, 40), ("fake", n_fake, 200)]:
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(n):
+                arr = np.clip(base + rng.normal(0, 25, (32, 32, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(arr).save(folder / f"{i}.png")
+    return root
+
+
+def _datasets(root: Path) -> tuple[data.DeepfakeDataset, data.DeepfakeDataset]:
+    scans = data.scan_dataset(root, ["train", "val"])
+    return (
+        data.DeepfakeDataset(scans["train"].samples, data.build_transform(32, train=True)),
+        data.DeepfakeDataset(scans["val"].samples, data.build_transform(32, train=False)),
+    )
+
+
+def test_loss_goes_down_and_artifacts_are_written(separable: Path, tmp_path: Path) -> None:
+    train_ds, val_ds = _datasets(separable)
+    result = fit(tiny_model(trainable_blocks=2), train_ds, val_ds, tmp_path, epochs=8, lr=1e-2, patience=10, **FAST)
+    losses = [h["train_loss"] for h in result.history]
+    assert len(losses) == 8
+    assert min(losses[-2:]) < losses[0] * 0.7
+    assert result.history[-1]["val_auc"] > 0.9
+    assert result.best_path == tmp_path / "checkpoints" / "best_model.pth" and result.best_path.exists()
+    assert result.last_path.exists()
+    best = load_checkpoint(result.best_path)
+    assert best["epoch"] == result.best_epoch and best["metrics"]["val_loss"] == pytest.approx(result.best_val_loss)
+    assert result.best_val_loss == min(h["val_loss"] for h in result.history)
+    metrics = read_json(tmp_path / "metrics.json")
+    assert metrics["train"]["best_epoch"] == result.best_epoch and len(metrics["train"]["history"]) == 8
+    assert read_json(tmp_path / "history.json") == result.history
+    load_model(result.best_path)  # loads back as a model
+
+
+def test_early_stopping_stops(separable: Path, tmp_path: Path) -> None:
+    train_ds, val_ds = _datasets(separable)
+    # an improvement must beat the best val loss by min_delta = 1.0, which never happens after epoch 1
+    result = fit(tiny_model(), train_ds, val_ds, tmp_path, epochs=10, min_delta=1.0, patience=2, **FAST)
+    assert result.stopped_early and len(result.history) == 3 and result.best_epoch == 1
+
+
+class InterruptAfter(data.DeepfakeDataset):
+    """Raises KeyboardInterrupt (like Ctrl-C) on the ``n``-th item fetched."""
+
+    def __init__(self, base: data.DeepfakeDataset, n: int) -> None:
+        super().__init__(base.samples, base.transform)
+        self.calls, self.n = 0, n
+
+    def __getitem__(self, index: int):
+        self.calls += 1
+        if self.calls == self.n:
+            raise KeyboardInterrupt
+        return super().__getitem__(index)
+
+
+def test_resume_continues_exactly_like_an_uninterrupted_run(separable: Path, tmp_path: Path) -> None:
+    train_ds, val_ds = _datasets(separable)
+    common = {"epochs": 3, "lr": 2e-3, "patience": 10, **FAST}
+    full = fit(tiny_model(), train_ds, val_ds, tmp_path / "full", **common)
+    with pytest.raises(KeyboardInterrupt):  # interrupted in the middle of epoch 3
+        fit(tiny_model(), InterruptAfter(train_ds, 2 * len(train_ds) + 5), val_ds, tmp_path / "split", **common)
+    assert load_checkpoint(tmp_path / "split" / "checkpoints" / "last.pth")["epoch"] == 2
+    resumed = fit(tiny_model(), train_ds, val_ds, tmp_path / "split", **common)
+    assert resumed.resumed_from_epoch == 2 and len(resumed.history) == 3
+    for a, b in zip(full.history, resumed.history, strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-5)
+    # a finished run is not trained again; resume=False starts over
+    again = fit(tiny_model(), train_ds, val_ds, tmp_path / "split", **common)
+    assert len(again.history) == 3 and again.resumed_from_epoch == 3
+    fresh = fit(tiny_model(), train_ds, val_ds, tmp_path / "split", **{**common, "epochs": 1}, resume=False)
+    assert fresh.resumed_from_epoch == 0 and len(fresh.history) == 1
+
+
+def test_class_weight_balance_and_bad_files_mid_training(separable: Path, tmp_path: Path) -> None:
+    train_ds, val_ds = _datasets(separable)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    train_ds.samples.append(data.Sample(broken, 1))
+    result = fit(tiny_model(), train_ds, val_ds, tmp_path / "run", epochs=1, balance="weight", **FAST)
+    assert result.load_errors and result.load_errors[0][0] == str(broken)
+    assert read_json(tmp_path / "run" / "metrics.json")["train"]["load_errors"][0]["path"] == str(broken)
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_checkpoints(separable: Path, tmp_path: Path) -> None:
+    train_ds, val_ds = _datasets(separable)
+    model = tiny_model()
+    fit(model, train_ds, val_ds, tmp_path, epochs=1, **FAST)
+    before = (tmp_path / "checkpoints" / "best_model.pth").read_bytes()
+    with torch.no_grad():
+        model.head[-1].bias.fill_(float("nan"))
+    with pytest.raises(TrainingDiverged, match="loss became nan"):
+        fit(model, train_ds, val_ds, tmp_path, epochs=2, resume=False, **FAST)
+    assert (tmp_path / "checkpoints" / "best_model.pth").read_bytes() == before
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ValueError, match="balance"):
+        TrainConfig(balance="smote")
+    with pytest.raises(ValueError, match="epochs"):
+        TrainConfig(epochs=0)
