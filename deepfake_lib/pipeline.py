@@ -1,0 +1,263 @@
+"""Run the numbered notebooks with papermill into ``outputs/runs/<run_id>/`` and write a run summary.
+
+python -m deepfake_lib.pipeline --demo
+python -m deepfake_lib.pipeline --data data/my_set --steps 02-05 --run-id exp1 -p EPOCHS 20 --config run.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import __version__
+from .runs import new_run_id, project_root, read_json, resolve_path, write_json
+from .summary import write_summary
+
+NOTEBOOK_RE = re.compile(r"^(\d\d)_[\w-]+\.ipynb$")
+ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "17179869184"}
+DEMO_DATA = "data/demo"
+
+
+class PipelineError(RuntimeError):
+    """A pipeline that cannot start or a notebook that failed; the message says which and where."""
+
+
+@dataclass
+class StepResult:
+    notebook: str
+    seconds: float
+    executed: Path
+
+
+def notebooks_dir() -> Path:
+    return project_root() / "notebooks"
+
+
+def list_notebooks(folder: Path | None = None) -> dict[str, Path]:
+    """``{"01": Path(".../01_data_balance.ipynb"), ...}`` in step order."""
+    folder = folder or notebooks_dir()
+    found = {m.group(1): p for p in sorted(folder.glob("*.ipynb")) if (m := NOTEBOOK_RE.match(p.name))}
+    if not found:
+        raise PipelineError(f"no numbered notebooks (NN_name.ipynb) in {folder}")
+    return found
+
+
+def select_steps(spec: str | None, available: dict[str, Path]) -> list[str]:
+    """``"02-05"``, ``"05"``, ``"1,3"`` or ``None``/``"all"`` -> sorted step numbers that exist."""
+    keys = sorted(available)
+    if not spec or spec == "all":
+        return keys
+    chosen: set[str] = set()
+    for part in spec.split(","):
+        part = part.strip()
+        if m := re.fullmatch(r"(\d+)-(\d+)", part):
+            lo, hi = int(m.group(1)), int(m.group(2))
+            chosen |= {k for k in keys if lo <= int(k) <= hi}
+        elif part.isdigit():
+            if f"{int(part):02d}" not in available:
+                raise PipelineError(f"step {part} not found; available: {', '.join(keys)}")
+            chosen.add(f"{int(part):02d}")
+        else:
+            raise PipelineError(f"cannot read --steps {spec!r}; use e.g. 02-05, 05 or 01,03")
+    if not chosen:
+        raise PipelineError(f"--steps {spec!r} selects no notebook; available: {', '.join(keys)}")
+    return sorted(chosen)
+
+
+def parse_value(text: str) -> Any:
+    """A ``-p`` value as YAML (numbers, booleans, lists); ``None``/``null`` -> None."""
+    if text in ("None", "null", "~"):
+        return None
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if isinstance(value, str):
+        try:
+            return float(value)  # YAML 1.1 reads "1e-3" as a string
+        except ValueError:
+            return value
+    return value
+
+
+def load_config(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Read a YAML run config -> (options: data/device/steps/run_id, notebook parameters)."""
+    p = resolve_path(path)
+    if not p.is_file():
+        raise PipelineError(f"config file {p} not found")
+    raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    if not isinstance(raw, dict):
+        raise PipelineError(f"{p}: expected a mapping of settings")
+    params = dict(raw.pop("parameters", None) or {})
+    params.update({k: v for k, v in raw.items() if k.isupper()})
+    options = {k: v for k, v in raw.items() if not k.isupper()}
+    unknown = set(options) - {"data", "device", "steps", "run_id", "runs_dir"}
+    if unknown:
+        raise PipelineError(f"{p}: unknown setting(s) {sorted(unknown)}; parameters must be UPPER_CASE")
+    return options, params
+
+
+def declared_parameters(notebook: Path) -> dict[str, Any]:
+    """The names and defaults of the notebook's ``parameters`` cell."""
+    import papermill as pm
+
+    return {name: info["default"] for name, info in pm.inspect_notebook(str(notebook)).items()}
+
+
+def check_parameters(params: dict[str, Any], declared: dict[str, dict[str, Any]]) -> None:
+    """Refuse a parameter that no notebook declares (a typo would otherwise be silently ignored)."""
+    known = set().union(*declared.values()) if declared else set()
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise PipelineError(
+            f"unknown parameter(s) {', '.join(unknown)}; the notebooks take: {', '.join(sorted(known))}"
+        )
+
+
+def run_pipeline(
+    params: dict[str, Any] | None = None,
+    steps: str | None = None,
+    run_id: str | None = None,
+    runs_dir: str | os.PathLike[str] = "outputs/runs",
+    data_dir: str | os.PathLike[str] | None = None,
+    device: str | None = None,
+    demo: bool = False,
+    notebooks: Path | None = None,
+    log=print,
+) -> Path:
+    """Execute the selected notebooks in order into ``<runs_dir>/<run_id>/executed/``; returns the run folder.
+
+    Raises ``PipelineError`` naming the notebook and the failing cell; the partial executed notebook stays.
+    """
+    import papermill as pm
+
+    for key, value in ALLOCATOR_ENV.items():  # inherited by the notebook kernels
+        os.environ.setdefault(key, value)
+    available = list_notebooks(notebooks)
+    selected = select_steps(steps, available)
+    params = dict(params or {})
+    if data_dir is not None:
+        params["DATA_DIR"] = str(data_dir)
+    if device is not None:
+        params["DEVICE"] = device
+    if demo:
+        params.setdefault("DATA_DIR", DEMO_DATA)
+    run_dir = resolve_path(runs_dir) / (run_id or new_run_id("demo" if demo else "run"))
+    params["RUN_DIR"] = str(run_dir)
+    if demo and params["DATA_DIR"] == DEMO_DATA:
+        from .demo import build_demo_dataset
+
+        log(f"demo data: {build_demo_dataset(resolve_path(DEMO_DATA))}")
+
+    declared = {k: declared_parameters(nb) for k, nb in available.items()}
+    if not demo:
+        params.setdefault("BUILD_DEMO_DATA", False)  # a missing --data folder is an error, not a demo
+    check_parameters(params, declared)
+    executed_dir = run_dir / "executed"
+    executed_dir.mkdir(parents=True, exist_ok=True)
+    config_path = run_dir / "config.json"
+    previous = read_json(config_path, default={})
+    config = {
+        "run_id": run_dir.name,
+        "library_version": __version__,
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "steps": [available[k].name for k in selected],
+        "parameters": params,
+        "notebook_parameters": {
+            available[k].name: {**declared[k], **{n: v for n, v in params.items() if n in declared[k]}}
+            for k in selected
+        },
+        "earlier_invocations": previous.get("earlier_invocations", []) + ([previous] if previous else []),
+    }
+    for inv in config["earlier_invocations"]:
+        inv.pop("earlier_invocations", None)
+    write_json(config_path, config)
+    log(f"run folder: {run_dir}")
+
+    results: list[StepResult] = []
+    for i, key in enumerate(selected, 1):
+        nb = available[key]
+        out = executed_dir / nb.name
+        nb_params = {n: v for n, v in params.items() if n in declared[key]}
+        log(f"[{i}/{len(selected)}] {nb.stem} ...", end=" ", flush=True)
+        t0 = time.perf_counter()
+        try:
+            pm.execute_notebook(
+                str(nb), str(out), parameters=nb_params, kernel_name="python3", cwd=str(project_root()),
+                progress_bar=False, log_output=False,
+            )  # fmt: skip
+        except pm.PapermillExecutionError as exc:
+            log("FAILED")
+            raise PipelineError(
+                f"{nb.name} failed in cell {exc.exec_count or exc.cell_index} ({exc.ename}: "
+                f"{str(exc.evalue).strip().splitlines()[0] if str(exc.evalue).strip() else ''}); "
+                f"partial executed notebook: {out}"
+            ) from None
+        dt = time.perf_counter() - t0
+        results.append(StepResult(nb.name, dt, out))
+        log(f"ok ({dt:.1f} s)")
+
+    config["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+    config["step_seconds"] = {r.notebook: round(r.seconds, 2) for r in results}
+    write_json(config_path, config)
+    summary = write_summary(run_dir)
+    _point_latest(run_dir)
+    log(f"summary: {summary}")
+    return run_dir
+
+
+def _point_latest(run_dir: Path) -> None:
+    """``<runs_dir>/latest`` -> this run (a symlink; skipped where symlinks are not allowed)."""
+    link = run_dir.parent / "latest"
+    try:
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(run_dir.name, target_is_directory=True)
+    except OSError:
+        pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m deepfake_lib.pipeline", description=__doc__.split("\n\n")[0])
+    p.add_argument("--demo", action="store_true", help="build the offline demo dataset and run on it")
+    p.add_argument("--config", help="YAML file: parameters (UPPER_CASE) and data/device/steps/run_id")
+    p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    p.add_argument("--steps", help="which notebooks, e.g. 02-05, 05 or 01,03 (default: all)")
+    p.add_argument("--data", help="DATA_DIR for every notebook")
+    p.add_argument("--run-id", help="run folder name; an existing run is reused (e.g. with --steps 05)")
+    p.add_argument("--runs-dir", default=None, help="where run folders go (default outputs/runs)")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:1 ...")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        options, params = load_config(args.config) if args.config else ({}, {})
+        params.update({name: parse_value(value) for name, value in args.param})
+        run_pipeline(
+            params=params,
+            steps=args.steps or options.get("steps"),
+            run_id=args.run_id or options.get("run_id"),
+            runs_dir=args.runs_dir or options.get("runs_dir") or "outputs/runs",
+            data_dir=args.data or options.get("data"),
+            device=args.device or options.get("device"),
+            demo=args.demo,
+        )
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

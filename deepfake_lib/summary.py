@@ -1,0 +1,120 @@
+"""A one-file view of a run: ``<run_dir>/summary.md`` with key metrics, figures and notebook links."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from .runs import METRICS_FILE, atomic_write, read_json
+
+SUMMARY_FILE = "summary.md"
+# Headline metrics shown first when a section has them (others follow in a compact table).
+HEADLINE = ("auc", "roc_auc", "average_precision", "eer", "accuracy", "balanced_accuracy", "log_loss", "ece")
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, bool) or v is None:
+        return str(v)
+    if isinstance(v, float):
+        return "n/a" if math.isnan(v) else f"{v:.4g}"
+    return str(v)
+
+
+def _table(rows: list[list[Any]], header: list[str]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_fmt(c) for c in r) + " |" for r in rows]
+    return lines + [""]
+
+
+def _scalars(d: dict[str, Any], prefix: str = "", depth: int = 2) -> list[tuple[str, Any]]:
+    """Flatten nested dicts of scalars (lists and deep structures are left out)."""
+    out = []
+    for k, v in d.items():
+        name = f"{prefix}{k}"
+        if isinstance(v, dict) and depth > 1:
+            out += _scalars(v, f"{name}.", depth - 1)
+        elif isinstance(v, (int, float, str, bool)) or v is None:
+            out.append((name, v))
+    return out
+
+
+def _data_section(data: dict[str, Any]) -> list[str]:
+    rows = [
+        [split, c["real"], c["fake"], data.get("imbalance_ratio", {}).get(split), data.get("skipped", {}).get(split)]
+        for split, c in data.get("counts", {}).items()
+    ]
+    return ["## Data", "", f"`{data.get('data_dir', '')}`", ""] + _table(
+        rows, ["split", "real", "fake", "imbalance", "skipped files"]
+    )
+
+
+def _train_section(train: dict[str, Any]) -> list[str]:
+    lines = ["## Training", ""]
+    hist = train.get("history") or []
+    best = next((h for h in hist if h.get("epoch") == train.get("best_epoch")), None)
+    lines += [
+        f"- best epoch: {train.get('best_epoch')} of {train.get('epochs_run')}"
+        f" (stopped early: {train.get('stopped_early')})",
+        f"- best validation loss: {_fmt(train.get('best_val_loss'))}",
+    ]
+    if best:
+        lines.append(
+            f"- at the best epoch: val AUC {_fmt(best.get('val_auc'))}, val balanced accuracy "
+            f"{_fmt(best.get('val_balanced_accuracy'))}, {_fmt(best.get('train_images_per_s'))} training images/s"
+        )
+    if train.get("load_errors"):
+        lines.append(f"- images that failed to load during training: {len(train['load_errors'])}")
+    return lines + [""]
+
+
+def _generic_section(name: str, values: dict[str, Any]) -> list[str]:
+    items = _scalars(values)
+    items.sort(key=lambda kv: (kv[0].rsplit(".", 1)[-1] not in HEADLINE, kv[0]))
+    if not items:
+        return []
+    return [f"## {name.capitalize()}", ""] + _table([[k, v] for k, v in items[:40]], ["metric", "value"])
+
+
+def write_summary(run_dir: str | os.PathLike[str]) -> Path:
+    """Write ``summary.md`` for ``run_dir`` from ``config.json``, ``metrics.json`` and the files present."""
+    root = Path(run_dir)
+    config = read_json(root / "config.json", default={})
+    metrics = read_json(root / METRICS_FILE, default={})
+    lines = [f"# Run `{root.name}`", ""]
+    if config:
+        lines += [
+            f"- started {config.get('started', '?')}, finished {config.get('finished', '(not finished)')}",
+            f"- library version {config.get('library_version', '?')}",
+            f"- data: `{config.get('parameters', {}).get('DATA_DIR', '?')}`",
+            "",
+        ]
+    for section, values in metrics.items():
+        if not isinstance(values, dict):
+            continue
+        if section == "data":
+            lines += _data_section(values)
+        elif section == "train":
+            lines += _train_section(values)
+        else:
+            lines += _generic_section(section, values)
+    figures = sorted((root / "figures").glob("*.png"))
+    if figures:
+        lines += ["## Figures", ""]
+        lines += [f"### {f.stem}\n\n![{f.stem}](figures/{f.name})\n" for f in figures]
+    executed = sorted((root / "executed").glob("*.ipynb"))
+    seconds = config.get("step_seconds", {})
+    if executed:
+        lines += ["## Executed notebooks", ""]
+        lines += [
+            f"- [{nb.name}](executed/{nb.name})" + (f" ({seconds[nb.name]:.0f} s)" if nb.name in seconds else "")
+            for nb in executed
+        ]
+        lines.append("")
+    artifacts = sorted(p for p in (root / "checkpoints").glob("*.pth")) + sorted(root.glob("*.json"))
+    if artifacts:
+        lines += ["## Files", ""] + [f"- [{p.relative_to(root)}]({p.relative_to(root).as_posix()})" for p in artifacts]
+        lines.append("")
+    text = "\n".join(lines)
+    return atomic_write(root / SUMMARY_FILE, lambda tmp: tmp.write_text(text, encoding="utf-8"))

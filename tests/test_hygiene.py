@@ -1,0 +1,76 @@
+"""Repository hygiene: notebooks (parameters cell, no outputs, thin), environment.yml vs pyproject.toml."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from deepfake_lib.pipeline import declared_parameters, list_notebooks
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+# What the pipeline passes to every notebook; each notebook must declare these.
+PIPELINE_PARAMS = {"DATA_DIR", "RUN_DIR", "REPO_URL", "MOUNT_DRIVE"}
+
+
+def test_numbered_notebooks_exist() -> None:
+    assert [p.name[:2] for p in list_notebooks(ROOT / "notebooks").values()] == sorted(p.name[:2] for p in NOTEBOOKS)
+    assert NOTEBOOKS[0].name == "01_data_balance.ipynb"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_hygiene(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    params = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(params) == 1, "exactly one cell tagged 'parameters'"
+    tree = ast.parse(params[0].source)
+    names = [t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets]
+    assert names and all(re.fullmatch(r"[A-Z][A-Z0-9_]*", n) for n in names)
+    assert all(isinstance(node, ast.Assign) for node in tree.body), "parameters cell holds assignments only"
+    assert set(declared_parameters(path)) == set(names), "papermill must parse every parameter"
+    assert set(names) >= PIPELINE_PARAMS
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert not cell.get("outputs") and cell.get("execution_count") is None, "outputs must be stripped"
+            src = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("!", "%")))
+            defs = [n for n in ast.walk(ast.parse(src)) if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.Lambda))]
+            assert not defs, "notebooks call the library; no function or class definitions"
+
+
+def test_nbstripout_finds_nothing_to_strip() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "nbstripout", "--verify", *map(str, NOTEBOOKS)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _name(req: str) -> str:
+    return re.split(r"[<>=!~\[ ;]", req.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_environment_yml_matches_pyproject() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = project["dependencies"] + project["optional-dependencies"]["dev"]
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    listed = [p for p in pip if not p.startswith("-e")]
+    assert sorted(listed) == sorted(wanted)
+    assert any(p.startswith("-e .") for p in pip), "environment.yml installs the package itself"
+    assert "pip" in env["dependencies"] and any(str(d).startswith("python") for d in env["dependencies"])
+    assert len({_name(r) for r in listed}) == len(listed)
+
+
+def test_gitattributes_routes_data_and_weights_to_lfs_but_not_notebooks() -> None:
+    text = (ROOT / ".gitattributes").read_text()
+    for pattern in ("data/**", "*.pth", "*.pt", "*.onnx", "*.safetensors"):
+        assert re.search(rf"^{re.escape(pattern)} filter=lfs", text, re.M), pattern
+    assert not re.search(r"^\*\.ipynb .*filter=lfs", text, re.M)

@@ -1,0 +1,102 @@
+"""The papermill pipeline: step selection, parameters, config files, run folders, failures, summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from deepfake_lib import pipeline as P
+from deepfake_lib.runs import read_json
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {
+    "IMAGE_SIZE": "32", "EPOCHS": "1", "BATCH_SIZE": "8", "PRETRAINED": "False", "NUM_WORKERS": "0", "DEVICE": "cpu",
+}  # fmt: skip
+
+
+def _argv(data: Path, runs: Path, run_id: str, *extra: str, **params: str) -> list[str]:
+    argv = ["--data", str(data), "--runs-dir", str(runs), "--run-id", run_id, *extra]
+    for k, v in {**TINY, **params}.items():
+        argv += ["-p", k, v]
+    return argv
+
+
+def test_select_steps() -> None:
+    nbs = {k: Path(f"{k}_x.ipynb") for k in ("01", "02", "03", "04", "05")}
+    assert P.select_steps(None, nbs) == ["01", "02", "03", "04", "05"]
+    assert P.select_steps("02-04", nbs) == ["02", "03", "04"]
+    assert P.select_steps("5", nbs) == ["05"]
+    assert P.select_steps("01,03", nbs) == ["01", "03"]
+    for bad in ("07", "x", "08-09"):
+        with pytest.raises(P.PipelineError):
+            P.select_steps(bad, nbs)
+
+
+def test_parse_value() -> None:
+    assert P.parse_value("3") == 3 and P.parse_value("1e-3") == 1e-3 and P.parse_value("0.5") == 0.5
+    assert P.parse_value("False") is False and P.parse_value("None") is None
+    assert P.parse_value("[train, val]") == ["train", "val"] and P.parse_value("auto") == "auto"
+
+
+def test_load_config(tmp_path: Path) -> None:
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("data: data/x\nsteps: 02-03\nparameters:\n  EPOCHS: 3\nLR: 0.01\n")
+    options, params = P.load_config(cfg)
+    assert options == {"data": "data/x", "steps": "02-03"} and params == {"EPOCHS": 3, "LR": 0.01}
+    cfg.write_text("epochs: 3\n")
+    with pytest.raises(P.PipelineError, match="UPPER_CASE"):
+        P.load_config(cfg)
+
+
+def test_unknown_parameter_is_refused_before_anything_runs(tiny_data: Path, tmp_path: Path, capsys) -> None:
+    assert P.main(_argv(tiny_data, tmp_path, "r", EPOHCS="2")) == 1
+    err = capsys.readouterr().err
+    assert "unknown parameter(s) EPOHCS" in err and "EPOCHS" in err
+    assert not (tmp_path / "r" / "executed").exists()
+
+
+@pytest.mark.slow
+def test_whole_pipeline_then_reuse_a_step(tiny_data: Path, tmp_path: Path, capsys) -> None:
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("parameters:\n  SEED: 3\n")
+    assert P.main(_argv(tiny_data, tmp_path, "full", "--config", str(cfg))) == 0
+    out = capsys.readouterr().out
+    run = tmp_path / "full"
+    steps = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    assert sorted(p.name for p in (run / "executed").glob("*.ipynb")) == steps
+    for i, name in enumerate(steps, 1):
+        assert f"[{i}/{len(steps)}] {name[:-6]} ... ok" in out
+    config = read_json(run / "config.json")
+    assert config["parameters"]["SEED"] == 3 and config["parameters"]["EPOCHS"] == 1
+    assert config["parameters"]["DATA_DIR"] == str(tiny_data) and config["steps"] == steps
+    assert config["notebook_parameters"]["02_train.ipynb"]["IMAGE_SIZE"] == 32
+    assert (run / "checkpoints" / "best_model.pth").exists()
+    summary = (run / "summary.md").read_text()
+    assert "## Data" in summary and "## Training" in summary and "executed/02_train.ipynb" in summary
+    assert f"summary: {run / 'summary.md'}" in out
+    assert (tmp_path / "latest").resolve() == run.resolve()
+
+    # re-run only the last step against the same run folder
+    last = steps[-1]
+    before = (run / "executed" / steps[0]).stat().st_mtime_ns
+    assert P.main(_argv(tiny_data, tmp_path, "full", "--steps", last[:2])) == 0
+    assert (run / "executed" / steps[0]).stat().st_mtime_ns == before
+    config = read_json(run / "config.json")
+    assert config["steps"] == [last] and len(config["earlier_invocations"]) == 1
+
+
+@pytest.mark.slow
+def test_failing_notebook_is_named_with_its_cell(tiny_data: Path, tmp_path: Path, capsys) -> None:
+    assert P.main(_argv(tiny_data, tmp_path, "bad", "--steps", "02", BALANCE="bogus")) == 1
+    err = capsys.readouterr().err
+    assert "02_train.ipynb failed in cell" in err and "balance must be" in err
+    partial = tmp_path / "bad" / "executed" / "02_train.ipynb"
+    assert partial.exists() and "ValueError" in json.dumps(json.loads(partial.read_text()))
+
+
+def test_missing_data_folder_fails_with_the_reason(tmp_path: Path, capsys) -> None:
+    assert P.main(_argv(tmp_path / "nothing", tmp_path, "nodata", "--steps", "01")) == 1
+    assert "data folder" in capsys.readouterr().err
+    assert not (tmp_path / "nothing").exists()  # no demo data was made in its place
