@@ -199,14 +199,40 @@ class RandomJPEG:
         return f"RandomJPEG(quality={self.quality}, p={self.p})"
 
 
+class LimitAspect:
+    """Centre-crop the long side to at most ``max_aspect`` times the short side (PIL -> PIL).
+
+    Without it a 1 x 5000 strip resized to a short side of 224 would become a 224 x 1,120,000 image.
+    """
+
+    def __init__(self, max_aspect: float = 4.0) -> None:
+        self.max_aspect = max_aspect
+
+    def __call__(self, img: Image.Image) -> Image.Image:
+        w, h = img.size
+        short, long = min(w, h), max(w, h)
+        limit = max(1, int(short * self.max_aspect))
+        if long <= limit:
+            return img
+        if w > h:
+            left = (w - limit) // 2
+            return img.crop((left, 0, left + limit, h))
+        top = (h - limit) // 2
+        return img.crop((0, top, w, top + limit))
+
+    def __repr__(self) -> str:
+        return f"LimitAspect(max_aspect={self.max_aspect})"
+
+
 def build_transform(image_size: int, train: bool, augment: bool = True) -> T.Compose:
     """PIL RGB image -> normalized tensor ``[3, image_size, image_size]``.
 
     Eval: resize the short side to ``image_size`` and centre-crop (an image already at that size is left
-    untouched: resampling blurs the very artefacts a detector looks for). Train adds, each with some
+    untouched: resampling blurs the very artefacts a detector looks for); extreme aspect ratios are first
+    cropped to at most 4:1. Train adds, each with some
     probability, a random resized crop, horizontal flip, colour jitter and JPEG re-compression.
     """
-    base = [T.Resize(image_size, antialias=True), T.CenterCrop(image_size)]
+    base = [LimitAspect(), T.Resize(image_size, antialias=True), T.CenterCrop(image_size)]
     normalize = [T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
     if not (train and augment):
         return T.Compose([*base, *normalize])

@@ -193,3 +193,12 @@ def test_counts_table(tiny_data: Path) -> None:
     rows = data.counts_table(data.scan_dataset(tiny_data, ["train", "val"]))
     assert [r["split"] for r in rows] == ["train", "val"]
     assert rows[0]["real"] == 12 and rows[0]["fake"] == 4 and rows[0]["imbalance_ratio"] == 3.0
+
+
+@pytest.mark.parametrize("size", [(1, 1), (1, 3000), (3000, 2), (5, 400)])
+def test_tiny_and_thin_images_transform_without_blowing_up(size: tuple[int, int]) -> None:
+    img = Image.new("RGB", size, (10, 200, 30))
+    for train in (True, False):
+        assert data.build_transform(32, train=train)(img).shape == (3, 32, 32)
+    w, h = data.LimitAspect(4)(img).size
+    assert max(w, h) <= 4 * min(w, h) and min(w, h) == min(size)
