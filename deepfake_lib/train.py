@@ -14,7 +14,15 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .data import DeepfakeDataset, default_num_workers, make_loader, make_oversampler, pos_weight
+from .data import (
+    DataLayoutError,
+    DeepfakeDataset,
+    class_counts,
+    default_num_workers,
+    make_loader,
+    make_oversampler,
+    pos_weight,
+)
 from .device import autocast, configure_backends, needs_grad_scaler, resolve_device
 from .inference import predict_loader
 from .metrics import basic_metrics
@@ -136,6 +144,12 @@ def fit(
     model.to(device)
 
     labels = train_ds.labels
+    counts = class_counts(labels)
+    if min(counts) == 0:
+        raise DataLayoutError(
+            f"training data has one class only (real={counts[0]}, fake={counts[1]}): a detector needs both; "
+            "add images to the empty class folder"
+        )
     workers = default_num_workers() if cfg.num_workers < 0 else cfg.num_workers
     sampler = make_oversampler(labels, cfg.seed) if cfg.balance == "oversample" else None
     train_loader = make_loader(
