@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import pickle
 import warnings
-import zipfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -298,12 +297,14 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
     try:
         ckpt = torch.load(p, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        globals_ = [ln.strip() for ln in str(exc).splitlines() if "GLOBAL" in ln]
+        if not globals_:  # the weights-only unpickler choked on bytes that are no pickle at all
+            raise CheckpointError(f"{p}: corrupt or truncated checkpoint (not a readable torch file)") from None
         raise CheckpointError(
             f"{p}: refused: the file holds Python objects other than tensors and plain values, "
-            f"which could run code when loaded ({first}). Only load checkpoints written by this workbench."
+            f"which could run code when loaded ({globals_[0]}). Only load checkpoints written by this workbench."
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+    except Exception as exc:  # garbage fails the unpickler in many ways: EOFError, IndexError, BadZipFile...
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{p}: corrupt or truncated checkpoint ({msg})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:

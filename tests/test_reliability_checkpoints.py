@@ -98,3 +98,18 @@ def test_atomic_write_replaces_in_one_step(tmp_path: Path) -> None:
     target.write_text("old")
     atomic_write(target, lambda tmp: tmp.write_text("new"))
     assert target.read_text() == "new" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_random_bytes_are_called_corrupt_not_malicious(tmp_path: Path) -> None:
+    (tmp_path / "garbage.pth").write_bytes(os.urandom(4096))
+    with pytest.raises(M.CheckpointError, match="corrupt or truncated"):
+        M.load_checkpoint(tmp_path / "garbage.pth")
+
+
+def test_atomic_write_gives_normal_file_permissions(tmp_path: Path) -> None:
+    umask = os.umask(0o022)
+    try:
+        path = atomic_write(tmp_path / "a.json", lambda tmp: tmp.write_text("{}"))
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -1,0 +1,531 @@
+"""Single image -> ``{"decision", "probability", "heatmap"}``; a folder -> CSV + heatmaps; the command line.
+
+    python -m deepfake_lib.predict --frame IMG --weights W --out DIR [--threshold T] [--device D]
+    python -m deepfake_lib.predict --input FOLDER --weights W --out DIR [--batch-size N] [--no-heatmap]
+
+torch and grad-cam are imported inside the functions that need them, so the command line can re-exec itself
+with faster glibc malloc settings (see ``reexec_env``) and reject a bad image before paying for those imports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import io
+import json
+import logging
+import os
+import re
+import sys
+import warnings
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+
+from .images import IMAGE_EXTENSIONS, ImageLoadError, load_image, to_rgb
+
+if TYPE_CHECKING:
+    import torch
+
+    from .model import EfficientNetLSTM
+
+BEST_CHECKPOINT = "best_model.pth"
+FINETUNED_CHECKPOINT = "best_model_finetuned.pth"
+HEATMAP_FILE = "gradcam.png"
+CSV_FILE = "predictions.csv"
+HEATMAP_DIR = "heatmaps"
+CSV_COLUMNS = ("path", "probability", "decision", "heatmap", "error")
+
+# glibc keeps freed activation buffers instead of returning them to the OS after every call (2-4x faster
+# EfficientNet on CPU). They only work when set before the process starts, hence the re-exec in main().
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "17179869184"}
+NO_REEXEC_ENV = "DEEPFAKE_NO_REEXEC"  # set to 1 to skip the re-exec (it is also the loop guard)
+
+
+class PredictError(Exception):
+    """Bad input for prediction (image, folder, checkpoint, device, output folder); a one-line message."""
+
+
+def decide(probability: float, threshold: float) -> str:
+    """``"FAKE"`` when ``probability >= threshold``, else ``"REAL"``."""
+    return "FAKE" if probability >= threshold else "REAL"
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """FAKE probabilities from logits (any shape), in float64."""
+    return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+
+
+def find_checkpoint(run_dir: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None = None) -> Path:
+    """``checkpoint`` if given, else the run's fine-tuned model when it exists, else its ``best_model.pth``."""
+    from .runs import CHECKPOINTS, resolve_path
+
+    if checkpoint is not None:
+        return resolve_path(checkpoint)
+    folder = resolve_path(run_dir) / CHECKPOINTS
+    finetuned = folder / FINETUNED_CHECKPOINT
+    return finetuned if finetuned.is_file() else folder / BEST_CHECKPOINT
+
+
+@dataclass
+class Prediction:
+    """One image's FAKE probability and decision, with its Grad-CAM heatmap ``[H, W]`` (the image's size)."""
+
+    probability: float
+    decision: str
+    threshold: float
+    heatmap: np.ndarray | None = None
+    image: Image.Image | None = None
+    path: str | None = None
+
+    def decision_at(self, threshold: float) -> str:
+        return decide(self.probability, threshold)
+
+    def overlay(self, alpha: float = 0.5) -> Image.Image:
+        """The heatmap over the image (red/yellow = high FAKE evidence, blue = low)."""
+        from .explain import overlay
+
+        if self.heatmap is None or self.image is None:
+            raise ValueError("this prediction was made without a heatmap")
+        return overlay(self.image, self.heatmap, alpha)
+
+    def to_dict(self, heatmap_path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+        """The command line's JSON: ``{"decision", "probability" (4 decimals), "heatmap" (path or None)}``."""
+        return {
+            "decision": self.decision,
+            "probability": round(float(self.probability), 4),
+            "heatmap": None if heatmap_path is None else str(heatmap_path),
+        }
+
+
+@dataclass
+class BatchScores:
+    """One scored batch: ``probs [B]``, ``heatmaps [B, S, S]`` at the model's input size (or None), files
+    that failed to load as ``(path, reason)``."""
+
+    paths: list[str]
+    probs: np.ndarray
+    heatmaps: np.ndarray | None
+    bad: list[tuple[str, str]] = field(default_factory=list)
+
+
+class Predictor:
+    """A model in eval mode with its eval transform and decision threshold: load once, predict many."""
+
+    def __init__(
+        self, model: EfficientNetLSTM, image_size: int, threshold: float = 0.5, checkpoint: Path | None = None
+    ) -> None:
+        from .data import build_transform
+
+        self.model = model.eval()
+        self.image_size = int(image_size)
+        self.threshold = float(threshold)
+        self.checkpoint = checkpoint
+        self.transform = build_transform(self.image_size, train=False)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @classmethod
+    def from_checkpoint(
+        cls, weights: str | os.PathLike[str], device: str | torch.device = "auto", threshold: float | None = None
+    ) -> Predictor:
+        """Load ``weights`` (raises ``model.CheckpointError``); ``threshold`` None = the checkpoint's own."""
+        from .device import resolve_device
+        from .model import load_model
+
+        model, ckpt = load_model(weights, resolve_device(device))
+        if threshold is None:
+            threshold = float(ckpt.get("threshold", 0.5))
+        return cls(model, ckpt["config"]["image_size"], threshold, checkpoint=Path(weights))
+
+    def decide(self, probability: float, threshold: float | None = None) -> str:
+        return decide(probability, self.threshold if threshold is None else threshold)
+
+    def score(
+        self, x: torch.Tensor, heatmaps: bool = True, batch_size: int = 16
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """``x [B, 1, 3, S, S]`` normalized -> ``(probs [B], heatmaps [B, S, S] in [0, 1] or None)`` (fp32)."""
+        import torch
+
+        if heatmaps:
+            from .explain import gradcam
+
+            maps, logits = gradcam(self.model, x, batch_size=batch_size)
+            return sigmoid(logits), maps
+        with torch.inference_mode():
+            logits = torch.cat([self.model(c.to(self.device)).float().cpu() for c in x.split(batch_size)])
+        return sigmoid(logits.double().numpy()), None
+
+    def predict(
+        self, images: Sequence[Image.Image | str | os.PathLike[str]], heatmaps: bool = True, batch_size: int = 16
+    ) -> list[Prediction]:
+        """Predict PIL images or image files (raises ``ImageLoadError`` for a bad file); heatmaps at each
+        image's own size."""
+        import torch
+
+        pils, paths = [], []
+        for item in images:
+            if isinstance(item, Image.Image):
+                pils.append(to_rgb(item))
+                paths.append(None)
+            else:
+                pils.append(load_image(item))
+                paths.append(str(item))
+        if not pils:
+            return []
+        x = torch.stack([self.transform(img) for img in pils]).unsqueeze(1)
+        probs, maps = self.score(x, heatmaps, batch_size)
+        if maps is not None:
+            from .explain import to_image_size
+        out = []
+        for i, (img, path) in enumerate(zip(pils, paths, strict=True)):
+            heat = None if maps is None else to_image_size(maps[i], img.width, img.height)
+            p = float(probs[i])
+            out.append(Prediction(p, self.decide(p), self.threshold, heat, img, path))
+        return out
+
+    def predict_one(self, image: Image.Image | str | os.PathLike[str], heatmap: bool = True) -> Prediction:
+        return self.predict([image], heatmap)[0]
+
+    def iter_files(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        batch_size: int = 16,
+        num_workers: int = -1,
+        heatmaps: bool = True,
+        progress: bool = True,
+        desc: str = "predict",
+    ) -> Iterator[BatchScores]:
+        """Score image files in batches (a DataLoader; unreadable files come back in ``bad``, never raise)."""
+        from tqdm.auto import tqdm
+
+        from .data import DeepfakeDataset, Sample, default_num_workers, make_loader
+
+        dataset = DeepfakeDataset([Sample(Path(p), -1) for p in paths], self.transform)  # label unknown: -1
+        workers = default_num_workers() if num_workers < 0 else num_workers
+        loader = make_loader(dataset, batch_size, num_workers=workers, pin_memory=self.device.type == "cuda")
+        with tqdm(total=len(dataset), desc=desc, unit="img", disable=not progress) as bar:
+            for batch in loader:
+                bad = [(str(p), r) for p, r in batch["bad"]]
+                if batch["x"] is None:
+                    probs, maps = np.zeros(0), None
+                else:
+                    probs, maps = self.score(batch["x"], heatmaps, batch_size)
+                bar.update(len(batch["path"]) + len(bad))
+                yield BatchScores(list(batch["path"]), probs, maps, bad)
+
+
+# --------------------------------------------------------------------------- folders
+@dataclass
+class FolderResult:
+    """What ``predict_folder`` did: one CSV row per file found (scored or not)."""
+
+    rows: list[dict[str, Any]]
+    csv_path: Path
+    heatmap_dir: Path | None
+    threshold: float
+
+    @property
+    def scored(self) -> int:
+        return sum(1 for r in self.rows if r["probability"] != "")
+
+    @property
+    def bad(self) -> int:
+        return sum(1 for r in self.rows if r["probability"] == "")
+
+    @property
+    def fake(self) -> int:
+        return sum(1 for r in self.rows if r["decision"] == "FAKE")
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "scored": self.scored,
+            "fake": self.fake,
+            "real": self.scored - self.fake,
+            "bad": self.bad,
+            "threshold": round(self.threshold, 6),
+            "csv": str(self.csv_path),
+            "heatmaps": None if self.heatmap_dir is None else str(self.heatmap_dir),
+        }
+
+
+def heatmap_names(paths: Sequence[Path], root: Path) -> list[str]:
+    """``<stem>_gradcam.png`` per image; a stem shared by several images gets its folder path and extension
+    added (``sub__img_jpg_gradcam.png``), and a counter as the last resort, so no two names collide."""
+    stems = Counter(p.stem.lower() for p in paths)
+    used: set[str] = set()
+    names = []
+    for p in paths:
+        base = p.stem
+        if stems[p.stem.lower()] > 1:
+            try:
+                rel = p.relative_to(root)
+            except ValueError:
+                rel = Path(p.name)
+            base = "__".join([*rel.parent.parts, rel.stem + p.suffix.replace(".", "_")])
+        name, i = f"{base}_gradcam.png", 1
+        while name.lower() in used:
+            i += 1
+            name = f"{base}_{i}_gradcam.png"
+        used.add(name.lower())
+        names.append(name)
+    return names
+
+
+def predict_folder(
+    predictor: Predictor,
+    folder: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    batch_size: int = 16,
+    num_workers: int = -1,
+    heatmaps: bool = True,
+    progress: bool = True,
+) -> FolderResult:
+    """Score every image under ``folder`` (recursive) in batches.
+
+    Writes ``out_dir/predictions.csv`` (columns ``path, probability, decision, heatmap, error``: one row
+    per file, unusable ones with the reason) and ``out_dir/heatmaps/<stem>_gradcam.png`` per scored image.
+    Raises ``PredictError`` when the folder holds no image file at all.
+    """
+    from .data import list_image_files
+    from .runs import atomic_write
+
+    root, out = Path(folder), Path(out_dir)
+    if not root.is_dir():
+        raise PredictError(f"{root}: folder not found")
+    files, skipped = list_image_files(root)
+    if not files and not skipped:
+        raise _no_images(root)
+    heat_dir = out / HEATMAP_DIR if heatmaps else None
+    if heat_dir is not None:
+        from .explain import save_overlay, to_image_size
+
+        heat_dir.mkdir(parents=True, exist_ok=True)
+    name_of = dict(zip(map(str, files), heatmap_names(files, root), strict=True))
+    rows = {str(p): _row(p) for p in files} | {str(s.path): _row(s.path, error=s.reason) for s in skipped}
+    for scores in predictor.iter_files(files, batch_size, num_workers, heatmaps, progress, desc="scoring"):
+        for path, reason in scores.bad:
+            rows[path]["error"] = reason
+        for i, path in enumerate(scores.paths):
+            p = float(scores.probs[i])
+            rows[path].update(probability=f"{p:.6f}", decision=predictor.decide(p))
+            if scores.heatmaps is None:
+                continue
+            try:  # decode again: the overlay is drawn on the full-size image
+                image = load_image(path)
+            except ImageLoadError as exc:
+                rows[path]["error"] = f"heatmap not written: {exc.reason}"
+                continue
+            target = heat_dir / name_of[path]
+            save_overlay(image, to_image_size(scores.heatmaps[i], image.width, image.height), target)
+            rows[path]["heatmap"] = str(target)
+    ordered = list(rows.values())
+    csv_path = out / CSV_FILE
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(ordered)
+    atomic_write(csv_path, lambda tmp: tmp.write_text(buf.getvalue(), encoding="utf-8"))
+    return FolderResult(ordered, csv_path, heat_dir, predictor.threshold)
+
+
+def _no_images(root: Path) -> PredictError:
+    return PredictError(f"{root}: no image files found (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
+
+
+def _row(path: Path, error: str = "") -> dict[str, Any]:
+    return {"path": str(path), "probability": "", "decision": "", "heatmap": "", "error": error}
+
+
+# --------------------------------------------------------------------------- command line
+def reexec_env(environ: Mapping[str, str], platform: str = sys.platform) -> dict[str, str] | None:
+    """The environment to re-exec the command line with (``MALLOC_ENV`` added), or None when there is no
+    need: not Linux/glibc, both variables already set, or ``DEEPFAKE_NO_REEXEC`` set (the loop guard)."""
+    if not platform.startswith("linux") or environ.get(NO_REEXEC_ENV):
+        return None
+    missing = {k: v for k, v in MALLOC_ENV.items() if k not in environ}
+    if not missing:
+        return None
+    return {**environ, **missing, NO_REEXEC_ENV: "1"}
+
+
+def _reexec_with_malloc_env() -> None:
+    env = reexec_env(os.environ)
+    if env is None or not getattr(sys, "orig_argv", None):
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with contextlib.suppress(OSError):  # on failure: run on without the faster settings
+        os.execve(sys.executable, sys.orig_argv, env)  # does not return
+
+
+def _threshold(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m deepfake_lib.predict",
+        description="Is an image FAKE or REAL? Prints one JSON object and writes a Grad-CAM heatmap. "
+        "Given a folder, scores every image in it and writes a CSV.",
+        epilog=f'Image: prints {{"decision", "probability", "heatmap"}} and writes DIR/{HEATMAP_FILE}. '
+        f"Folder: writes DIR/{CSV_FILE} (one row per file, unusable ones with the reason) and "
+        f"DIR/{HEATMAP_DIR}/<stem>_gradcam.png, prints a JSON summary. Exit codes: 0 done, 2 bad input or "
+        f"usage (one line on stderr), 1 unexpected error. On Linux the command re-execs itself once with glibc "
+        f"malloc settings that make CPU inference faster; {NO_REEXEC_ENV}=1 skips that.",
+    )
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--frame", metavar="PATH", help="an image file, or a folder of images (folder mode)")
+    src.add_argument("--input", metavar="PATH", help="same as --frame")
+    parser.add_argument("--weights", required=True, metavar="W", help="a workbench checkpoint (.pth)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if needed)")
+    parser.add_argument("--threshold", type=_threshold, metavar="T", help="FAKE when p >= T (default: stored)")
+    parser.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda, cuda:1, mps")
+    parser.add_argument("--no-heatmap", action="store_true", help="skip Grad-CAM (faster)")
+    parser.add_argument(
+        "--batch-size", type=_positive, default=16, metavar="N", help="folder mode batch size (default 16)"
+    )
+    parser.add_argument(
+        "--num-workers", type=int, default=-1, metavar="N", help="folder mode loader workers (-1: automatic)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="folder mode: no progress bar")
+    parser.add_argument("--debug", action="store_true", help="show warnings, log messages and tracebacks")
+    return parser
+
+
+def _one_line(text: object) -> str:
+    return re.sub(r"\s*\n\s*", " ", str(text)).strip()
+
+
+def _prepare_out(out: Path) -> Path:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PredictError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from None
+    return out
+
+
+def _load_predictor(args: argparse.Namespace) -> Predictor:
+    from .device import resolve_device
+    from .model import CheckpointError
+
+    try:
+        device = resolve_device(args.device)
+    except (RuntimeError, ValueError) as exc:
+        raise PredictError(f"--device {args.device}: {_one_line(exc)}") from None
+    try:
+        return Predictor.from_checkpoint(args.weights, device, args.threshold)
+    except CheckpointError as exc:
+        raise PredictError(str(exc)) from None
+
+
+@contextlib.contextmanager
+def _quiet(quiet: bool) -> Iterator[None]:
+    """Keep stderr to the one-line messages: no Python warnings, no library log records (restored on exit)."""
+    if not quiet:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        yield
+        return
+    logger = logging.getLogger("deepfake_lib")
+    handler, propagate = logging.NullHandler(), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
+def _run(args: argparse.Namespace) -> int:
+    source = Path(args.frame or args.input)
+    out = Path(args.out)
+    if source.is_dir():
+        from .data import list_image_files
+
+        if list_image_files(source) == ([], []):
+            raise _no_images(source)  # before the model is loaded
+        _prepare_out(out)
+        predictor = _load_predictor(args)
+        result = predict_folder(
+            predictor, source, out, args.batch_size, args.num_workers, not args.no_heatmap, not args.no_progress
+        )
+        print(json.dumps(result.summary()))
+        if result.scored == 0:
+            msg = f"error: no image in {source} could be scored ({result.bad} unusable); see {result.csv_path}"
+            print(msg, file=sys.stderr)
+            return 2
+        if result.bad:
+            print(f"warning: {result.bad} file(s) could not be scored; see {result.csv_path}", file=sys.stderr)
+        return 0
+    image = load_image(source)  # a bad image fails here, before the model is loaded
+    _prepare_out(out)
+    predictor = _load_predictor(args)
+    pred = predictor.predict([image], heatmaps=not args.no_heatmap)[0]
+    heatmap_path = None
+    if pred.heatmap is not None:
+        from .explain import save_overlay
+
+        heatmap_path = out / HEATMAP_FILE
+        save_overlay(image, pred.heatmap, heatmap_path)
+    print(json.dumps(pred.to_dict(heatmap_path)))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None, reexec: bool = False) -> int:
+    """The command line; returns the exit code: 0 done, 2 bad input or usage, 1 unexpected error.
+
+    ``reexec`` (the ``python -m`` entry point): first re-exec this process once with ``MALLOC_ENV`` added
+    when those variables are missing (skip with ``DEEPFAKE_NO_REEXEC=1``).
+    """
+    if reexec:
+        _reexec_with_malloc_env()
+    args = build_parser().parse_args(argv)
+    if args.debug:
+        settings = ", ".join(f"{k}={os.environ.get(k, 'unset')}" for k in MALLOC_ENV)
+        print(f"debug: {settings}, {NO_REEXEC_ENV}={os.environ.get(NO_REEXEC_ENV, 'unset')}", file=sys.stderr)
+    try:
+        with _quiet(not args.debug):
+            return _run(args)
+    except (PredictError, ImageLoadError) as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        msg = f"error: unexpected {type(exc).__name__}: {_one_line(exc)} (rerun with --debug for details)"
+        print(msg, file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(reexec=True))
