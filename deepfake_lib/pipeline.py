@@ -19,11 +19,11 @@ from typing import Any
 import yaml
 
 from . import __version__
+from .cpu_env import set_for_children
 from .runs import new_run_id, project_root, read_json, resolve_path, write_json
 from .summary import write_summary
 
 NOTEBOOK_RE = re.compile(r"^(\d\d)_[\w-]+\.ipynb$")
-ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "17179869184"}
 DEMO_DATA = "data/demo"
 
 
@@ -140,8 +140,7 @@ def run_pipeline(
     """
     import papermill as pm
 
-    for key, value in ALLOCATOR_ENV.items():  # inherited by the notebook kernels
-        os.environ.setdefault(key, value)
+    set_for_children()  # the notebook kernels start with the fast allocator settings
     available = list_notebooks(notebooks)
     selected = select_steps(steps, available)
     params = dict(params or {})

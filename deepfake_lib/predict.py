@@ -20,7 +20,7 @@ import re
 import sys
 import warnings
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
+from .cpu_env import MALLOC_ENV, NO_REEXEC_ENV, reexec_with_malloc_env
 from .images import IMAGE_EXTENSIONS, ImageLoadError, load_image, to_rgb
 
 if TYPE_CHECKING:
@@ -41,11 +42,6 @@ HEATMAP_FILE = "gradcam.png"
 CSV_FILE = "predictions.csv"
 HEATMAP_DIR = "heatmaps"
 CSV_COLUMNS = ("path", "probability", "decision", "heatmap", "error")
-
-# glibc keeps freed activation buffers instead of returning them to the OS after every call (2-4x faster
-# EfficientNet on CPU). They only work when set before the process starts, hence the re-exec in main().
-MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "17179869184"}
-NO_REEXEC_ENV = "DEEPFAKE_NO_REEXEC"  # set to 1 to skip the re-exec (it is also the loop guard)
 
 
 class PredictError(Exception):
@@ -346,27 +342,6 @@ def _row(path: Path, error: str = "") -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- command line
-def reexec_env(environ: Mapping[str, str], platform: str = sys.platform) -> dict[str, str] | None:
-    """The environment to re-exec the command line with (``MALLOC_ENV`` added), or None when there is no
-    need: not Linux/glibc, both variables already set, or ``DEEPFAKE_NO_REEXEC`` set (the loop guard)."""
-    if not platform.startswith("linux") or environ.get(NO_REEXEC_ENV):
-        return None
-    missing = {k: v for k, v in MALLOC_ENV.items() if k not in environ}
-    if not missing:
-        return None
-    return {**environ, **missing, NO_REEXEC_ENV: "1"}
-
-
-def _reexec_with_malloc_env() -> None:
-    env = reexec_env(os.environ)
-    if env is None or not getattr(sys, "orig_argv", None):
-        return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    with contextlib.suppress(OSError):  # on failure: run on without the faster settings
-        os.execve(sys.executable, sys.orig_argv, env)  # does not return
-
-
 def _threshold(text: str) -> float:
     try:
         value = float(text)
@@ -505,7 +480,7 @@ def main(argv: Sequence[str] | None = None, reexec: bool = False) -> int:
     when those variables are missing (skip with ``DEEPFAKE_NO_REEXEC=1``).
     """
     if reexec:
-        _reexec_with_malloc_env()
+        reexec_with_malloc_env()
     args = build_parser().parse_args(argv)
     if args.debug:
         settings = ", ".join(f"{k}={os.environ.get(k, 'unset')}" for k in MALLOC_ENV)

@@ -15,7 +15,8 @@ import torch
 from PIL import Image
 
 from deepfake_lib import predict
-from deepfake_lib.predict import MALLOC_ENV, NO_REEXEC_ENV, heatmap_names, main, reexec_env
+from deepfake_lib.cpu_env import MALLOC_ENV, NO_REEXEC_ENV, reexec_env
+from deepfake_lib.predict import heatmap_names, main
 
 ROOT = Path(__file__).resolve().parents[1]
 LFS_POINTER = b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"0" * 64 + b"\nsize 12345\n"
