@@ -1,0 +1,272 @@
+"""Speed benchmark: images/s of the bare EfficientNet backbone (the reference) vs. the workbench, in one run.
+
+    python -m deepfake_lib.bench [--image-size 224] [--batch-size 32] [--device auto] [--threads N]
+
+Rows: (a) bare efficientnet-pytorch forward, (b) full EfficientNetLSTM forward, (c) folder prediction from
+JPEG files (decode + transforms + model, no heatmaps), (d) training step at the default freezing and with
+the whole backbone trainable, (e) peak memory. Median of ``--repeats`` timed runs after warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from efficientnet_pytorch import EfficientNet
+from PIL import Image
+from torch import nn
+
+from . import __version__
+from .cpu_env import reexec_with_malloc_env
+from .device import autocast, configure_backends, resolve_device
+from .model import EfficientNetLSTM, ModelConfig
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn: Callable[[], Any], device: torch.device, warmup: int, repeats: int) -> float:
+    """Median seconds of ``fn()`` over ``repeats`` runs after ``warmup`` runs."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (MiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_bare_backbone(x: torch.Tensor, device: torch.device, amp: bool, **kw: Any) -> float:
+    """(a) The reference: efficientnet-pytorch B0 as a user would run it (eval, no_grad, its own classifier)."""
+    net = EfficientNet.from_name("efficientnet-b0", image_size=x.shape[-1]).to(device).eval()
+    frames = x[:, 0]
+
+    def run() -> None:
+        with torch.no_grad(), autocast(device, amp):
+            net(frames)
+
+    return timed(run, device, **kw)
+
+
+def bench_full_model(model: nn.Module, x: torch.Tensor, device: torch.device, amp: bool, **kw: Any) -> float:
+    """(b) EfficientNetLSTM forward under inference_mode (channels_last backbone)."""
+
+    def run() -> None:
+        with torch.inference_mode(), autocast(device, amp):
+            model(x)
+
+    return timed(run, device, **kw)
+
+
+def bench_training(
+    trainable_blocks: int, x: torch.Tensor, device: torch.device, amp: bool, image_size: int, **kw: Any
+) -> float:
+    """(d) One optimizer step (forward, BCE, backward, AdamW) on a batch."""
+    model = EfficientNetLSTM(ModelConfig(pretrained=False, image_size=image_size, trainable_blocks=trainable_blocks))
+    model.to(device).train()
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    y = (torch.arange(len(x)) % 2).float().to(device)
+    loss_fn = nn.BCEWithLogitsLoss()
+
+    def step() -> None:
+        with autocast(device, amp):
+            logits = model(x)
+        loss = loss_fn(logits.float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return timed(step, device, **kw)
+
+
+def write_jpegs(folder: Path, n: int, size: int, seed: int = 0) -> list[Path]:
+    """``n`` random photo-like JPEGs (``size`` px plus a margin, so the resize is real work)."""
+    rng = np.random.default_rng(seed)
+    side = int(size * 1.15)
+    base = rng.integers(0, 256, (side // 8, side // 8, 3), dtype=np.uint8)
+    paths = []
+    for i in range(n):
+        img = Image.fromarray(np.roll(base, i, axis=0)).resize((side, side), Image.Resampling.BICUBIC)
+        noise = rng.integers(-12, 13, (side, side, 3))
+        img = Image.fromarray(np.clip(np.asarray(img, dtype=np.int16) + noise, 0, 255).astype(np.uint8))
+        path = folder / f"img_{i:04d}.jpg"
+        img.save(path, quality=90)
+        paths.append(path)
+    return paths
+
+
+def bench_folder(
+    model: EfficientNetLSTM, image_size: int, n_images: int, batch_size: int, workers: int, **kw: Any
+) -> float:
+    """(c) predict_folder over ``n_images`` JPEGs without heatmaps: decode + transform + model + CSV."""
+    from .predict import Predictor, predict_folder
+
+    predictor = Predictor(model, image_size)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "images"
+        src.mkdir()
+        write_jpegs(src, n_images, image_size)
+
+        def run() -> None:
+            predict_folder(
+                predictor, src, Path(tmp) / "out", batch_size=batch_size, num_workers=workers, heatmaps=False,
+                progress=False,
+            )  # fmt: skip
+
+        return timed(run, model_device(model), **kw)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def run_bench(
+    image_size: int = 224,
+    batch_size: int = 32,
+    device: str = "auto",
+    threads: int | None = None,
+    repeats: int = 5,
+    warmup: int = 2,
+    n_images: int = 128,
+    workers: int = -1,
+    amp: bool = True,
+    compile_model: bool = False,
+) -> dict[str, Any]:
+    """Measure every row in one process; returns the ``bench.json`` dict."""
+    dev = resolve_device(device)
+    if threads:
+        torch.set_num_threads(threads)
+    configure_backends(dev)
+    torch.manual_seed(0)
+    kw = {"warmup": warmup, "repeats": repeats}
+    x = torch.randn(batch_size, 1, 3, image_size, image_size, device=dev)
+    rows: dict[str, dict[str, Any]] = {}
+
+    def add(key: str, label: str, seconds: float, images: int) -> None:
+        rows[key] = {"label": label, "seconds": seconds, "images_per_s": images / seconds, "peak_rss_mb": peak_rss_mb()}
+        if dev.type == "cuda":
+            rows[key]["peak_gpu_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20
+        print(f"  {label}: {images / seconds:,.1f} images/s", file=sys.stderr)
+
+    print(
+        f"benchmarking on {dev} ({torch.get_num_threads()} threads), batch {batch_size}, {image_size}px",
+        file=sys.stderr,
+    )
+    add("bare_backbone", "(a) bare EfficientNet-B0 forward", bench_bare_backbone(x, dev, amp, **kw), batch_size)
+    model = EfficientNetLSTM(ModelConfig(pretrained=False, image_size=image_size)).to(dev).eval()
+    add("full_model", "(b) EfficientNetLSTM forward", bench_full_model(model, x, dev, amp, **kw), batch_size)
+    if compile_model:
+        compiled = torch.compile(model)
+        add(
+            "full_model_compiled",
+            "(b') EfficientNetLSTM, torch.compile",
+            bench_full_model(compiled, x, dev, amp, **kw),
+            batch_size,
+        )
+    folder_kw = {"warmup": 1, "repeats": max(1, repeats // 2)}
+    add(
+        "folder_predict", f"(c) folder prediction, {n_images} JPEGs",
+        bench_folder(model, image_size, n_images, batch_size, workers, **folder_kw), n_images,
+    )  # fmt: skip
+    train_kw = {"warmup": 1, "repeats": max(2, repeats // 2)}
+    default_blocks = ModelConfig().trainable_blocks
+    add(
+        "train_default", f"(d) training step, last {default_blocks} blocks trainable (default)",
+        bench_training(default_blocks, x, dev, amp, image_size, **train_kw), batch_size,
+    )  # fmt: skip
+    add(
+        "train_full", "(d') training step, whole backbone trainable",
+        bench_training(-1, x, dev, amp, image_size, **train_kw), batch_size,
+    )  # fmt: skip
+    ref = rows["bare_backbone"]["images_per_s"]
+    for row in rows.values():
+        row["ratio_to_bare"] = row["images_per_s"] / ref
+    return {
+        "library_version": __version__,
+        "torch": torch.__version__,
+        "device": str(dev),
+        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu",
+        "threads": torch.get_num_threads(),
+        "image_size": image_size,
+        "batch_size": batch_size,
+        "amp": amp and dev.type == "cuda",
+        "repeats": repeats,
+        "rows": rows,
+        "train_speedup_default_vs_full": rows["train_default"]["images_per_s"] / rows["train_full"]["images_per_s"],
+        "peak_rss_mb": peak_rss_mb(),
+        "peak_gpu_mb": torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else None,
+    }
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """A Markdown table of images/s and the ratio to the bare backbone."""
+    lines = [
+        f"device {result['device']} ({result['device_name']}), {result['threads']} threads, "
+        f"{result['image_size']}px, batch {result['batch_size']}, AMP {result['amp']}",
+        "",
+        "| measurement | images/s | ratio to (a) | peak RSS MiB |",
+        "|---|---:|---:|---:|",
+    ]
+    for row in result["rows"].values():
+        lines.append(
+            f"| {row['label']} | {row['images_per_s']:,.1f} | {row['ratio_to_bare']:.2f}x | {row['peak_rss_mb']:,.0f} |"
+        )
+    lines += [
+        "",
+        f"training speed-up, default freezing vs whole backbone: {result['train_speedup_default_vs_full']:.2f}x",
+    ]
+    if result.get("peak_gpu_mb"):
+        lines.append(f"peak GPU memory: {result['peak_gpu_mb']:,.0f} MiB")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None, reexec: bool = False) -> int:
+    """Command line; ``reexec`` (the ``python -m`` entry point) first applies the fast allocator settings."""
+    if reexec:
+        reexec_with_malloc_env()
+    p = argparse.ArgumentParser(prog="python -m deepfake_lib.bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--n-images", type=int, default=128, help="JPEG files for the folder-prediction row")
+    p.add_argument("--workers", type=int, default=-1, help="DataLoader workers for folder prediction (-1 auto)")
+    p.add_argument("--no-amp", action="store_true", help="fp32 on CUDA")
+    p.add_argument("--compile", action="store_true", help="also time torch.compile of the full model")
+    p.add_argument("--out", default="bench.json")
+    args = p.parse_args(argv)
+    result = run_bench(
+        args.image_size, args.batch_size, args.device, args.threads, args.repeats, args.warmup, args.n_images,
+        args.workers, not args.no_amp, args.compile,
+    )  # fmt: skip
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(format_table(result))
+    print(f"\nwritten: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(reexec=True))

@@ -1,0 +1,29 @@
+"""The benchmark script runs end to end and reports every row as a ratio to the bare backbone (no timing asserts)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from deepfake_lib import bench
+
+
+def test_bench_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    assert bench.main(["--image-size", "32", "--batch-size", "4", "--repeats", "1", "--warmup", "0",
+                       "--n-images", "6", "--workers", "0", "--device", "cpu", "--out", str(out)]) == 0  # fmt: skip
+    result = json.loads(out.read_text())
+    rows = result["rows"]
+    assert set(rows) == {"bare_backbone", "full_model", "folder_predict", "train_default", "train_full"}
+    assert rows["bare_backbone"]["ratio_to_bare"] == 1.0
+    for row in rows.values():
+        assert row["images_per_s"] > 0 and row["peak_rss_mb"] > 0
+        assert abs(row["ratio_to_bare"] - row["images_per_s"] / rows["bare_backbone"]["images_per_s"]) < 1e-9
+    assert result["image_size"] == 32 and result["device"] == "cpu"
+    table = bench.format_table(result)
+    assert "| (a) bare EfficientNet-B0 forward |" in table and "1.00x" in table
+
+
+def test_write_jpegs(tmp_path: Path) -> None:
+    paths = bench.write_jpegs(tmp_path, 3, 32)
+    assert [p.suffix for p in paths] == [".jpg"] * 3 and len({p.read_bytes() for p in paths}) == 3
