@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
+from . import CLASS_NAMES, metrics
 from .images import ImageLoadError, load_image
 
 PALETTE = {"real": "#4C72B0", "fake": "#DD8452"}
@@ -73,5 +77,181 @@ def training_curves(history: Sequence[dict[str, float]], best_epoch: int | None 
         ax.set_title(title)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- evaluation (notebook 03)
+def _one_class_note(ax: Any, what: str) -> None:
+    ax.text(
+        0.5, 0.5, f"{what} undefined:\nthe split has one class only", ha="center", va="center", transform=ax.transAxes
+    )
+
+
+def confusion_heatmap(matrix: Sequence[Sequence[int]], normalize: bool = False, ax: Any = None) -> Any:
+    """Seaborn heatmap of a 2x2 confusion matrix (rows true REAL/FAKE, columns predicted); ``normalize``: per row."""
+    fig, ax = _axes(ax, (4.2, 3.6))
+    cm = np.asarray(matrix, dtype=float)
+    if normalize:
+        rows = cm.sum(axis=1, keepdims=True)
+        cm = np.divide(cm, rows, out=np.full_like(cm, np.nan), where=rows > 0)
+    names = [n.upper() for n in CLASS_NAMES]
+    sns.heatmap(
+        cm, annot=True, fmt=".1%" if normalize else ".0f", cmap="Blues", cbar=False, square=True,
+        xticklabels=names, yticklabels=names, vmin=0, vmax=1 if normalize else None, ax=ax,
+    )  # fmt: skip
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("row-normalised (recall per class)" if normalize else "counts")
+    return fig
+
+
+def confusion_matrices(matrix: Sequence[Sequence[int]], title: str = "Confusion matrix") -> Any:
+    """Counts and row-normalised heatmaps side by side."""
+    fig, axes = plt.subplots(1, 2, figsize=(8.8, 3.8))
+    confusion_heatmap(matrix, normalize=False, ax=axes[0])
+    confusion_heatmap(matrix, normalize=True, ax=axes[1])
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _marker(ax: Any, x: float, y: float, label: str, color: str = "black") -> None:
+    ax.plot([x], [y], marker="o", ms=7, mfc="none", mec=color, mew=1.8, ls="none", label=label)
+
+
+def roc_curve(labels: Any, probs: Any, threshold: float | None = None, label: str = "model", ax: Any = None) -> Any:
+    """ROC curve of FAKE ``probs [N]`` with AUC and EER, and the operating point at ``threshold``."""
+    fig, ax = _axes(ax, (4.6, 4.2))
+    ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=1)
+    ax.set(xlim=(-0.01, 1.01), ylim=(-0.01, 1.01), xlabel="false positive rate (REAL called FAKE)",
+           ylabel="true positive rate (FAKE recall)", title="ROC")  # fmt: skip
+    if not metrics.has_both_classes(labels):
+        _one_class_note(ax, "ROC")
+        return fig
+    fpr, tpr, _ = metrics.roc_points(labels, probs)
+    auc = roc_auc_score(labels, probs)
+    eer, _ = metrics.eer_point(labels, probs)
+    (line,) = ax.plot(fpr, tpr, lw=2, label=f"{label} (AUC {auc:.3f}, EER {eer:.3f})")
+    if threshold is not None:
+        c = metrics.confusion_counts(labels, probs, threshold)
+        _marker(ax, c["fp"] / max(c["fp"] + c["tn"], 1), c["tp"] / max(c["tp"] + c["fn"], 1),
+                f"{label}: threshold {threshold:.3f}", line.get_color())  # fmt: skip
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def pr_curve(labels: Any, probs: Any, threshold: float | None = None, label: str = "model", ax: Any = None) -> Any:
+    """Precision-recall curve for FAKE with average precision, the chance level and the operating point."""
+    fig, ax = _axes(ax, (4.6, 4.2))
+    ax.set(xlim=(-0.01, 1.01), ylim=(-0.01, 1.01), xlabel="recall (FAKE)", ylabel="precision (FAKE)",
+           title="Precision-recall")  # fmt: skip
+    y = np.asarray(labels)
+    if not metrics.has_both_classes(y):
+        _one_class_note(ax, "PR curve")
+        return fig
+    precision, recall, _ = precision_recall_curve(y, probs)
+    ap = average_precision_score(y, probs)
+    (line,) = ax.step(recall, precision, where="post", lw=2, label=f"{label} (AP {ap:.3f})")
+    ax.axhline(y.mean(), color="grey", ls=":", lw=1, label=f"chance ({y.mean():.2f} FAKE)")
+    if threshold is not None:
+        m = metrics.full_metrics(y, probs, threshold)
+        if not np.isnan(m["fake_precision"]):
+            _marker(ax, m["fake_recall"], m["fake_precision"], f"{label}: threshold {threshold:.3f}", line.get_color())
+    ax.legend(fontsize=8, loc="lower left")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def reliability_diagram(labels: Any, probs: Any, n_bins: int = 10, ax: Any = None) -> Any:
+    """Observed FAKE fraction per predicted-probability bin against the diagonal, with ECE and bin counts."""
+    fig, ax = _axes(ax, (4.6, 4.2))
+    b = metrics.reliability_bins(labels, probs, n_bins)
+    ece = metrics.expected_calibration_error(labels, probs, n_bins)
+    width = b["upper"] - b["lower"]
+    used = b["count"] > 0
+    ax.bar(b["lower"][used], b["frac_fake"][used], width=width[used], align="edge", alpha=0.75,
+           edgecolor="white", color=PALETTE["fake"], label="observed FAKE fraction")  # fmt: skip
+    ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=1, label="perfect calibration")
+    ax.plot(b["mean_prob"][used], b["frac_fake"][used], "k.", ms=6, label="mean predicted probability")
+    for lo, w, frac, n in zip(b["lower"][used], width[used], b["frac_fake"][used], b["count"][used], strict=True):
+        ax.text(lo + w / 2, min(frac + 0.02, 0.95), f"{int(n)}", ha="center", fontsize=7)
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="predicted FAKE probability", ylabel="fraction FAKE",
+           title=f"Reliability (ECE {ece:.3f}; numbers: images per bin)")  # fmt: skip
+    ax.legend(fontsize=8, loc="upper left")
+    return fig
+
+
+def score_histogram(labels: Any, probs: Any, threshold: float | None = None, ax: Any = None, bins: int = 25) -> Any:
+    """Histogram of FAKE probabilities per true class, with the decision threshold."""
+    fig, ax = _axes(ax, (6, 3.6))
+    df = pd.DataFrame({"FAKE probability": np.asarray(probs, dtype=float),
+                       "class": [CLASS_NAMES[int(y)] for y in np.asarray(labels)]})  # fmt: skip
+    sns.histplot(data=df, x="FAKE probability", hue="class", hue_order=list(CLASS_NAMES), palette=PALETTE,
+                 bins=np.linspace(0, 1, bins + 1), element="step", stat="count", common_norm=False, ax=ax)  # fmt: skip
+    if threshold is not None:
+        ax.axvline(threshold, color="black", ls="--", lw=1.2)
+        ax.text(threshold, ax.get_ylim()[1] * 0.95, f" threshold {threshold:.3f}", fontsize=8, va="top")
+    ax.set_xlim(0, 1)
+    ax.set_title("Scores per true class")
+    return fig
+
+
+def failure_grid(failures: Sequence[dict[str, Any]], n: int = 16, cols: int = 8, thumb: float = 1.7) -> Any:
+    """The first ``n`` failure records (hardest first): image, true label and FAKE probability."""
+    shown = list(failures)[:n]
+    if not shown:
+        fig, ax = plt.subplots(figsize=(5, 1.2))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no failures: every image was classified correctly", ha="center", va="center")
+        return fig
+    cols = min(cols, len(shown))
+    rows = math.ceil(len(shown) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(thumb * cols, (thumb + 0.45) * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, rec in zip(axes.flat, shown, strict=False):
+        try:
+            ax.imshow(load_image(rec["path"]))
+        except ImageLoadError as exc:
+            ax.text(0.5, 0.5, f"unreadable:\n{exc.reason[:40]}", ha="center", va="center", fontsize=7)
+        true = rec["true_label"]
+        ax.set_title(f"true {true.upper()}\np(FAKE)={rec['probability']:.3f}", fontsize=8, color=PALETTE.get(true))
+    fig.tight_layout()
+    fig.suptitle("Worst failures (most confidently wrong first)", y=1.02)
+    return fig
+
+
+# --------------------------------------------------------------------------- fine-tuning (notebook 04)
+def metric_comparison(table: pd.DataFrame, keys: Sequence[str] | None = None, ax: Any = None) -> Any:
+    """Grouped horizontal bars of ``table`` columns ``before`` and ``after`` (rows: metrics)."""
+    rows = [k for k in (keys or table.index) if k in table.index]
+    fig, ax = _axes(ax, (6.5, 0.38 * len(rows) + 1.2))
+    df = table.loc[rows, ["before", "after"]].reset_index(names="metric").melt(id_vars="metric", var_name="model")
+    sns.barplot(data=df, y="metric", x="value", hue="model", palette=["#8C8C8C", "#55A868"], ax=ax)
+    for container in ax.containers:
+        ax.bar_label(container, fmt="%.3f", fontsize=7, padding=2)
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    ax.set_xlim(0, max(1.0, float(np.nanmax(df["value"].to_numpy(dtype=float), initial=0.0))) * 1.12)
+    sns.move_legend(ax, "lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, title=None, frameon=False)
+    ax.set_title("Before vs after fine-tuning", pad=24)
+    return fig
+
+
+def before_after(
+    table: pd.DataFrame,
+    curves: dict[str, tuple[Any, Any, float | None]],
+    keys: Sequence[str] = ("balanced_accuracy", "fake_recall", "real_recall", "auc", "average_precision", "eer"),
+    title: str = "",
+) -> Any:
+    """Metric bars and overlaid ROC curves; ``curves``: name -> ``(labels [N], probs [N], threshold)``."""
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.6), gridspec_kw={"width_ratios": [1.3, 1]})
+    metric_comparison(table, keys, ax=axes[0])
+    for name, (labels, probs, threshold) in curves.items():
+        roc_curve(labels, probs, threshold, label=name, ax=axes[1])
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig

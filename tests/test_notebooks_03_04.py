@@ -1,0 +1,134 @@
+"""Papermill smoke run of notebooks 01 -> 02 -> 03 -> 04 on tiny data, asserting on the files they write."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import nbformat
+import papermill as pm
+import pytest
+import torch
+
+from deepfake_lib.model import load_checkpoint, model_from_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+METRIC_KEYS = (
+    "accuracy", "balanced_accuracy", "fake_recall", "fake_precision", "fake_f1", "real_recall", "real_precision",
+    "real_f1", "auc", "average_precision", "eer", "tpr_at_1pct_fpr", "tpr_at_5pct_fpr", "log_loss", "brier", "ece",
+)  # fmt: skip
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def run_dir(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("nb_run") / "run"
+    executed = run.parent / "executed"
+    executed.mkdir()
+    common = {"DATA_DIR": str(tiny_data), "RUN_DIR": str(run)}
+    steps = [
+        ("01_data_balance", {"BUILD_DEMO_DATA": False, "SAMPLES_PER_CLASS": 2}),
+        ("02_train", {"EPOCHS": 1, "IMAGE_SIZE": 32, "BATCH_SIZE": 8, "NUM_WORKERS": 0, "PRETRAINED": False}),
+        ("03_evaluate", {"IMAGE_SIZE": 32, "BATCH_SIZE": 8, "NUM_WORKERS": 0, "N_FAILURES_SHOWN": 4}),
+        ("04_finetune", {"EPOCHS": 1, "BATCH_SIZE": 8, "NUM_WORKERS": 0, "REPLAY_RATIO": 1}),
+    ]
+    for name, params in steps:
+        pm.execute_notebook(
+            str(NOTEBOOKS / f"{name}.ipynb"), str(executed / f"{name}.ipynb"), parameters={**common, **params},
+            kernel_name="python3", cwd=str(ROOT), progress_bar=False,
+        )  # fmt: skip
+    return run
+
+
+def metrics(run: Path) -> dict:
+    return json.loads((run / "metrics.json").read_text())
+
+
+def test_notebooks_are_clean_and_parametrised():
+    for name in ("03_evaluate", "04_finetune"):
+        nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+        tagged = [c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", [])]
+        assert len(tagged) == 1, name
+        declared = pm.inspect_notebook(str(NOTEBOOKS / f"{name}.ipynb"))
+        assert {"DATA_DIR", "RUN_DIR", "IMAGE_SIZE", "DEVICE", "SEED", "REPO_URL", "MOUNT_DRIVE"} <= set(declared)
+        for line in filter(None, map(str.strip, tagged[0]["source"].splitlines())):
+            assign, _, comment = line.partition("  # ")
+            lhs, _, value = assign.partition(" = ")
+            assert lhs.isupper() and lhs.isidentifier(), line
+            ast.literal_eval(value)  # a literal, nothing computed
+            assert ";" not in comment and "=" not in comment, line
+        assert nb["metadata"]["kernelspec"]["name"] == "python3"
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        assert all(not c["outputs"] and c["execution_count"] is None for c in code), f"{name} has outputs"
+        assert not any(line.lstrip().startswith(("def ", "class ")) for c in code for line in c["source"].splitlines())
+
+
+def test_03_metrics_threshold_and_figures(run_dir):
+    m = metrics(run_dir)
+    assert {"data", "train", "evaluate"} <= set(m)
+    ev = m["evaluate"]
+    assert ev["splits_used"] == {"threshold": "val", "report": "test", "failures": "train"}
+    assert ev["report_split"] == "test" and ev["warnings"] == []
+    assert set(ev["splits"]) == {"val", "test", "train"}
+    report = ev["report"]
+    assert report["n"] == 16 and report["n_real"] == 12 and report["n_fake"] == 4 and report["n_skipped"] == 0
+    for key in METRIC_KEYS:
+        assert isinstance(report[key], float), key
+    assert 0.0 <= report["auc"] <= 1.0 and 0.0 <= report["eer"] <= 1.0
+    assert sum(map(sum, report["confusion_matrix"]["matrix"])) == 16
+    threshold = ev["threshold"]["threshold"]
+    assert ev["threshold"]["method"] == "eer" and ev["threshold"]["split"] == "val"
+    assert report["threshold"] == pytest.approx(threshold)
+    ckpt = load_checkpoint(run_dir / "checkpoints" / "best_model.pth")
+    assert ckpt["threshold"] == pytest.approx(threshold)
+    assert ckpt["threshold_info"]["chosen_by"] == "03_evaluate"
+    for fig in ("confusion_matrix", "roc_curve", "pr_curve", "reliability", "score_histogram", "failures"):
+        path = run_dir / "figures" / f"03_{fig}.png"
+        assert path.is_file() and path.stat().st_size > 1000, path
+
+
+def test_03_failures_json(run_dir):
+    payload = json.loads((run_dir / "failures.json").read_text())
+    ev = metrics(run_dir)["evaluate"]
+    train = ev["splits"]["train"]
+    assert payload["split"] == "train" and payload["n_evaluated"] == 16
+    assert payload["threshold"] == pytest.approx(ev["threshold"]["threshold"])
+    failures = payload["failures"]
+    assert len(failures) == payload["n_failures"] == train["fp"] + train["fn"] == ev["failures"]["count"]
+    assert [f["loss"] for f in failures] == sorted((f["loss"] for f in failures), reverse=True)
+    for f in failures:
+        assert Path(f["path"]).is_file() and "/train/" in f["path"]
+        assert f["true_label"] == Path(f["path"]).parent.name and f["predicted_label"] != f["true_label"]
+        assert (f["probability"] >= payload["threshold"]) == (f["predicted_label"] == "fake")
+
+
+def test_04_finetuned_checkpoint_and_comparison(run_dir):
+    ft = metrics(run_dir)["finetune"]
+    n_failures = json.loads((run_dir / "failures.json").read_text())["n_failures"]
+    assert ft["status"] in (("done", "kept_original") if n_failures else ("skipped",))
+    assert ft["eval_split"] == "test" and ft["failures_split"] == "train" and ft["val_split"] == "val"
+    assert ft["set"]["n_failures"] == n_failures
+    report = metrics(run_dir)["evaluate"]["report"]
+    # "before" is best_model.pth on the report split again (other batch size: equal up to float noise)
+    assert ft["before"]["n"] == report["n"] and ft["before"]["threshold"] == pytest.approx(report["threshold"])
+    for key in ("log_loss", "brier"):
+        assert ft["before"][key] == pytest.approx(report[key], rel=1e-4), key
+    for key in METRIC_KEYS:
+        assert isinstance(ft["after"][key], float), key
+    before = load_checkpoint(run_dir / "checkpoints" / "best_model.pth")
+    after = load_checkpoint(run_dir / "checkpoints" / "best_model_finetuned.pth")
+    assert after["config"] == before["config"] and after["state_dict"].keys() == before["state_dict"].keys()
+    assert after["threshold"] == pytest.approx(ft["after"]["threshold"])
+    assert after["finetune"]["status"] == ft["status"]
+    if ft["status"] == "done":
+        assert ft["val_loss_after"] < ft["val_loss_before"] and after["threshold_info"]["chosen_by"] == "04_finetune"
+        assert any(not torch.equal(v, before["state_dict"][k]) for k, v in after["state_dict"].items())
+    else:
+        assert all(torch.equal(v, before["state_dict"][k]) for k, v in after["state_dict"].items())
+    assert model_from_checkpoint(after).config.image_size == 32
+    assert (run_dir / "figures" / "04_before_after.png").stat().st_size > 1000
+    executed = (run_dir.parent / "executed" / "04_finetune.ipynb").read_text()
+    assert "not the split the failures came from" in executed
