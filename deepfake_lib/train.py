@@ -45,7 +45,8 @@ class TrainConfig:
 
     ``balance``: "oversample" (default), "weight" (BCE pos_weight) or "none". ``backbone_lr``: learning rate
     of the trainable backbone layers; None = ``lr / 10`` for ImageNet weights, ``lr`` for a random init.
-    ``num_workers``: DataLoader worker processes, -1 = automatic.
+    ``num_workers``: DataLoader worker processes, -1 = automatic. ``precise_bn_batches``: after each epoch,
+    re-estimate the BatchNorm statistics of the trainable layers on up to this many training batches (0 = off).
     """
 
     epochs: int = 10
@@ -58,6 +59,7 @@ class TrainConfig:
     balance: str = "oversample"
     scheduler: str = "cosine"
     grad_clip: float = 1.0
+    precise_bn_batches: int = 16
     amp: bool = True
     num_workers: int = -1
     seed: int = 0
@@ -116,6 +118,36 @@ def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> Any:
     if cfg.scheduler == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.3, patience=max(1, cfg.patience // 2))
     return None
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, loader: Any, device: torch.device, max_batches: int, amp: bool) -> int:
+    """Precise BatchNorm: recompute the running statistics of BatchNorm layers in training mode as exact
+    averages over up to ``max_batches`` batches of ``loader`` (frozen layers, in eval mode, are untouched).
+
+    The running averages lag behind the weights (momentum 0.1, a handful of steps per epoch on a small
+    dataset), and a backbone trained from scratch then collapses in eval mode; exact statistics fix that.
+    Returns the number of batches used.
+    """
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+    if not bns or max_batches <= 0:
+        return 0
+    momenta = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches below
+    used = 0
+    for batch in loader:
+        if batch["x"] is None or len(batch["y"]) < 2:
+            continue
+        with autocast(device, amp):
+            model(batch["x"].to(device, non_blocking=True))
+        used += 1
+        if used >= max_batches:
+            break
+    for m, momentum in zip(bns, momenta, strict=True):
+        m.momentum = momentum
+    return used
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -235,6 +267,7 @@ def fit(
             correct += ((logits.detach() > 0).float() == y).sum().item()
             bar.set_postfix(loss=f"{loss.item():.4f}")
         train_time = time.perf_counter() - t0
+        recalibrate_batchnorm(model, train_loader, device, cfg.precise_bn_batches, cfg.amp)
 
         val = predict_loader(model, val_loader, device, cfg.amp, desc="validate", progress=cfg.progress)
         load_errors.update(dict(val.bad))

@@ -82,10 +82,11 @@ class InterruptAfter(data.DeepfakeDataset):
 
 def test_resume_continues_exactly_like_an_uninterrupted_run(separable: Path, tmp_path: Path) -> None:
     train_ds, val_ds = _datasets(separable)
-    common = {"epochs": 3, "lr": 2e-3, "patience": 10, **FAST}
+    common = {"epochs": 3, "lr": 2e-3, "patience": 10, "precise_bn_batches": 1, **FAST}
     full = fit(tiny_model(), train_ds, val_ds, tmp_path / "full", **common)
+    per_epoch = len(train_ds) + FAST["batch_size"]  # training items + one precise-BatchNorm batch
     with pytest.raises(KeyboardInterrupt):  # interrupted in the middle of epoch 3
-        fit(tiny_model(), InterruptAfter(train_ds, 2 * len(train_ds) + 5), val_ds, tmp_path / "split", **common)
+        fit(tiny_model(), InterruptAfter(train_ds, 2 * per_epoch + 5), val_ds, tmp_path / "split", **common)
     assert load_checkpoint(tmp_path / "split" / "checkpoints" / "last.pth")["epoch"] == 2
     resumed = fit(tiny_model(), train_ds, val_ds, tmp_path / "split", **common)
     assert resumed.resumed_from_epoch == 2 and len(resumed.history) == 3
@@ -126,3 +127,25 @@ def test_config_validation() -> None:
         TrainConfig(balance="smote")
     with pytest.raises(ValueError, match="epochs"):
         TrainConfig(epochs=0)
+
+
+def test_precise_batchnorm_matches_batch_statistics(separable: Path) -> None:
+    from deepfake_lib.train import recalibrate_batchnorm
+
+    train_ds, _ = _datasets(separable)
+    model = tiny_model(calibrate=False, trainable_blocks=-1, dropout=0.0, image_size=128)
+    model.backbone._global_params = model.backbone._global_params._replace(drop_connect_rate=0.0)  # deterministic
+    loader = data.make_loader(data.DeepfakeDataset(train_ds.samples[:16], data.build_transform(128, False)), 16)
+    x = next(iter(loader))["x"]
+    model.train()
+    with torch.no_grad():
+        train_mode = model(x)  # BatchNorm on this batch's statistics (also nudges the running ones)
+    assert recalibrate_batchnorm(model, loader, torch.device("cpu"), max_batches=4, amp=False) == 1
+    assert model.backbone._bn0.momentum == 0.1  # restored
+    model.eval()
+    with torch.no_grad():
+        eval_mode = model(x)
+    # the running statistics are now exactly this batch's: eval mode reproduces the train-mode output
+    # (up to BatchNorm's biased vs unbiased variance)
+    assert torch.allclose(eval_mode, train_mode, atol=2e-2)
+    assert eval_mode.std() > 1e-3  # and outputs differ between images instead of collapsing
