@@ -69,6 +69,59 @@ def _train_section(train: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
+REPORT_KEYS = (
+    "accuracy", "balanced_accuracy", "fake_recall", "fake_precision", "fake_f1", "real_recall", "auc",
+    "average_precision", "eer", "tpr_at_1pct_fpr", "tpr_at_5pct_fpr", "log_loss", "brier", "ece",
+)  # fmt: skip
+
+
+def _evaluate_section(ev: dict[str, Any]) -> list[str]:
+    thr = ev.get("threshold", {})
+    report = ev.get("report", {})
+    failures = ev.get("failures", {})
+    lines = [
+        "## Evaluation",
+        "",
+        f"- decision threshold {_fmt(thr.get('threshold'))} ({thr.get('method')}, chosen on the "
+        f"`{thr.get('split')}` split, stored in the checkpoint)",
+        f"- final numbers on the `{ev.get('report_split')}` split ({report.get('n')} images: "
+        f"{report.get('n_real')} real, {report.get('n_fake')} fake)",
+        f"- failures: {failures.get('count')} on the `{failures.get('split')}` split -> `failures.json`",
+    ]
+    lines += [f"- WARNING: {w}" for w in ev.get("warnings") or []]
+    lines.append("")
+    lines += _table([[k, report[k]] for k in REPORT_KEYS if k in report], ["metric", "value"])
+    if {"tn", "fp", "fn", "tp"} <= set(report):
+        lines += _table(
+            [["true real", report["tn"], report["fp"]], ["true fake", report["fn"], report["tp"]]],
+            ["", "predicted real", "predicted fake"],
+        )
+    return lines
+
+
+def _finetune_section(ft: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Hard-example fine-tuning",
+        "",
+        f"- status: {ft.get('status')}" + (f" ({ft['reason']})" if ft.get("reason") else ""),
+    ]
+    ft_set = ft.get("set") or {}
+    if ft_set:
+        lines.append(
+            f"- trained on {ft_set.get('n_failures')} failures from `{ft.get('failures_split')}` + "
+            f"{ft_set.get('n_replay')} replayed correct images"
+        )
+    lines += [f"- WARNING: {w}" for w in ft.get("warnings") or []]
+    lines.append("")
+    before, after, change = ft.get("before") or {}, ft.get("after") or {}, ft.get("change") or {}
+    if before and after:
+        lines.append(f"Before / after on the `{ft.get('eval_split')}` split (the failures did not come from it):")
+        lines.append("")
+        rows = [[k, before[k], after[k], change.get(k)] for k in REPORT_KEYS if k in before and k in after]
+        lines += _table(rows, ["metric", "before", "after", "change"])
+    return lines
+
+
 def _generic_section(name: str, values: dict[str, Any]) -> list[str]:
     items = _scalars(values)
     items.sort(key=lambda kv: (kv[0].rsplit(".", 1)[-1] not in HEADLINE, kv[0]))
@@ -97,6 +150,10 @@ def write_summary(run_dir: str | os.PathLike[str]) -> Path:
             lines += _data_section(values)
         elif section == "train":
             lines += _train_section(values)
+        elif section == "evaluate":
+            lines += _evaluate_section(values)
+        elif section == "finetune":
+            lines += _finetune_section(values)
         else:
             lines += _generic_section(section, values)
     figures = sorted((root / "figures").glob("*.png"))

@@ -75,6 +75,7 @@ def test_whole_pipeline_then_reuse_a_step(tiny_data: Path, tmp_path: Path, capsy
     assert (run / "checkpoints" / "best_model.pth").exists()
     summary = (run / "summary.md").read_text()
     assert "## Data" in summary and "## Training" in summary and "executed/02_train.ipynb" in summary
+    assert "## Evaluation" in summary and "## Hard-example fine-tuning" in summary and "![05_gradcam_grid]" in summary
     assert f"summary: {run / 'summary.md'}" in out
     assert (tmp_path / "latest").resolve() == run.resolve()
 
