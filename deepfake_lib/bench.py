@@ -189,7 +189,7 @@ def run_bench(
         "folder_predict", f"(c) folder prediction, {n_images} JPEGs",
         bench_folder(model, image_size, n_images, batch_size, workers, **folder_kw), n_images,
     )  # fmt: skip
-    train_kw = {"warmup": 1, "repeats": max(2, repeats // 2)}
+    train_kw = {"warmup": max(1, warmup), "repeats": repeats}
     default_blocks = ModelConfig().trainable_blocks
     add(
         "train_default", f"(d) training step, last {default_blocks} blocks trainable (default)",

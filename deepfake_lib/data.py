@@ -355,8 +355,14 @@ def make_loader(
     )
 
 
-def default_num_workers() -> int:
-    """Loader workers: half the CPU cores, at most 4 (0 on a single core)."""
+def resolve_num_workers(num_workers: int, device: torch.device | str | None = None) -> int:
+    """``num_workers`` as given, or for -1 (automatic): 0 on the CPU, where worker processes only take cores
+    from the model (decoding is ~10% of the work; measured 2x slower with 1-2 workers on 2 cores), else up
+    to 4 (half the cores) to keep an accelerator fed."""
+    if num_workers >= 0:
+        return num_workers
+    if device is None or torch.device(device).type == "cpu":
+        return 0
     n = os.cpu_count() or 1
     return 0 if n <= 1 else min(4, n // 2)
 

@@ -20,7 +20,7 @@ from sklearn.metrics import classification_report
 from torch import nn
 
 from . import CLASS_NAMES
-from .data import DataLayoutError, DeepfakeDataset, build_transform, default_num_workers, make_loader, scan_split
+from .data import DataLayoutError, DeepfakeDataset, build_transform, make_loader, resolve_num_workers, scan_split
 from .inference import Predictions, predict_loader
 from .metrics import SUMMARY_KEYS, eer_point, full_metrics, has_both_classes, point_threshold, roc_points
 from .model import load_checkpoint, save_checkpoint
@@ -102,8 +102,8 @@ def predict_samples(
     """Predict ``data.Sample`` s with the eval transform; unreadable files end up in ``.bad``."""
     size = image_size or model.config.image_size
     ds = DeepfakeDataset(samples, build_transform(size, train=False))
-    workers = default_num_workers() if num_workers < 0 else num_workers
     device = model_device(model)
+    workers = resolve_num_workers(num_workers, device)
     loader = make_loader(ds, batch_size, num_workers=workers, pin_memory=device.type == "cuda")
     return predict_loader(model, loader, device, amp=amp, desc=desc, progress=progress)
 

@@ -203,10 +203,10 @@ class Predictor:
         """Score image files in batches (a DataLoader; unreadable files come back in ``bad``, never raise)."""
         from tqdm.auto import tqdm
 
-        from .data import DeepfakeDataset, Sample, default_num_workers, make_loader
+        from .data import DeepfakeDataset, Sample, make_loader, resolve_num_workers
 
         dataset = DeepfakeDataset([Sample(Path(p), -1) for p in paths], self.transform)  # label unknown: -1
-        workers = default_num_workers() if num_workers < 0 else num_workers
+        workers = resolve_num_workers(num_workers, self.device)
         loader = make_loader(dataset, batch_size, num_workers=workers, pin_memory=self.device.type == "cuda")
         with tqdm(total=len(dataset), desc=desc, unit="img", disable=not progress) as bar:
             for batch in loader:

@@ -18,10 +18,10 @@ from .data import (
     DataLayoutError,
     DeepfakeDataset,
     class_counts,
-    default_num_workers,
     make_loader,
     make_oversampler,
     pos_weight,
+    resolve_num_workers,
 )
 from .device import autocast, configure_backends, needs_grad_scaler, resolve_device
 from .inference import predict_loader
@@ -182,7 +182,7 @@ def fit(
             f"training data has one class only (real={counts[0]}, fake={counts[1]}): a detector needs both; "
             "add images to the empty class folder"
         )
-    workers = default_num_workers() if cfg.num_workers < 0 else cfg.num_workers
+    workers = resolve_num_workers(cfg.num_workers, device)
     sampler = make_oversampler(labels, cfg.seed) if cfg.balance == "oversample" else None
     train_loader = make_loader(
         train_ds, cfg.batch_size, shuffle=sampler is None, sampler=sampler, num_workers=workers,

@@ -202,3 +202,10 @@ def test_tiny_and_thin_images_transform_without_blowing_up(size: tuple[int, int]
         assert data.build_transform(32, train=train)(img).shape == (3, 32, 32)
     w, h = data.LimitAspect(4)(img).size
     assert max(w, h) <= 4 * min(w, h) and min(w, h) == min(size)
+
+
+def test_resolve_num_workers() -> None:
+    assert data.resolve_num_workers(3, "cpu") == 3
+    assert data.resolve_num_workers(-1, "cpu") == 0  # workers only steal cores from the model on a CPU
+    assert data.resolve_num_workers(-1, None) == 0
+    assert 0 <= data.resolve_num_workers(-1, "cuda") <= 4
