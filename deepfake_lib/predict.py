@@ -115,8 +115,16 @@ class Predictor:
     """A model in eval mode with its eval transform and decision threshold: load once, predict many."""
 
     def __init__(
-        self, model: EfficientNetLSTM, image_size: int, threshold: float = 0.5, checkpoint: Path | None = None
+        self,
+        model: EfficientNetLSTM,
+        image_size: int,
+        threshold: float = 0.5,
+        checkpoint: Path | None = None,
+        amp: bool = True,
+        compile_model: bool = False,
     ) -> None:
+        """``amp``: mixed precision on CUDA. ``compile_model``: ``torch.compile`` the model for scoring without
+        heatmaps (about 1.2x faster on a CPU once compiled; the first batch pays for the compilation)."""
         from .data import build_transform
 
         self.model = model.eval()
@@ -124,6 +132,12 @@ class Predictor:
         self.threshold = float(threshold)
         self.checkpoint = checkpoint
         self.transform = build_transform(self.image_size, train=False)
+        self.amp = amp
+        self.compiled = None
+        if compile_model:
+            import torch
+
+            self.compiled = torch.compile(self.model)
 
     @property
     def device(self) -> torch.device:
@@ -131,16 +145,23 @@ class Predictor:
 
     @classmethod
     def from_checkpoint(
-        cls, weights: str | os.PathLike[str], device: str | torch.device = "auto", threshold: float | None = None
+        cls,
+        weights: str | os.PathLike[str],
+        device: str | torch.device = "auto",
+        threshold: float | None = None,
+        compile_model: bool = False,
     ) -> Predictor:
         """Load ``weights`` (raises ``model.CheckpointError``); ``threshold`` None = the checkpoint's own."""
-        from .device import resolve_device
+        from .device import configure_backends, resolve_device
         from .model import load_model
 
-        model, ckpt = load_model(weights, resolve_device(device))
+        dev = resolve_device(device)
+        configure_backends(dev)
+        model, ckpt = load_model(weights, dev)
         if threshold is None:
             threshold = float(ckpt.get("threshold", 0.5))
-        return cls(model, ckpt["config"]["image_size"], threshold, checkpoint=Path(weights))
+        image_size = ckpt["config"]["image_size"]
+        return cls(model, image_size, threshold, checkpoint=Path(weights), compile_model=compile_model)
 
     def decide(self, probability: float, threshold: float | None = None) -> str:
         return decide(probability, self.threshold if threshold is None else threshold)
@@ -156,8 +177,11 @@ class Predictor:
 
             maps, logits = gradcam(self.model, x, batch_size=batch_size)
             return sigmoid(logits), maps
-        with torch.inference_mode():
-            logits = torch.cat([self.model(c.to(self.device)).float().cpu() for c in x.split(batch_size)])
+        from .device import autocast
+
+        net = self.model if self.compiled is None else self.compiled
+        with torch.inference_mode(), autocast(self.device, self.amp):
+            logits = torch.cat([net(c.to(self.device, non_blocking=True)).float().cpu() for c in x.split(batch_size)])
         return sigmoid(logits.double().numpy()), None
 
     def predict(
@@ -388,6 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--num-workers", type=int, default=-1, metavar="N", help="folder mode loader workers (-1: automatic)"
     )
     parser.add_argument("--no-progress", action="store_true", help="folder mode: no progress bar")
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile the model (with --no-heatmap; pays off on large folders)"
+    )
     parser.add_argument("--debug", action="store_true", help="show warnings, log messages and tracebacks")
     return parser
 
@@ -413,7 +440,7 @@ def _load_predictor(args: argparse.Namespace) -> Predictor:
     except (RuntimeError, ValueError) as exc:
         raise PredictError(f"--device {args.device}: {_one_line(exc)}") from None
     try:
-        return Predictor.from_checkpoint(args.weights, device, args.threshold)
+        return Predictor.from_checkpoint(args.weights, device, args.threshold, compile_model=args.compile)
     except CheckpointError as exc:
         raise PredictError(str(exc)) from None
 

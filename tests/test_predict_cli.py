@@ -264,3 +264,20 @@ def test_reexec_env() -> None:
     assert reexec_env(base, platform="darwin") is None  # glibc only
     mine = reexec_env({**base, "MALLOC_MMAP_THRESHOLD_": "1"}, platform="linux")
     assert mine["MALLOC_MMAP_THRESHOLD_"] == "1"  # a user's own value is kept
+
+
+@pytest.mark.slow
+def test_compiled_scoring_gives_the_same_probabilities(
+    tiny_checkpoint: Path, mixed_folder: Path, tmp_path: Path
+) -> None:
+    common = ["--input", mixed_folder, "--weights", tiny_checkpoint, "--no-heatmap", "--num-workers", "0"]
+    plain = cli(*common, "--out", tmp_path / "plain")
+    compiled = cli(*common, "--out", tmp_path / "compiled", "--compile")
+    assert plain.returncode == 0 and compiled.returncode == 0, compiled.stderr
+    a = {r["path"]: r["probability"] for r in read_csv(tmp_path / "plain" / "predictions.csv")}
+    b = {r["path"]: r["probability"] for r in read_csv(tmp_path / "compiled" / "predictions.csv")}
+    assert a.keys() == b.keys()
+    for path, p in a.items():
+        assert (p == "") == (b[path] == "")
+        if p:
+            assert abs(float(p) - float(b[path])) < 1e-4
