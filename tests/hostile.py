@@ -31,6 +31,17 @@ def _photo(size: tuple[int, int] = (48, 32), seed: int = 0) -> Image.Image:
     return Image.fromarray(arr)
 
 
+# unusable file -> a fragment of the reason it must be reported with
+BAD_FILES = {
+    "zero_bytes.jpg": "empty file",
+    "truncated.jpg": "truncated or corrupt",
+    "random_bytes.png": "not an image",
+    "a_text_file.jpg": "not an image",
+    "lfs_pointer.jpg": "git lfs pull",
+    "bomb.png": "decompression-bomb",
+}
+
+
 def write_bad(folder: Path) -> dict[str, str]:
     """Unusable files -> a fragment of the reason each must be reported with."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -42,14 +53,7 @@ def write_bad(folder: Path) -> dict[str, str]:
     (folder / "a_text_file.jpg").write_text("this is not an image\n")
     (folder / "lfs_pointer.jpg").write_text(LFS_POINTER)
     (folder / "bomb.png").write_bytes(_png_with_declared_size(60_000, 60_000))
-    return {
-        "zero_bytes.jpg": "empty file",
-        "truncated.jpg": "truncated or corrupt",
-        "random_bytes.png": "not an image",
-        "a_text_file.jpg": "not an image",
-        "lfs_pointer.jpg": "git lfs pull",
-        "bomb.png": "decompression-bomb",
-    }
+    return dict(BAD_FILES)
 
 
 def write_odd_but_good(folder: Path) -> list[str]:
