@@ -38,6 +38,9 @@ def test_notebook_hygiene(path: Path) -> None:
     assert all(isinstance(node, ast.Assign) for node in tree.body), "parameters cell holds assignments only"
     assert set(declared_parameters(path)) == set(names), "papermill must parse every parameter"
     assert set(names) >= PIPELINE_PARAMS
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code[0] is params[0], "the parameters cell is the first code cell"
+    assert '"google.colab" in sys.modules' in code[1].source and "REPO_URL" in code[1].source, "Colab set-up next"
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert not cell.get("outputs") and cell.get("execution_count") is None, "outputs must be stripped"
