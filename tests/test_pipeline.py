@@ -101,3 +101,15 @@ def test_missing_data_folder_fails_with_the_reason(tmp_path: Path, capsys) -> No
     assert P.main(_argv(tmp_path / "nothing", tmp_path, "nodata", "--steps", "01")) == 1
     assert "data folder" in capsys.readouterr().err
     assert not (tmp_path / "nothing").exists()  # no demo data was made in its place
+
+
+def test_merge_parameters(tmp_path: Path) -> None:
+    run = tmp_path / "r"
+    demo = P.merge_parameters({"EPOCHS": 2}, run, demo=True, device="cpu")
+    assert demo == {"EPOCHS": 2, "PATIENCE": P.DEMO_PARAMS["PATIENCE"], "DATA_DIR": P.DEMO_DATA, "DEVICE": "cpu",
+                    "RUN_DIR": str(run)}  # fmt: skip
+    real = P.merge_parameters({"DATA_DIR": "x"}, run, data_dir="data/mine")
+    assert real == {"DATA_DIR": "data/mine", "BUILD_DEMO_DATA": False, "RUN_DIR": str(run)}
+    # every name the pipeline sets is declared by some notebook
+    declared = set().union(*(P.declared_parameters(nb) for nb in P.list_notebooks().values()))
+    assert set(demo) | set(real) <= declared
