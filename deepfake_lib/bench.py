@@ -236,6 +236,9 @@ def format_table(result: dict[str, Any]) -> str:
         "",
         f"training speed-up, default freezing vs whole backbone: {result['train_speedup_default_vs_full']:.2f}x",
     ]
+    compiled = result["rows"].get("full_model_compiled")
+    if compiled:
+        lines.append(f"torch.compile: {compiled['compile_seconds']:.1f} s to compile before the first batch")
     if result.get("peak_gpu_mb"):
         lines.append(f"peak GPU memory: {result['peak_gpu_mb']:,.0f} MiB")
     return "\n".join(lines)
