@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from deepfake_lib.demo import DemoSpec, build_demo_dataset
 from deepfake_lib.model import EfficientNetLSTM, ModelConfig, save_model
@@ -78,3 +80,18 @@ def make_image(tmp_path: Path):
         return p
 
     return _make
+
+
+@pytest.fixture(scope="session")
+def separable(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """REAL = dark noisy images, FAKE = bright noisy images (3:1 in train): trivially learnable."""
+    root = tmp_path_factory.mktemp("separable")
+    rng = np.random.default_rng(0)
+    for split, n_real, n_fake in [("train", 18, 6), ("val", 6, 6)]:
+        for name, n, base in [("real", n_real, 40), ("fake", n_fake, 200)]:
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(n):
+                arr = np.clip(base + rng.normal(0, 25, (32, 32, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(arr).save(folder / f"{i}.png")
+    return root
