@@ -67,21 +67,6 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-def make_image(tmp_path: Path):
-    """``make_image(name, size=(40, 40), mode="RGB", color=...)`` -> path of a new image file."""
-    from PIL import Image
-
-    def _make(name: str, size: tuple[int, int] = (40, 40), mode: str = "RGB", color=None, **save_kw) -> Path:
-        p = tmp_path / name
-        p.parent.mkdir(parents=True, exist_ok=True)
-        img = Image.new(mode, size, 0 if color is None else color)
-        img.save(p, **save_kw)
-        return p
-
-    return _make
-
-
 @pytest.fixture(scope="session")
 def separable(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """REAL = dark noisy images, FAKE = bright noisy images (3:1 in train): trivially learnable."""
