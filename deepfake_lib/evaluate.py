@@ -81,6 +81,11 @@ def plan_splits(
             f"'{threshold_split}', where the threshold was tuned, so they are OPTIMISTIC. Add a held-out "
             f"'{report_split}' split for honest numbers."
         )
+    elif report_split == threshold_split:
+        warnings.append(
+            f"REPORT_SPLIT and THRESHOLD_SPLIT are both '{report_split}': the final numbers are on the split where "
+            f"the threshold was tuned, so they are OPTIMISTIC. Report on a held-out split for honest numbers."
+        )
     return SplitPlan(threshold_split, report, failure_split, warnings)
 
 

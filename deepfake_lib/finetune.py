@@ -126,12 +126,18 @@ def load_failures(run_dir: str | os.PathLike[str], data_dir: str | os.PathLike[s
 
 
 def check_splits(failure_split: str, eval_split: str, val_split: str, replay_split: str = "train") -> list[str]:
-    """Refuse to report on a split fine-tuning learned from; return warnings for weaker set-ups."""
+    """Refuse to report on, or validate on, a split fine-tuning learned from; return warnings for weaker set-ups."""
     for role, split in (("failures", failure_split), ("replay images", replay_split)):
         if eval_split == split:
             raise ValueError(
                 f"EVAL_SPLIT '{eval_split}' is where the {role} come from: before/after must be compared on a split "
                 f"fine-tuning never saw (for example 'test')"
+            )
+    for role, split in (("failures", failure_split), ("replay images", replay_split)):
+        if val_split == split:
+            raise ValueError(
+                f"VAL_SPLIT '{val_split}' is where the {role} come from: early stopping, keeping the original and "
+                f"the new threshold need images fine-tuning does not train on (for example 'val')"
             )
     warnings = []
     if val_split == eval_split:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 import random
 from collections.abc import Sequence
@@ -20,11 +19,9 @@ from . import CLASS_NAMES
 from .data import Sample
 from .images import ImageLoadError, load_image
 from .predict import Prediction, Predictor
-from .runs import read_json, resolve_path
 
 log = logging.getLogger(__name__)
 
-FAILURES_FILE = "failures.json"
 GROUPS = ("real", "fake", "failed")
 GROUP_COLORS = {"real": "#4C72B0", "fake": "#DD8452", "failed": "#C44E52", "uploaded": "#55A868"}
 
@@ -57,28 +54,6 @@ def parse_label(value: Any) -> int:
     return -1
 
 
-def read_failures(run_dir: str | os.PathLike[str]) -> list[Example] | None:
-    """The failures in ``<run_dir>/failures.json`` (from 03_evaluate), hardest first; None when there is no file.
-
-    Accepts a list of records or ``{"failures": [...]}``; each record needs ``path`` and ``label`` (or
-    ``true_label``), and may have ``probability``. Files no longer on disk are left out (logged).
-    """
-    payload = read_json(resolve_path(run_dir) / FAILURES_FILE)
-    if payload is None:
-        return None
-    records = payload.get("failures", []) if isinstance(payload, dict) else payload
-    out = []
-    for rec in records:
-        path = resolve_path(rec["path"])
-        if not path.is_file():
-            log.warning("failures.json: %s is no longer there, left out", path)
-            continue
-        label = parse_label(rec.get("label", rec.get("true_label")))
-        prob = rec.get("probability")
-        out.append(Example(path, label, "failed", None if prob is None else float(prob)))
-    return out
-
-
 def score_failures(
     predictor: Predictor,
     samples: Sequence[Sample],
@@ -86,18 +61,39 @@ def score_failures(
     num_workers: int = -1,
     progress: bool = True,
 ) -> list[Example]:
-    """Score labelled ``samples`` (no heatmaps) and return the misclassified ones at the predictor's threshold,
-    hardest (largest log loss) first."""
-    labels = {str(s.path): s.label for s in samples}
-    found = []
-    for scores in predictor.iter_files(list(labels), batch_size, num_workers, False, progress, "finding failures"):
-        for path, p in zip(scores.paths, scores.probs, strict=True):
-            y = labels[path]
-            if (p >= predictor.threshold) != (y == 1):
-                q = float(np.clip(p, 1e-7, 1 - 1e-7))
-                loss = -math.log(q if y == 1 else 1 - q)
-                found.append((loss, Example(Path(path), y, "failed", float(p))))
-    return [ex for _, ex in sorted(found, key=lambda t: (-t[0], str(t[1].path)))]
+    """The labelled ``samples`` that this predictor gets wrong at its threshold, hardest (largest log loss)
+    first: ``evaluate.find_failures`` for the model on display, so the grid never shows another model's
+    failures or images it was fine-tuned on."""
+    from .evaluate import find_failures, predict_samples
+
+    preds = predict_samples(
+        predictor.model, list(samples), predictor.image_size, batch_size, num_workers, progress=progress,
+        desc="finding failures",
+    )  # fmt: skip
+    return [
+        Example(Path(f["path"]), parse_label(f["true_label"]), "failed", f["probability"])
+        for f in find_failures(preds, predictor.threshold)
+    ]
+
+
+def gradcam_record(
+    checkpoint: str | os.PathLike[str],
+    split: str,
+    threshold: float,
+    failures: Sequence[Example],
+    examples: Sequence[Example],
+    predictions: Sequence[Prediction],
+    figure: str | os.PathLike[str],
+) -> dict[str, Any]:
+    """The ``gradcam`` section of ``metrics.json``."""
+    return {
+        "checkpoint": str(checkpoint),
+        "split": split,
+        "threshold": threshold,
+        "n_failures": len(failures),
+        "examples": examples_table(examples, predictions, threshold),
+        "figure": str(figure),
+    }
 
 
 def pick_examples(
@@ -168,7 +164,7 @@ def gradcam_grid(
         orientation="horizontal",
         fraction=0.04,
         aspect=50,
-        label="Grad-CAM of the FAKE logit: blue = low, red/yellow = high (grey margins: cropped away)",
+        label="Grad-CAM of the FAKE logit, scaled per image: blue = low, red/yellow = high (grey: cropped away)",
     )
     fig.suptitle(f"Grad-CAM: where the model sees FAKE evidence (threshold {threshold:.3f})")
     return fig

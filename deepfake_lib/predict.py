@@ -169,20 +169,25 @@ class Predictor:
     def score(
         self, x: torch.Tensor, heatmaps: bool = True, batch_size: int = 16
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """``x [B, 1, 3, S, S]`` normalized -> ``(probs [B], heatmaps [B, S, S] in [0, 1] or None)`` (fp32)."""
+        """``x [B, 1, 3, S, S]`` normalized -> ``(probs [B], heatmaps [B, S, S] in [0, 1] or None)``.
+
+        The probabilities always come from the same forward pass as in evaluation (mixed precision on CUDA),
+        with or without heatmaps, so an image's decision does not depend on whether it was explained.
+        """
         import torch
 
-        if heatmaps:
-            from .explain import gradcam
-
-            maps, logits = gradcam(self.model, x, batch_size=batch_size)
-            return sigmoid(logits), maps
         from .device import autocast
 
         net = self.model if self.compiled is None else self.compiled
         with torch.inference_mode(), autocast(self.device, self.amp):
             logits = torch.cat([net(c.to(self.device, non_blocking=True)).float().cpu() for c in x.split(batch_size)])
-        return sigmoid(logits.double().numpy()), None
+        probs = sigmoid(logits.double().numpy())
+        if not heatmaps:
+            return probs, None
+        from .explain import gradcam
+
+        maps, _ = gradcam(self.model, x, batch_size=batch_size)
+        return probs, maps
 
     def predict(
         self, images: Sequence[Image.Image | str | os.PathLike[str]], heatmaps: bool = True, batch_size: int = 16

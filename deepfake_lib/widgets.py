@@ -163,8 +163,11 @@ class Inspector:
 
     def on_upload(self, change: dict[str, Any]) -> None:
         """``change["new"]``: ipywidgets 8's tuple of ``{"name", "content" (memoryview), ...}`` dicts."""
-        for item in change["new"] or ():
+        items = change["new"] or ()
+        for item in items:
             self.add_image(bytes(item["content"]), item.get("name") or "upload")
+        if items:
+            self.upload.value = ()  # so that uploading the same file again fires a new change
 
     def add_image(self, content: bytes, name: str) -> int | None:
         """Predict an image given as file bytes, add it (group "uploaded") and show it; returns its index,

@@ -193,3 +193,8 @@ def test_evaluation_figures_draw_for_normal_and_one_class_splits(labels, probs, 
     rows_with_images = sum(1 for row in m["confusion_matrix"]["matrix"] if sum(row))
     assert len(texts) == 2 * rows_with_images and all(t.endswith("%") for t in texts)  # row-normalised, empty row blank
     plt.close("all")
+
+
+def test_reporting_on_the_threshold_split_is_flagged_optimistic(tiny_data):
+    plan = E.plan_splits(tiny_data, threshold_split="val", report_split="val", failure_split="train")
+    assert plan.report == "val" and any("OPTIMISTIC" in w for w in plan.warnings)

@@ -63,6 +63,10 @@ def test_check_splits_refuses_reporting_on_training_data():
     with pytest.raises(ValueError, match="replay images"):
         F.check_splits("tune", "train", "val")
     assert "optimistic" in F.check_splits("train", "test", "test")[0]
+    with pytest.raises(ValueError, match="VAL_SPLIT 'val' is where the failures come from"):
+        F.check_splits("val", "test", "val")
+    with pytest.raises(ValueError, match="VAL_SPLIT 'tune' is where the replay images come from"):
+        F.check_splits("train", "test", "tune", replay_split="tune")
 
 
 def test_replay_is_correctly_classified_training_images(tmp_path, tiny_checkpoint, tiny_data, train_preds):

@@ -9,6 +9,8 @@ import nbformat
 import papermill as pm
 import pytest
 
+from deepfake_lib.evaluate import find_failures, predict_split
+from deepfake_lib.predict import Predictor
 from deepfake_lib.runs import read_json, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,12 +21,8 @@ def test_05_saves_the_grid_and_builds_the_inspector(tiny_data: Path, tiny_checkp
     run_dir = tmp_path / "run"
     (run_dir / "checkpoints").mkdir(parents=True)
     shutil.copy(tiny_checkpoint, run_dir / "checkpoints" / "best_model.pth")
-    val = tiny_data / "val"
-    failures = [
-        {"path": str(val / "fake" / "fake_0001.jpg"), "label": 1, "probability": 0.2, "predicted": 0},
-        {"path": str(val / "real" / "real_0004.jpg"), "label": 0, "probability": 0.8, "predicted": 1},
-    ]
-    write_json(run_dir / "failures.json", failures)
+    # a stale failures.json of another model/split must not be shown as this model's failures
+    write_json(run_dir / "failures.json", {"split": "train", "failures": [{"path": "elsewhere.jpg"}]})
     out = run_dir / "executed" / "05_gradcam.ipynb"
     out.parent.mkdir(parents=True)
     pm.execute_notebook(
@@ -37,12 +35,15 @@ def test_05_saves_the_grid_and_builds_the_inspector(tiny_data: Path, tiny_checkp
     )
     assert (run_dir / "figures" / "05_gradcam_grid.png").stat().st_size > 5000
     section = read_json(run_dir / "metrics.json")["gradcam"]
-    assert section["n_failures"] == 2 and section["failures_source"] == str(run_dir / "failures.json")
+    predictor = Predictor.from_checkpoint(tiny_checkpoint, "cpu")
+    expected = find_failures(predict_split(predictor.model, tiny_data, "val", progress=False), predictor.threshold)
+    assert len(expected) >= 2 and section["n_failures"] == len(expected)
     assert section["checkpoint"] == str(run_dir / "checkpoints" / "best_model.pth")
-    groups = [e["group"] for e in section["examples"]]
-    assert groups == ["real", "real", "fake", "fake", "failed", "failed"]
-    failed = {Path(e["path"]).name for e in section["examples"] if e["group"] == "failed"}
-    assert failed == {"fake_0001.jpg", "real_0004.jpg"}
+    failed_paths = {f["path"] for f in expected}
+    for e in section["examples"]:  # real/fake rows show correctly classified images, "failed" rows the others
+        assert e["group"] in ("real", "fake", "failed") and (e["group"] == "failed") == (e["path"] in failed_paths)
+    failed = [e["path"] for e in section["examples"] if e["group"] == "failed"]
+    assert failed == [f["path"] for f in expected[:2]]  # the hardest two, in order
     nb = nbformat.read(out, as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]

@@ -13,7 +13,6 @@ from deepfake_lib import gallery
 from deepfake_lib.data import Sample
 from deepfake_lib.gallery import Example
 from deepfake_lib.predict import Predictor
-from deepfake_lib.runs import write_json
 from deepfake_lib.widgets import Inspector
 from tests.conftest import tiny_model
 
@@ -96,6 +95,10 @@ def test_upload_through_filewidget_value_and_handler(predictor, examples) -> Non
     index = ins.add_image(png_of((40, 40), (0, 0, 255)), "second.png")
     assert index == 6 == ins.shown and "second.png" in ins.info.value
 
+    assert ins.upload.value == ()  # cleared, so the same file can be uploaded again
+    ins.upload.value = upload_value("mine.png", png_of((90, 50), (200, 30, 30)))
+    assert len(ins.examples) == 8 and ins.shown == 7
+
 
 @pytest.mark.parametrize(
     ("content", "reason"),
@@ -132,28 +135,6 @@ def test_inspector_accepts_precomputed_predictions(predictor, examples) -> None:
 
 
 # --------------------------------------------------------------------------- gallery
-def test_read_failures_accepts_both_formats(tiny_data: Path, tmp_path: Path) -> None:
-    assert gallery.read_failures(tmp_path) is None
-    val = tiny_data / "val"
-    records = [
-        {"path": str(val / "fake" / "fake_0002.jpg"), "label": 1, "probability": 0.1, "predicted": 0},
-        {"path": str(val / "real" / "real_0003.jpg"), "label": "REAL", "probability": 0.9, "predicted": "FAKE"},
-        {"path": str(tmp_path / "gone.jpg"), "label": 0, "probability": 0.9},
-    ]
-    write_json(tmp_path / "failures.json", records)
-    failures = gallery.read_failures(tmp_path)
-    assert [(f.path.name, f.label, f.group, f.probability) for f in failures] == [
-        ("fake_0002.jpg", 1, "failed", 0.1),
-        ("real_0003.jpg", 0, "failed", 0.9),
-    ]
-    evaluate_style = {
-        "split": "val",
-        "failures": [{"path": records[0]["path"], "true_label": "fake", "probability": 0.1}],
-    }
-    write_json(tmp_path / "failures.json", evaluate_style)
-    assert [f.label for f in gallery.read_failures(tmp_path)] == [1]
-
-
 def test_pick_examples_and_score_failures(predictor, tiny_data: Path) -> None:
     samples = [
         Sample(p, label)
