@@ -26,7 +26,7 @@ from .data import (
 from .device import autocast, configure_backends, needs_grad_scaler, resolve_device
 from .inference import predict_loader
 from .metrics import basic_metrics
-from .model import EfficientNetLSTM, load_checkpoint, model_checkpoint, save_checkpoint
+from .model import CheckpointError, EfficientNetLSTM, load_checkpoint, model_checkpoint, save_checkpoint
 from .runs import run_paths, update_metrics, write_json
 
 log = logging.getLogger(__name__)
@@ -200,6 +200,15 @@ def fit(
     load_errors: dict[str, str] = {}
     if cfg.resume and last_path.exists():
         state = load_checkpoint(last_path, map_location="cpu")
+        ignore = {"pretrained", "weights_path", "pretrained_loaded"}
+        saved = {k: v for k, v in state["config"].items() if k not in ignore}
+        current = {k: v for k, v in asdict(model.config).items() if k not in ignore}
+        if saved != current:
+            changed = sorted(k for k in saved.keys() | current.keys() if saved.get(k) != current.get(k))
+            raise CheckpointError(
+                f"{last_path}: cannot resume, it was trained with other model settings ({', '.join(changed)}); "
+                "pass resume=False (RESUME = False) to start over"
+            )
         model.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None and state.get("scheduler"):

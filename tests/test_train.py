@@ -120,3 +120,16 @@ def test_precise_batchnorm_matches_batch_statistics(separable: Path) -> None:
     # (up to BatchNorm's biased vs unbiased variance)
     assert torch.allclose(eval_mode, train_mode, atol=2e-2)
     assert eval_mode.std() > 1e-3  # and outputs differ between images instead of collapsing
+
+
+def test_resume_refuses_a_last_checkpoint_of_other_model_settings(separable: Path, tmp_path: Path) -> None:
+    from deepfake_lib.model import CheckpointError
+
+    train_ds, val_ds = _datasets(separable)
+    fit(tiny_model(), train_ds, val_ds, tmp_path, epochs=1, **FAST)
+    with pytest.raises(CheckpointError, match=r"other model settings \(trainable_blocks\).*resume=False"):
+        fit(tiny_model(trainable_blocks=3), train_ds, val_ds, tmp_path, epochs=2, **FAST)
+    assert (
+        len(fit(tiny_model(trainable_blocks=3), train_ds, val_ds, tmp_path, epochs=1, resume=False, **FAST).history)
+        == 1
+    )
