@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .metrics import SUMMARY_KEYS
 from .runs import METRICS_FILE, atomic_write, read_json
 
 SUMMARY_FILE = "summary.md"
@@ -69,10 +70,7 @@ def _train_section(train: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
-REPORT_KEYS = (
-    "accuracy", "balanced_accuracy", "fake_recall", "fake_precision", "fake_f1", "real_recall", "auc",
-    "average_precision", "eer", "tpr_at_1pct_fpr", "tpr_at_5pct_fpr", "log_loss", "brier", "ece",
-)  # fmt: skip
+REPORT_KEYS = tuple(k for k in SUMMARY_KEYS if k not in ("n", "threshold"))
 
 
 def _evaluate_section(ev: dict[str, Any]) -> list[str]:
