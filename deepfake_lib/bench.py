@@ -30,6 +30,7 @@ from torch import nn
 from . import __version__
 from .cpu_env import reexec_with_malloc_env
 from .device import autocast, configure_backends, resolve_device
+from .inference import model_device
 from .model import EfficientNetLSTM, ModelConfig
 
 
@@ -135,10 +136,6 @@ def bench_folder(
             )  # fmt: skip
 
         return timed(run, model_device(model), **kw)
-
-
-def model_device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
 
 
 def run_bench(

@@ -15,13 +15,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.metrics import classification_report
 from torch import nn
 
 from . import CLASS_NAMES
 from .data import DataLayoutError, DeepfakeDataset, build_transform, make_loader, resolve_num_workers, scan_split
-from .inference import Predictions, predict_loader
+from .inference import Predictions, model_device, predict_loader
 from .metrics import SUMMARY_KEYS, eer_point, full_metrics, has_both_classes, point_threshold, roc_points
 from .model import load_checkpoint, save_checkpoint
 from .runs import resolve_path, write_json
@@ -90,10 +89,6 @@ def plan_splits(
 
 
 # --------------------------------------------------------------------------- prediction
-def model_device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
-
-
 def predict_samples(
     model: nn.Module,
     samples: list,

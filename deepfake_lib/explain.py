@@ -21,6 +21,7 @@ from pytorch_grad_cam.utils.image import show_cam_on_image
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
+from .inference import model_device
 from .runs import atomic_write
 
 
@@ -85,7 +86,7 @@ def gradcam(
     if x.dim() != 4:
         raise ValueError(f"expected input [B, 3, H, W] or [B, 1, 3, H, W], got shape {tuple(x.shape)}")
     layer = target_layer if target_layer is not None else default_target_layer(model)
-    device = next(model.parameters()).device
+    device = model_device(model)
     if len(x) == 0:
         return np.zeros((0, *x.shape[-2:]), dtype=np.float32), np.zeros(0, dtype=np.float64)
     heatmaps, logits = [], []

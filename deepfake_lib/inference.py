@@ -26,6 +26,11 @@ class Predictions:
         return len(self.paths)
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """The device of ``model``'s parameters."""
+    return next(model.parameters()).device
+
+
 @torch.inference_mode()
 def predict_loader(
     model: nn.Module,
