@@ -37,10 +37,9 @@ from .model import (
     model_from_checkpoint,
     save_checkpoint,
 )
-from .runs import read_json, resolve_path, run_paths
+from .runs import FINETUNED_MODEL, read_json, resolve_path, run_paths
 from .train import TrainConfig, fit
 
-FINETUNED = "best_model_finetuned.pth"
 SUBDIR = "finetune"
 COMPARE_KEYS = tuple(k for k in SUMMARY_KEYS if k != "n")  # the before/after table: every headline metric
 
@@ -308,7 +307,7 @@ def finetune(
     """
     cfg = config or FinetuneConfig()
     paths = run_paths(run_dir)
-    out_path = paths["checkpoints"] / FINETUNED
+    out_path = paths["checkpoints"] / FINETUNED_MODEL
     device = resolve_device(cfg.device)
     old_thr = float(checkpoint.get("threshold", 0.5))
     info = dict(checkpoint.get("threshold_info") or {})

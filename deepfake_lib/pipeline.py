@@ -184,6 +184,7 @@ def run_pipeline(
     executed_dir.mkdir(parents=True, exist_ok=True)
     config_path = run_dir / "config.json"
     previous = read_json(config_path, default={})
+    earlier = previous.pop("earlier_invocations", [])
     config = {
         "run_id": run_dir.name,
         "library_version": __version__,
@@ -194,10 +195,8 @@ def run_pipeline(
             available[k].name: {**declared[k], **{n: v for n, v in params.items() if n in declared[k]}}
             for k in selected
         },
-        "earlier_invocations": previous.get("earlier_invocations", []) + ([previous] if previous else []),
+        "earlier_invocations": earlier + ([previous] if previous else []),
     }
-    for inv in config["earlier_invocations"]:
-        inv.pop("earlier_invocations", None)
     write_json(config_path, config)
     log(f"run folder: {run_dir}")
 

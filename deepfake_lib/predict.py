@@ -36,8 +36,6 @@ if TYPE_CHECKING:
 
     from .model import EfficientNetLSTM
 
-BEST_CHECKPOINT = "best_model.pth"
-FINETUNED_CHECKPOINT = "best_model_finetuned.pth"
 HEATMAP_FILE = "gradcam.png"
 CSV_FILE = "predictions.csv"
 HEATMAP_DIR = "heatmaps"
@@ -60,13 +58,13 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
 
 def find_checkpoint(run_dir: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None = None) -> Path:
     """``checkpoint`` if given, else the run's fine-tuned model when it exists, else its ``best_model.pth``."""
-    from .runs import CHECKPOINTS, resolve_path
+    from .runs import BEST_MODEL, CHECKPOINTS, FINETUNED_MODEL, resolve_path
 
     if checkpoint is not None:
         return resolve_path(checkpoint)
     folder = resolve_path(run_dir) / CHECKPOINTS
-    finetuned = folder / FINETUNED_CHECKPOINT
-    return finetuned if finetuned.is_file() else folder / BEST_CHECKPOINT
+    finetuned = folder / FINETUNED_MODEL
+    return finetuned if finetuned.is_file() else folder / BEST_MODEL
 
 
 @dataclass

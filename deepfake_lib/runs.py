@@ -10,9 +10,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import torch
+import numpy as np
 
 CHECKPOINTS = "checkpoints"
+# checkpoint file names inside <run_dir>/checkpoints/
+BEST_MODEL = "best_model.pth"
+LAST_MODEL = "last.pth"
+FINETUNED_MODEL = "best_model_finetuned.pth"
 FIGURES = "figures"
 METRICS_FILE = "metrics.json"
 
@@ -101,10 +105,8 @@ def save_figure(fig: Any, run_dir: str | os.PathLike[str], name: str, dpi: int =
 def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
-    if isinstance(obj, torch.Tensor):
-        return obj.tolist()
-    if hasattr(obj, "item"):  # numpy scalars
+    if isinstance(obj, np.generic):  # numpy scalars
         return obj.item()
-    if hasattr(obj, "tolist"):
+    if hasattr(obj, "tolist"):  # numpy arrays, torch tensors
         return obj.tolist()
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

@@ -27,12 +27,9 @@ from .device import autocast, configure_backends, needs_grad_scaler, resolve_dev
 from .inference import predict_loader
 from .metrics import basic_metrics
 from .model import CheckpointError, EfficientNetLSTM, load_checkpoint, model_checkpoint, save_checkpoint
-from .runs import run_paths, update_metrics, write_json
+from .runs import BEST_MODEL, LAST_MODEL, run_paths, update_metrics, write_json
 
 log = logging.getLogger(__name__)
-
-BEST = "best_model.pth"
-LAST = "last.pth"
 
 
 class TrainingDiverged(RuntimeError):
@@ -170,7 +167,7 @@ def fit(
     """
     cfg = config or TrainConfig(**overrides)
     paths = run_paths(run_dir)
-    best_path, last_path = paths["checkpoints"] / BEST, paths["checkpoints"] / LAST
+    best_path, last_path = paths["checkpoints"] / BEST_MODEL, paths["checkpoints"] / LAST_MODEL
     device = resolve_device(cfg.device)
     configure_backends(device)
     model.to(device)
