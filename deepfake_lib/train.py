@@ -26,7 +26,14 @@ from .data import (
 from .device import autocast, configure_backends, needs_grad_scaler, resolve_device
 from .inference import predict_loader
 from .metrics import basic_metrics
-from .model import CheckpointError, EfficientNetLSTM, load_checkpoint, model_checkpoint, save_checkpoint
+from .model import (
+    CheckpointError,
+    EfficientNetLSTM,
+    load_checkpoint,
+    model_checkpoint,
+    model_info,
+    save_checkpoint,
+)
 from .runs import BEST_MODEL, LAST_MODEL, run_paths, update_metrics, write_json
 
 log = logging.getLogger(__name__)
@@ -197,7 +204,7 @@ def fit(
     load_errors: dict[str, str] = {}
     if cfg.resume and last_path.exists():
         state = load_checkpoint(last_path, map_location="cpu")
-        ignore = {"pretrained", "weights_path", "pretrained_loaded"}
+        ignore = {"pretrained", "weights_path", "pretrained_loaded", "weights_source", "requested_backbone"}
         saved = {k: v for k, v in state["config"].items() if k not in ignore}
         current = {k: v for k, v in asdict(model.config).items() if k not in ignore}
         if saved != current:
@@ -310,7 +317,7 @@ def fit(
         )  # fmt: skip
         save_checkpoint(last, last_path)
         write_json(paths["root"] / "history.json", history)
-        update_metrics(paths["root"], "train", result(stopped_early).summary())
+        update_metrics(paths["root"], "train", {**result(stopped_early).summary(), "model": model_info(model)})
         epochs.set_postfix(val_loss=f"{row['val_loss']:.4f}", val_auc=f"{row['val_auc']:.3f}")
         if stopped_early:
             print(f"early stopping after epoch {epoch + 1}: no val-loss improvement for {cfg.patience} epochs")

@@ -68,13 +68,20 @@ def test_gradcam_restores_training_mode_and_accepts_4d_input() -> None:
         gradcam(model, torch.randn(1, 2, 3, 64, 64))
 
 
-@pytest.mark.parametrize("trainable_blocks", [5, 0])
-def test_gradcam_matches_by_hand_computation_with_and_without_channels_last(trainable_blocks: int) -> None:
+@pytest.mark.parametrize(
+    ("backbone", "trainable_blocks"),
+    [("efficientnet-b0", 5), ("efficientnet-b0", 0), ("efficientnet-lite0", 3)],
+)
+def test_gradcam_matches_by_hand_computation_with_and_without_channels_last(
+    backbone: str, trainable_blocks: int
+) -> None:
     torch.manual_seed(1)
     x = torch.randn(2, 1, 3, 96, 96)  # 3x3 feature map
     results = []
     for channels_last in (True, False):
-        model = tiny_model(image_size=96, trainable_blocks=trainable_blocks, channels_last=channels_last)
+        model = tiny_model(
+            image_size=96, trainable_blocks=trainable_blocks, channels_last=channels_last, backbone=backbone
+        )
         maps, _ = gradcam(model, x)
         np.testing.assert_allclose(maps, manual_gradcam(model, x), atol=1e-4)
         results.append(maps)

