@@ -2,6 +2,10 @@
 
     python -m deepfake_lib.predict --frame IMG --weights W --out DIR [--threshold T] [--device D]
     python -m deepfake_lib.predict --input FOLDER --weights W --out DIR [--batch-size N] [--no-heatmap]
+    python -m deepfake_lib.predict --frame IMG|FOLDER --weights W --out DIR --faces [--face-margin M]
+
+With ``--faces`` each detected face is cropped (``faces.crop_face``) and scored on its own; the image's decision
+is its most suspicious face's.
 
 torch and grad-cam are imported inside the functions that need them, so the command line can re-exec itself
 with faster glibc malloc settings (see ``reexec_env``) and reject a bad image before paying for those imports.
@@ -29,21 +33,29 @@ import numpy as np
 from PIL import Image
 
 from .cpu_env import MALLOC_ENV, NO_REEXEC_ENV, reexec_with_malloc_env
+from .faces import Face, crop_face, no_face_reason, square_box
 from .images import IMAGE_EXTENSIONS, ImageLoadError, load_image, to_rgb
 
 if TYPE_CHECKING:
     import torch
 
+    from .faces import FaceDetector
     from .model import EfficientNetLSTM
 
 HEATMAP_FILE = "gradcam.png"
 CSV_FILE = "predictions.csv"
 HEATMAP_DIR = "heatmaps"
 CSV_COLUMNS = ("path", "probability", "decision", "heatmap", "error")
+FACE_CSV_COLUMNS = (*CSV_COLUMNS, "n_faces")
+DEFAULT_FACE_MARGIN = 1.3
 
 
 class PredictError(Exception):
     """Bad input for prediction (image, folder, checkpoint, device, output folder); a one-line message."""
+
+
+class NoFaceError(PredictError):
+    """Face mode found no face in the image."""
 
 
 def decide(probability: float, threshold: float) -> str:
@@ -99,6 +111,109 @@ class Prediction:
 
 
 @dataclass
+class FaceScore:
+    """One face: the detection, its ``square_box`` crop ``(left, top, right, bottom)`` in image pixels, and the
+    crop's prediction (heatmap ``[h, w]`` at the scored crop's size)."""
+
+    face: Face
+    crop_box: tuple[int, int, int, int]
+    prediction: Prediction
+
+    @property
+    def probability(self) -> float:
+        return self.prediction.probability
+
+    @property
+    def decision(self) -> str:
+        return self.prediction.decision
+
+
+@dataclass
+class FacePrediction:
+    """Every face of one image scored alone; the image's probability and decision are its most suspicious
+    face's (highest FAKE probability)."""
+
+    faces: list[FaceScore]
+    threshold: float
+    image: Image.Image
+    path: str | None = None
+
+    @property
+    def top(self) -> FaceScore:
+        """The most suspicious face."""
+        if not self.faces:
+            raise ValueError("no face in this prediction")
+        return max(self.faces, key=lambda f: f.probability)
+
+    @property
+    def probability(self) -> float:
+        return self.top.probability
+
+    @property
+    def decision(self) -> str:
+        return decide(self.probability, self.threshold)
+
+    def overlay(self, alpha: float = 0.5, max_side: int | None = 1024) -> Image.Image:
+        """The full image with each face's Grad-CAM overlay pasted into its crop box, every box outlined and
+        labelled with its decision and probability (the most suspicious in red, drawn last). Images larger than
+        ``max_side`` are shrunk."""
+        from PIL import ImageDraw, ImageFont
+
+        from .explain import overlay, to_image_size
+
+        top = self.top
+        ordered = [f for f in self.faces if f is not top] + [top]
+        canvas = self.image.convert("RGB")  # a copy
+        for fs in ordered:
+            if fs.prediction.heatmap is None:
+                raise ValueError("this prediction was made without a heatmap")
+            region = self.image.crop(fs.crop_box)  # full resolution, whatever size the model saw
+            heat = to_image_size(fs.prediction.heatmap, region.width, region.height)
+            canvas.paste(overlay(region, heat, alpha, max_side=None), fs.crop_box[:2])
+        scale = 1.0
+        if max_side and max(canvas.size) > max_side:
+            scale = max_side / max(canvas.size)
+            size = (max(1, round(canvas.width * scale)), max(1, round(canvas.height * scale)))
+            canvas = canvas.resize(size, Image.Resampling.BILINEAR)
+        draw = ImageDraw.Draw(canvas)
+        font_size = max(10, round(max(canvas.size) / 40))
+        try:
+            font = ImageFont.load_default(size=font_size)
+        except (TypeError, OSError):  # Pillow without FreeType: the fixed bitmap font
+            font = ImageFont.load_default()
+        for fs in ordered:
+            colour = (255, 0, 0) if fs is top else (255, 255, 255)
+            box = [round(v * scale) for v in fs.crop_box]
+            width = max(2, round(max(canvas.size) / 250)) * (2 if fs is top else 1)
+            draw.rectangle([box[0], box[1], box[2] - 1, box[3] - 1], outline=colour, width=width)
+            label = f"{fs.decision} {fs.probability:.2f}"
+            x0, y0, x1, y1 = draw.textbbox((0, 0), label, font=font)
+            text_h = y1 - y0 + 4
+            y = box[1] - text_h if box[1] >= text_h else box[1]  # above the box, inside it at the top edge
+            draw.rectangle([box[0], y, box[0] + x1 - x0 + 6, y + text_h], fill=colour)
+            draw.text((box[0] + 3 - x0, y + 2 - y0), label, fill=(0, 0, 0), font=font)
+        return canvas
+
+    def to_dict(self, heatmap_path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+        """``Prediction.to_dict``'s keys plus ``faces``: ``[{"box" [x1, y1, x2, y2], "score", "probability",
+        "decision"}]`` (largest face first)."""
+        return {
+            "decision": self.decision,
+            "probability": round(float(self.probability), 4),
+            "heatmap": None if heatmap_path is None else str(heatmap_path),
+            "faces": [
+                {
+                    "box": [round(float(v), 1) for v in fs.face.box],
+                    "score": round(float(fs.face.score), 4),
+                    "probability": round(float(fs.probability), 4),
+                    "decision": fs.decision,
+                }
+                for fs in self.faces
+            ],
+        }
+
+
+@dataclass
 class BatchScores:
     """One scored batch: ``probs [B]``, ``heatmaps [B, S, S]`` at the model's input size (or None), files
     that failed to load as ``(path, reason)``."""
@@ -120,9 +235,12 @@ class Predictor:
         checkpoint: Path | None = None,
         amp: bool = True,
         compile_model: bool = False,
+        faces: dict[str, Any] | None = None,
     ) -> None:
         """``amp``: mixed precision on CUDA. ``compile_model``: ``torch.compile`` the model for scoring without
-        heatmaps (about 1.2x faster on a CPU once compiled; the first batch pays for the compilation)."""
+        heatmaps (about 1.2x faster on a CPU once compiled; the first batch pays for the compilation).
+        ``faces``: the face-crop settings the model was trained with (a checkpoint's ``faces`` entry: ``margin``,
+        ``size``); face mode crops the same way (default margin 1.3, crops resized to ``image_size``)."""
         from .data import build_transform
 
         self.model = model.eval()
@@ -131,6 +249,11 @@ class Predictor:
         self.checkpoint = checkpoint
         self.transform = build_transform(self.image_size, train=False)
         self.amp = amp
+        faces = faces if isinstance(faces, dict) else {}
+        margin = faces.get("margin")
+        self.face_margin = DEFAULT_FACE_MARGIN if margin is None else float(margin)
+        size = faces.get("size", self.image_size)
+        self.face_size = int(size) if size else None  # None: crops at their native resolution
         self.compiled = None
         if compile_model:
             import torch
@@ -159,7 +282,8 @@ class Predictor:
         if threshold is None:
             threshold = float(ckpt.get("threshold", 0.5))
         image_size = ckpt["config"]["image_size"]
-        return cls(model, image_size, threshold, checkpoint=Path(weights), compile_model=compile_model)
+        faces = ckpt.get("faces")
+        return cls(model, image_size, threshold, Path(weights), compile_model=compile_model, faces=faces)
 
     def decide(self, probability: float, threshold: float | None = None) -> str:
         return decide(probability, self.threshold if threshold is None else threshold)
@@ -217,6 +341,47 @@ class Predictor:
 
     def predict_one(self, image: Image.Image | str | os.PathLike[str], heatmap: bool = True) -> Prediction:
         return self.predict([image], heatmap)[0]
+
+    def score_faces(
+        self,
+        images: Sequence[Image.Image],
+        faces: Sequence[Sequence[Face]],
+        margin: float | None = None,
+        heatmaps: bool = True,
+        batch_size: int = 16,
+    ) -> list[FacePrediction]:
+        """Score the given faces of each image (``faces[i]`` for ``images[i]``), all crops in one batched pass.
+
+        Each face is cropped with ``crop_face(margin, self.face_size)`` (``margin`` None = ``self.face_margin``);
+        an image with no face gets a ``FacePrediction`` with ``faces == []``.
+        """
+        margin = self.face_margin if margin is None else float(margin)
+        rgb = [to_rgb(img) for img in images]
+        crops = [crop_face(img, f, margin, self.face_size) for img, fs in zip(rgb, faces, strict=True) for f in fs]
+        preds = iter(self.predict(crops, heatmaps, batch_size))
+        out = []
+        for img, fs in zip(rgb, faces, strict=True):
+            scored = [FaceScore(f, square_box(f.box, margin, img.width, img.height), next(preds)) for f in fs]
+            out.append(FacePrediction(scored, self.threshold, img))
+        return out
+
+    def predict_faces(
+        self,
+        image: Image.Image | str | os.PathLike[str],
+        detector: FaceDetector,
+        margin: float | None = None,
+        heatmap: bool = True,
+    ) -> FacePrediction:
+        """Detect the faces in ``image`` and score each crop (see ``score_faces``); raises ``NoFaceError`` when
+        the detector finds none (and ``ImageLoadError`` for a bad file)."""
+        path = None if isinstance(image, Image.Image) else str(image)
+        img = to_rgb(image) if isinstance(image, Image.Image) else load_image(image)
+        faces = detector.detect(img)
+        if not faces:
+            raise NoFaceError(no_face_reason(detector.min_score))
+        result = self.score_faces([img], [faces], margin, heatmap)[0]
+        result.path = path
+        return result
 
     def iter_files(
         self,
@@ -319,7 +484,6 @@ def predict_folder(
     Raises ``PredictError`` when the folder holds no image file at all.
     """
     from .data import list_image_files
-    from .runs import atomic_write
 
     root, out = Path(folder), Path(out_dir)
     if not root.is_dir():
@@ -351,13 +515,79 @@ def predict_folder(
             save_overlay(image, to_image_size(scores.heatmaps[i], image.width, image.height), target)
             rows[path]["heatmap"] = str(target)
     ordered = list(rows.values())
-    csv_path = out / CSV_FILE
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(ordered)
-    atomic_write(csv_path, lambda tmp: tmp.write_text(buf.getvalue(), encoding="utf-8"))
+    csv_path = _write_csv(out / CSV_FILE, ordered, CSV_COLUMNS)
     return FolderResult(ordered, csv_path, heat_dir, predictor.threshold)
+
+
+def predict_folder_faces(
+    predictor: Predictor,
+    folder: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    detector: FaceDetector,
+    margin: float | None = None,
+    batch_size: int = 16,
+    heatmaps: bool = True,
+    progress: bool = True,
+) -> FolderResult:
+    """``predict_folder`` in face mode: each image is scored by its most suspicious face.
+
+    The CSV gets an ``n_faces`` column; an image without a face keeps an empty probability and the error
+    ``no face found (...)``. Heatmaps show every face's Grad-CAM in its crop box (``FacePrediction.overlay``).
+    """
+    from tqdm.auto import tqdm
+
+    from .data import list_image_files
+    from .runs import atomic_write
+
+    root, out = Path(folder), Path(out_dir)
+    if not root.is_dir():
+        raise PredictError(f"{root}: folder not found")
+    files, skipped = list_image_files(root)
+    if not files and not skipped:
+        raise _no_images(root)
+    heat_dir = out / HEATMAP_DIR if heatmaps else None
+    if heat_dir is not None:
+        heat_dir.mkdir(parents=True, exist_ok=True)
+    name_of = dict(zip(map(str, files), heatmap_names(files, root), strict=True))
+    rows = {str(p): _row(p) | {"n_faces": ""} for p in files}
+    rows |= {str(s.path): _row(s.path, error=s.reason) | {"n_faces": ""} for s in skipped}
+    reason = no_face_reason(detector.min_score)
+    with tqdm(total=len(files), desc="faces", unit="img", disable=not progress) as bar:
+        for start in range(0, len(files), batch_size):
+            loaded: list[tuple[str, Image.Image]] = []
+            for path in files[start : start + batch_size]:
+                try:
+                    loaded.append((str(path), load_image(path)))
+                except ImageLoadError as exc:
+                    rows[str(path)]["error"] = exc.reason
+            found = detector.detect_batch([img for _, img in loaded])
+            scored = predictor.score_faces([img for _, img in loaded], found, margin, heatmaps, batch_size)
+            for (path, _), result in zip(loaded, scored, strict=True):
+                row = rows[path]
+                row["n_faces"] = len(result.faces)
+                if not result.faces:
+                    row["error"] = reason
+                    continue
+                row.update(probability=f"{result.probability:.6f}", decision=result.decision)
+                if heat_dir is not None:
+                    picture = result.overlay()
+                    target = atomic_write(heat_dir / name_of[path], lambda tmp, p=picture: p.save(tmp, format="PNG"))
+                    row["heatmap"] = str(target)
+            bar.update(min(batch_size, len(files) - start))
+    ordered = list(rows.values())
+    csv_path = _write_csv(out / CSV_FILE, ordered, FACE_CSV_COLUMNS)
+    return FolderResult(ordered, csv_path, heat_dir, predictor.threshold)
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]], columns: Sequence[str]) -> Path:
+    """Write ``rows`` as CSV with ``columns``, atomically."""
+    from .runs import atomic_write
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return atomic_write(path, lambda tmp: tmp.write_text(buf.getvalue(), encoding="utf-8"))
 
 
 def _no_images(root: Path) -> PredictError:
@@ -379,6 +609,16 @@ def _threshold(text: str) -> float:
     return value
 
 
+def _margin(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -396,7 +636,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Given a folder, scores every image in it and writes a CSV.",
         epilog=f'Image: prints {{"decision", "probability", "heatmap"}} and writes DIR/{HEATMAP_FILE}. '
         f"Folder: writes DIR/{CSV_FILE} (one row per file, unusable ones with the reason) and "
-        f"DIR/{HEATMAP_DIR}/<stem>_gradcam.png, prints a JSON summary. Exit codes: 0 done, 2 bad input or "
+        f"DIR/{HEATMAP_DIR}/<stem>_gradcam.png, prints a JSON summary. With --faces the JSON also lists the "
+        f'faces ("box", "score", "probability", "decision") and the CSV gets an n_faces column. '
+        f"Exit codes: 0 done, 2 bad input or "
         f"usage (one line on stderr), 1 unexpected error. On Linux the command re-execs itself once with glibc "
         f"malloc settings that make CPU inference faster; {NO_REEXEC_ENV}=1 skips that.",
     )
@@ -418,6 +660,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--compile", action="store_true", help="torch.compile the model (with --no-heatmap; pays off on large folders)"
     )
+    parser.add_argument(
+        "--faces",
+        action="store_true",
+        help="detect faces (MTCNN), score each face crop; the image gets its most suspicious face's decision",
+    )
+    parser.add_argument(
+        "--face-margin",
+        type=_margin,
+        metavar="M",
+        help="with --faces: crop side / face box side (default: the checkpoint's, else 1.3)",
+    )
     parser.add_argument("--debug", action="store_true", help="show warnings, log messages and tracebacks")
     return parser
 
@@ -434,14 +687,19 @@ def _prepare_out(out: Path) -> Path:
     return out
 
 
-def _load_predictor(args: argparse.Namespace) -> Predictor:
+def _device(args: argparse.Namespace) -> torch.device:
     from .device import resolve_device
-    from .model import CheckpointError
 
     try:
-        device = resolve_device(args.device)
+        return resolve_device(args.device)
     except (RuntimeError, ValueError) as exc:
         raise PredictError(f"--device {args.device}: {_one_line(exc)}") from None
+
+
+def _load_predictor(args: argparse.Namespace) -> Predictor:
+    from .model import CheckpointError
+
+    device = _device(args)
     try:
         return Predictor.from_checkpoint(args.weights, device, args.threshold, compile_model=args.compile)
     except CheckpointError as exc:
@@ -468,9 +726,36 @@ def _quiet(quiet: bool) -> Iterator[None]:
         logger.propagate = propagate
 
 
+def _detector(args: argparse.Namespace) -> FaceDetector:
+    from .faces import FaceDetector
+
+    return FaceDetector(device=str(_device(args)))
+
+
+def _run_faces(args: argparse.Namespace, source: Path, image: Image.Image, out: Path) -> int:
+    """Face mode for one image: detect (before the model is loaded), score each face, write the heatmap."""
+    detector = _detector(args)
+    faces = detector.detect(image)
+    if not faces:
+        reason = no_face_reason(detector.min_score)
+        raise NoFaceError(f"{source}: {reason}; run without --faces to score the whole image")
+    predictor = _load_predictor(args)
+    result = predictor.score_faces([image], [faces], args.face_margin, heatmaps=not args.no_heatmap)[0]
+    heatmap_path = None
+    if not args.no_heatmap:
+        from .runs import atomic_write
+
+        picture = result.overlay()
+        heatmap_path = atomic_write(out / HEATMAP_FILE, lambda tmp: picture.save(tmp, format="PNG"))
+    print(json.dumps(result.to_dict(heatmap_path)))
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     source = Path(args.frame or args.input)
     out = Path(args.out)
+    if args.face_margin is not None and not args.faces:
+        raise PredictError("--face-margin only applies with --faces")
     if source.is_dir():
         from .data import list_image_files
 
@@ -478,9 +763,21 @@ def _run(args: argparse.Namespace) -> int:
             raise _no_images(source)  # before the model is loaded
         _prepare_out(out)
         predictor = _load_predictor(args)
-        result = predict_folder(
-            predictor, source, out, args.batch_size, args.num_workers, not args.no_heatmap, not args.no_progress
-        )
+        if args.faces:
+            result = predict_folder_faces(
+                predictor,
+                source,
+                out,
+                _detector(args),
+                args.face_margin,
+                args.batch_size,
+                not args.no_heatmap,
+                not args.no_progress,
+            )
+        else:
+            result = predict_folder(
+                predictor, source, out, args.batch_size, args.num_workers, not args.no_heatmap, not args.no_progress
+            )
         print(json.dumps(result.summary()))
         if result.scored == 0:
             msg = f"error: no image in {source} could be scored ({result.bad} unusable); see {result.csv_path}"
@@ -491,6 +788,8 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     image = load_image(source)  # a bad image fails here, before the model is loaded
     _prepare_out(out)
+    if args.faces:
+        return _run_faces(args, source, image, out)
     predictor = _load_predictor(args)
     pred = predictor.predict([image], heatmaps=not args.no_heatmap)[0]
     heatmap_path = None
