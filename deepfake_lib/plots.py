@@ -255,3 +255,42 @@ def before_after(
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- robustness (notebook 03)
+def _severity_label(name: str, severity: Any) -> str:
+    return f"{name} {severity:g}" if isinstance(severity, (int, float)) else f"{name} {severity}"
+
+
+def robustness(table: pd.DataFrame, ax: Any = None) -> Any:
+    """AUC and balanced accuracy per degradation and severity as grouped bars; the clean row as dashed lines.
+
+    ``table``: ``RobustnessResult.table()`` (columns ``degradation``, ``severity``, ``auc``,
+    ``balanced_accuracy``; the row ``none`` is the clean baseline).
+    """
+    names = {"auc": "AUC", "balanced_accuracy": "balanced accuracy"}
+    colors = {"AUC": "#4C72B0", "balanced accuracy": "#55A868"}
+    clean = table[table["degradation"] == "none"]
+    degraded = table[table["degradation"] != "none"].copy()
+    fig, ax = _axes(ax, (max(6.0, 0.8 * len(degraded) + 2.5), 4.2))
+    degraded["setting"] = [
+        _severity_label(d, s) for d, s in zip(degraded["degradation"], degraded["severity"], strict=True)
+    ]
+    long = degraded.melt(id_vars="setting", value_vars=list(names), var_name="metric", value_name="value")
+    long["metric"] = long["metric"].map(names)
+    if len(long):
+        sns.barplot(data=long, x="setting", y="value", hue="metric", palette=colors, ax=ax)
+        for container in ax.containers:
+            ax.bar_label(container, labels=[f"{v:.2f}" if np.isfinite(v) else "" for v in container.datavalues],
+                         fontsize=7, padding=1)  # fmt: skip
+        plt.setp(ax.get_xticklabels(), rotation=30, ha="right", rotation_mode="anchor")
+    else:
+        ax.text(0.5, 0.5, "no degradations: clean baseline only", ha="center", va="center", transform=ax.transAxes)
+    for key, name in names.items():
+        value = float(clean[key].iloc[0]) if len(clean) else math.nan
+        if np.isfinite(value):
+            ax.axhline(value, color=colors[name], ls="--", lw=1.2, label=f"clean {name} ({value:.3f})")
+    ax.set(ylim=(0, 1.08), xlabel="", ylabel="score", title="Robustness to degradations (fixed threshold)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    return fig
