@@ -30,6 +30,7 @@ from .evaluate import FAILURES_FILE, ThresholdChoice, choose_threshold, predict_
 from .inference import Predictions
 from .metrics import SUMMARY_KEYS, full_metrics
 from .model import (
+    CARRIED_KEYS,
     EfficientNetLSTM,
     load_checkpoint,
     load_model,
@@ -369,6 +370,7 @@ def finetune(
         tuned, threshold=choice.threshold, metrics=best.get("metrics", {}), epoch=best.get("epoch"),
         train_config=best.get("train_config"), threshold_info={**threshold_info(choice), "chosen_by": "04_finetune"},
         finetune={"status": "done", **finetune_info},
+        **{k: checkpoint[k] for k in CARRIED_KEYS if k in checkpoint},
     )  # fmt: skip
     ckpt["config"] = dict(checkpoint["config"])  # the architecture is unchanged; keep the original's record
     save_checkpoint(ckpt, out_path)

@@ -41,18 +41,33 @@ def _scalars(d: dict[str, Any], prefix: str = "", depth: int = 2) -> list[tuple[
     return out
 
 
+def describe_weights(info: dict[str, Any]) -> str:
+    """One line for reports, e.g. ``efficientnet-lite0, ImageNet weights from /path/w.pth (requested ...)``."""
+    if info.get("pretrained_loaded"):
+        text = f"{info['backbone']}, ImageNet weights from {info.get('weights_source')}"
+    else:
+        text = f"{info['backbone']}, random initialisation (no ImageNet weights)"
+    if info.get("requested_backbone") and info["requested_backbone"] != info["backbone"]:
+        text += f" (requested {info['requested_backbone']}, whose weights were unavailable)"
+    return text
+
+
 def _data_section(data: dict[str, Any]) -> list[str]:
     rows = [
         [split, c["real"], c["fake"], data.get("imbalance_ratio", {}).get(split), data.get("skipped", {}).get(split)]
         for split, c in data.get("counts", {}).items()
     ]
-    return ["## Data", "", f"`{data.get('data_dir', '')}`", ""] + _table(
+    return ["## Data", "", f"`{data.get('data_dir', '')}`", "", *_data_prep_lines(data.get("prepared"))] + _table(
         rows, ["split", "real", "fake", "imbalance", "skipped files"]
     )
 
 
 def _train_section(train: dict[str, Any]) -> list[str]:
     lines = ["## Training", ""]
+    if train.get("model"):
+        info = train["model"]
+        lines.append(f"- backbone: {describe_weights(info)}")
+        lines.append(f"- image size {info.get('image_size')}, trainable backbone blocks {info.get('trainable_blocks')}")
     hist = train.get("history") or []
     best = next((h for h in hist if h.get("epoch") == train.get("best_epoch")), None)
     lines += [
@@ -120,6 +135,53 @@ def _finetune_section(ft: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _robustness_section(rb: dict[str, Any]) -> list[str]:
+    lines = ["## Robustness", ""]
+    if rb.get("status") == "skipped":
+        return lines + [f"- not run ({rb.get('reason')})", ""]
+    lines += [
+        f"- `{rb.get('split')}` split, degraded before resizing; decision threshold {_fmt(rb.get('threshold'))} "
+        f"held fixed for every degradation (AUC drop = clean AUC - AUC)",
+        "",
+    ]
+    rows = [
+        [r.get("degradation"), r.get("severity"), r.get("auc"), r.get("balanced_accuracy"), r.get("auc_drop")]
+        for r in rb.get("rows") or []
+    ]
+    return lines + _table(rows, ["degradation", "severity", "AUC", "balanced accuracy", "AUC drop"])
+
+
+def _probe_section(lp: dict[str, Any]) -> list[str]:
+    lines = ["## Baseline: linear probe", ""]
+    if "comparison" not in lp:
+        return lines + [f"- {lp.get('status', 'not run')}", ""]
+    model = lp.get("model") or {}
+    lines += [
+        f"- logistic regression on frozen ImageNet features: {describe_weights(model)}" if model else "",
+        f"- fitted on `train`, threshold on `{lp.get('threshold_split')}`, numbers on `{lp.get('report_split')}`",
+        "",
+    ]
+    rows = [[k, v.get("detector"), v.get("linear_probe")] for k, v in lp["comparison"].items()]
+    return lines + _table(rows, ["metric", "detector", "linear probe"])
+
+
+def _data_prep_lines(prep: dict[str, Any] | None) -> list[str]:
+    if not prep:
+        return []
+    lines = [f"- prepared from `{prep.get('source_dir')}`: {', '.join(prep.get('steps') or [])}"]
+    faces = prep.get("faces")
+    if faces:
+        lines.append(
+            f"- faces (MTCNN, margin {faces.get('margin')}, size {faces.get('size')}, {faces.get('keep')}): "
+            f"{faces.get('with_face')} of {faces.get('sources')} images with a face, {faces.get('crops')} crops, "
+            f"{len(faces.get('left_out') or [])} left out (no face or unreadable)"
+        )
+    splits = prep.get("splits")
+    if splits:
+        lines.append(f"- splits: groups per split {splits.get('n_groups')}, no group on two sides")
+    return lines + [""]
+
+
 def _generic_section(name: str, values: dict[str, Any]) -> list[str]:
     items = _scalars(values)
     items.sort(key=lambda kv: (kv[0].rsplit(".", 1)[-1] not in HEADLINE, kv[0]))
@@ -152,6 +214,10 @@ def write_summary(run_dir: str | os.PathLike[str]) -> Path:
             lines += _evaluate_section(values)
         elif section == "finetune":
             lines += _finetune_section(values)
+        elif section == "robustness":
+            lines += _robustness_section(values)
+        elif section == "linear_probe":
+            lines += _probe_section(values)
         else:
             lines += _generic_section(section, values)
     figures = sorted((root / "figures").glob("*.png"))

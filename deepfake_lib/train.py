@@ -164,15 +164,18 @@ def fit(
     val_ds: DeepfakeDataset,
     run_dir: str | os.PathLike[str],
     config: TrainConfig | None = None,
+    checkpoint_extra: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> FitResult:
     """Train ``model`` and keep ``checkpoints/best_model.pth`` (lowest val loss) and ``checkpoints/last.pth``.
 
     Each epoch's randomness depends only on ``(seed, epoch)``, so a run resumed from ``last.pth`` (the
     default when it exists) continues exactly like an uninterrupted one. Writes ``history.json`` and the
-    ``train`` section of ``metrics.json`` after every epoch.
+    ``train`` section of ``metrics.json`` after every epoch. ``checkpoint_extra``: plain values stored in both
+    checkpoints (e.g. ``{"faces": {...}}``: how the training images were cropped, for prediction to repeat).
     """
     cfg = config or TrainConfig(**overrides)
+    extra = dict(checkpoint_extra or {})
     paths = run_paths(run_dir)
     best_path, last_path = paths["checkpoints"] / BEST_MODEL, paths["checkpoints"] / LAST_MODEL
     device = resolve_device(cfg.device)
@@ -301,7 +304,9 @@ def fit(
         improved = row["val_loss"] < best_val - cfg.min_delta
         if improved:
             best_val, best_epoch, bad_epochs = row["val_loss"], epoch + 1, 0
-            save_checkpoint(model_checkpoint(model, metrics=row, epoch=epoch + 1, train_config=asdict(cfg)), best_path)
+            save_checkpoint(
+                model_checkpoint(model, metrics=row, epoch=epoch + 1, train_config=asdict(cfg), **extra), best_path
+            )
         else:
             bad_epochs += 1
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
@@ -313,7 +318,7 @@ def fit(
             model, metrics=row, epoch=epoch + 1, train_config=asdict(cfg), optimizer=optimizer.state_dict(),
             scheduler=scheduler.state_dict() if scheduler is not None else None, scaler=scaler.state_dict(),
             history=history, best_val_loss=best_val, best_epoch=best_epoch, bad_epochs=bad_epochs,
-            stopped_early=stopped_early, load_errors=load_errors,
+            stopped_early=stopped_early, load_errors=load_errors, **extra,
         )  # fmt: skip
         save_checkpoint(last, last_path)
         write_json(paths["root"] / "history.json", history)

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from deepfake_lib.model import load_checkpoint, model_from_checkpoint
+from deepfake_lib.summary import write_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -32,9 +33,10 @@ def run_dir(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     steps = [
         ("01_data_balance", {"BUILD_DEMO_DATA": False, "SAMPLES_PER_CLASS": 2}),
         ("02_train", {"EPOCHS": 1, "IMAGE_SIZE": 32, "BATCH_SIZE": 8, "NUM_WORKERS": 0, "PRETRAINED": False}),
-        ("03_evaluate", {"IMAGE_SIZE": 32, "BATCH_SIZE": 8, "NUM_WORKERS": 0, "N_FAILURES_SHOWN": 4}),
+        ("03_evaluate", {"IMAGE_SIZE": 32, "BATCH_SIZE": 8, "NUM_WORKERS": 0, "N_FAILURES_SHOWN": 4,
+                         "DEGRADATIONS": ["jpeg:50", "blur:1"]}),
         ("04_finetune", {"EPOCHS": 1, "BATCH_SIZE": 8, "NUM_WORKERS": 0, "REPLAY_RATIO": 1}),
-    ]
+    ]  # fmt: skip
     for name, params in steps:
         pm.execute_notebook(
             str(NOTEBOOKS / f"{name}.ipynb"), str(executed / f"{name}.ipynb"), parameters={**common, **params},
@@ -103,6 +105,36 @@ def test_03_failures_json(run_dir):
         assert Path(f["path"]).is_file() and "/train/" in f["path"]
         assert f["true_label"] == Path(f["path"]).parent.name and f["predicted_label"] != f["true_label"]
         assert (f["probability"] >= payload["threshold"]) == (f["predicted_label"] == "fake")
+
+
+def test_03_robustness_record(run_dir):
+    m = metrics(run_dir)
+    rb, ev = m["robustness"], m["evaluate"]
+    assert rb["status"] == "done" and rb["split"] == "test" and rb["threshold_fixed"] is True
+    assert rb["threshold"] == pytest.approx(ev["threshold"]["threshold"]) and rb["image_size"] == 32
+    assert rb["degradations"] == ["none", "jpeg:50", "blur:1"]
+    rows = rb["rows"]
+    assert [(r["degradation"], r["severity"]) for r in rows] == [("none", "-"), ("jpeg", 50), ("blur", 1)]
+    for row in rows:
+        assert row["n"] == 16 and row["n_skipped"] == 0
+        for key in ("auc", "balanced_accuracy", "eer", "fake_recall", "real_recall", "auc_drop"):
+            assert isinstance(row[key], float), key
+    # the clean row is the report split's evaluation (same model, batch size and threshold)
+    for key in ("auc", "balanced_accuracy", "eer", "fake_recall", "real_recall"):
+        assert rows[0][key] == pytest.approx(ev["report"][key]), key
+    assert rows[0]["auc_drop"] == 0.0
+    assert (run_dir / "figures" / "03_robustness.png").stat().st_size > 1000
+
+
+def test_03_linear_probe_baseline(run_dir):
+    lp = metrics(run_dir)["linear_probe"]
+    report = metrics(run_dir)["evaluate"]["report"]
+    assert lp["report_split"] == "test" and lp["n"]["test"] == report["n"]
+    assert lp["model"]["pretrained_loaded"] and lp["model"]["image_size"] == 32
+    for key in ("auc", "balanced_accuracy", "eer", "ece"):
+        assert lp["comparison"][key]["detector"] == pytest.approx(report[key]), key
+        assert 0.0 <= lp["comparison"][key]["linear_probe"] <= 1.0, key
+    assert "## Baseline: linear probe" in write_summary(run_dir).read_text()
 
 
 def test_04_finetuned_checkpoint_and_comparison(run_dir):

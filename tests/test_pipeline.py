@@ -13,6 +13,7 @@ from deepfake_lib.runs import read_json
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {
     "IMAGE_SIZE": "32", "EPOCHS": "1", "BATCH_SIZE": "8", "PRETRAINED": "False", "NUM_WORKERS": "0", "DEVICE": "cpu",
+    "DEGRADATIONS": "[jpeg:50]", "LINEAR_PROBE": "False",
 }  # fmt: skip
 
 

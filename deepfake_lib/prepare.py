@@ -1,0 +1,235 @@
+"""Raw images -> a training-ready ``<split>/{real,fake}`` folder: optional face crops, then leak-free splits.
+
+Each step writes a new folder under ``prepared_root`` (the source stays untouched) and is cached there, so a
+re-run reuses it. Notebook 01 calls ``prepare_data``; so does the command line:
+
+python -m deepfake_lib.prepare DATA_DIR [--faces] [--fractions 0.7 0.15 0.15] [--group-regex R] [--out ROOT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .runs import METRICS_FILE, project_root, read_json, resolve_path, write_json
+
+PREPARED_FILE = "prepared.json"  # written into the final data folder: how it was made
+
+
+class PrepareError(ValueError):
+    """Data that cannot be prepared as asked; the message says what to change."""
+
+
+@dataclass
+class PreparedData:
+    """Where the prepared data is and what was done to get there."""
+
+    source_dir: Path
+    data_dir: Path
+    steps: list[str] = field(default_factory=list)
+    faces: dict[str, Any] | None = None
+    splits: dict[str, Any] | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "source_dir": str(self.source_dir),
+            "data_dir": str(self.data_dir),
+            "steps": list(self.steps),
+            "faces": self.faces,
+            "splits": self.splits,
+        }
+
+
+def default_prepared_root(data_dir: str | os.PathLike[str]) -> Path:
+    """``outputs/prepared/<folder name>-<hash of its absolute path>`` (two folders of one name never collide)."""
+    src = Path(data_dir).expanduser().resolve()
+    digest = hashlib.sha1(str(src).encode()).hexdigest()[:8]
+    return project_root() / "outputs" / "prepared" / f"{src.name}-{digest}"
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def faces_folder_name(margin: float, size: int | None, keep: str, min_score: float) -> str:
+    return f"faces-m{_fmt(margin)}-s{size or 'native'}-{keep}-p{_fmt(min_score)}"
+
+
+def splits_folder_name(fractions: list[float], seed: int, grouping: str | None) -> str:
+    name = "splits-" + "-".join(_fmt(round(f * 100, 2)) for f in fractions) + f"-seed{seed}"
+    if grouping:
+        name += "-g" + hashlib.sha1(grouping.encode()).hexdigest()[:8]
+    return name
+
+
+def _face_groups(manifest: Path, group_regex: str | None) -> dict[str, str]:
+    """Crop path (relative to the faces folder) -> group: the regex over the source file name when given (so
+    the user's grouping survives the crop), else the source image (all faces of one photo stay together)."""
+    import pandas as pd
+
+    rows = pd.read_csv(manifest, dtype=str)
+    pattern = re.compile(group_regex) if group_regex else None
+    groups = {}
+    for crop, source in zip(rows["crop"], rows["source"], strict=True):
+        group = source
+        if pattern is not None and (m := pattern.search(Path(source).name)):
+            group = m.group(1) if m.groups() else m.group(0)
+        groups[crop] = group
+    return groups
+
+
+def prepare_data(
+    data_dir: str | os.PathLike[str],
+    prepared_root: str | os.PathLike[str] | None = None,
+    faces: bool = False,
+    face_margin: float = 1.3,
+    face_size: int | None = 224,
+    face_keep: str = "largest",
+    face_min_score: float = 0.9,
+    make_splits: bool | str = "auto",
+    split_fractions: tuple[float, ...] | list[float] = (0.7, 0.15, 0.15),
+    seed: int = 0,
+    group_regex: str | None = None,
+    group_csv: str | None = None,
+    group_column: str | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+) -> PreparedData:
+    """Make ``data_dir`` ready for training and return where the result is.
+
+    ``faces``: crop faces with MTCNN (``deepfake_lib.faces``; same layout, files without a face are listed,
+    not dropped silently). ``make_splits``: "auto" splits a flat ``{real,fake}`` folder into train/val/test
+    (``deepfake_lib.splits``) and leaves an already split one alone; True requires a flat folder; False
+    never splits. With neither step ``data_dir`` itself is returned. With face crops and no grouping of
+    the user's, all crops of one source image form a group.
+    """
+    from . import splits as sp
+
+    source = resolve_path(data_dir)
+    if not source.is_dir():
+        raise PrepareError(f"data folder {source} not found")
+    if make_splits not in (True, False, "auto"):
+        raise PrepareError(f"MAKE_SPLITS must be True, False or 'auto', got {make_splits!r}")
+    flat = sp.is_flat_layout(source)
+    if make_splits is True and not flat:
+        raise PrepareError(
+            f"{source} is not a flat {{real,fake}} folder, so it cannot be split (it may already have splits); "
+            "set MAKE_SPLITS = 'auto' or False to use its splits"
+        )
+    if flat and make_splits is False:
+        raise PrepareError(
+            f"{source} holds real/ and fake/ directly, with no train/val/test splits: set MAKE_SPLITS = 'auto' "
+            "to split it (stratified, optionally grouped with GROUP_REGEX or GROUP_CSV)"
+        )
+    root = Path(prepared_root).expanduser() if prepared_root else default_prepared_root(source)
+    root = resolve_path(root)
+    result = PreparedData(source_dir=source, data_dir=source)
+    current, groups = source, None
+    if faces:
+        from .faces import prepare_faces
+
+        out = root / faces_folder_name(face_margin, face_size, face_keep, face_min_score)
+        face_result = prepare_faces(
+            current, out, margin=face_margin, size=face_size, keep=face_keep, min_score=face_min_score,
+            device=device, progress=progress,
+        )  # fmt: skip
+        left_out = [{"path": p, "reason": r} for p, r in [*face_result.no_face, *face_result.unreadable]]
+        result.faces = {
+            **face_result.summary(),
+            "margin": face_margin, "size": face_size, "keep": face_keep, "min_score": face_min_score,
+            "left_out": left_out,
+        }  # fmt: skip
+        result.steps.append("faces")
+        if flat and not group_csv:
+            groups = _face_groups(face_result.manifest, group_regex)
+        current = face_result.out_dir
+    if flat and make_splits in (True, "auto"):
+        grouping = group_regex or (f"{group_csv}:{group_column}" if group_csv else None)
+        if groups is not None:
+            grouping = f"faces-by-source:{grouping or ''}"
+        out = root / splits_folder_name(list(split_fractions), seed, grouping)
+        split_result = sp.make_splits(
+            current, out, fractions=tuple(split_fractions), seed=seed,
+            group_regex=None if groups is not None else group_regex, groups=groups,
+            group_csv=group_csv if groups is None else None, group_column=group_column if groups is None else None,
+            progress=progress,
+        )  # fmt: skip
+        result.splits = split_result.summary()
+        result.steps.append("splits")
+        current = split_result.out_dir
+    result.data_dir = current
+    if result.steps:
+        write_json(current / PREPARED_FILE, result.summary())
+    return result
+
+
+def preparation_of(data_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """What ``prepare_data`` recorded in the folder (``prepared.json``), or None for raw data."""
+    return read_json(resolve_path(data_dir) / PREPARED_FILE, default=None)
+
+
+def checkpoint_info(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Extra checkpoint keys describing the training data's preparation, so prediction can repeat it:
+    ``{"faces": {"margin", "size", "keep", "min_score"}}`` when the model was trained on face crops."""
+    prep = preparation_of(data_dir) or {}
+    face = prep.get("faces")
+    if not face:
+        return {}
+    return {"faces": {k: face.get(k) for k in ("margin", "size", "keep", "min_score")}}
+
+
+def data_dir_for_run(data_dir: str | os.PathLike[str], run_dir: str | os.PathLike[str]) -> Path:
+    """The folder notebooks 02-05 read: what 01 prepared from ``data_dir`` for this run (recorded in the
+    run's metrics.json), else ``data_dir`` itself."""
+    src = resolve_path(data_dir)
+    record = (read_json(resolve_path(run_dir) / METRICS_FILE, default={}) or {}).get("data", {})
+    if record.get("source_dir") and Path(record["source_dir"]) == src and record.get("data_dir"):
+        return Path(record["data_dir"])
+    return src
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m deepfake_lib.prepare", description=__doc__.split("\n\n")[0])
+    p.add_argument("data", help="a flat {real,fake} folder, or one with <split>/{real,fake}")
+    p.add_argument("--out", default=None, help="prepared_root (default outputs/prepared/<name>-<hash>)")
+    p.add_argument("--faces", action="store_true", help="crop faces with MTCNN first")
+    p.add_argument("--face-margin", type=float, default=1.3)
+    p.add_argument("--face-size", type=int, default=224, help="0 keeps the crop's native size")
+    p.add_argument("--all-faces", action="store_true", help="keep every face, not only the largest")
+    p.add_argument("--face-min-score", type=float, default=0.9)
+    p.add_argument("--no-splits", action="store_true", help="never split (the folder must have splits)")
+    p.add_argument("--fractions", type=float, nargs="+", default=[0.7, 0.15, 0.15])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--group-regex", default=None, help="group key: first capture group of this regex on file names")
+    p.add_argument("--group-csv", default=None)
+    p.add_argument("--group-column", default=None)
+    p.add_argument("--device", default="cpu")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = prepare_data(
+            args.data, args.out, faces=args.faces, face_margin=args.face_margin, face_size=args.face_size or None,
+            face_keep="all" if args.all_faces else "largest", face_min_score=args.face_min_score,
+            make_splits=False if args.no_splits else "auto", split_fractions=args.fractions, seed=args.seed,
+            group_regex=args.group_regex, group_csv=args.group_csv, group_column=args.group_column,
+            device=args.device,
+        )  # fmt: skip
+    except ValueError as exc:  # PrepareError, FacePrepError and SplitError are ValueErrors
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"data_dir": str(result.data_dir), "steps": result.steps}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
