@@ -185,10 +185,10 @@ def resolve_pretrained(cfg: ModelConfig) -> tuple[str, dict | None, str | None]:
         state, source = load_imagenet_weights(cfg.backbone, cfg.weights_path)
         return cfg.backbone, state, source
     except PretrainedWeightsUnavailable as exc:
-        if cfg.pretrained is True:
+        if cfg.pretrained is True or cfg.weights_path is not None:  # a file the user named must work
             raise
         reason = exc
-    if cfg.backbone != FALLBACK_BACKBONE and cfg.weights_path is None:
+    if cfg.backbone != FALLBACK_BACKBONE:
         try:
             state, source = load_imagenet_weights(FALLBACK_BACKBONE)
         except PretrainedWeightsUnavailable:

@@ -249,6 +249,7 @@ class Predictor:
         self.checkpoint = checkpoint
         self.transform = build_transform(self.image_size, train=False)
         self.amp = amp
+        self.trained_on_faces = isinstance(faces, dict) and bool(faces)
         faces = faces if isinstance(faces, dict) else {}
         margin = faces.get("margin")
         self.face_margin = DEFAULT_FACE_MARGIN if margin is None else float(margin)
@@ -751,6 +752,15 @@ def _run_faces(args: argparse.Namespace, source: Path, image: Image.Image, out: 
     return 0
 
 
+def _warn_if_trained_on_faces(predictor: Predictor) -> None:
+    if predictor.trained_on_faces:
+        print(
+            f"warning: this model was trained on face crops (margin {predictor.face_margin:g}); whole images are "
+            "outside what it learned: pass --faces to crop faces the same way",
+            file=sys.stderr,
+        )
+
+
 def _run(args: argparse.Namespace) -> int:
     source = Path(args.frame or args.input)
     out = Path(args.out)
@@ -775,6 +785,7 @@ def _run(args: argparse.Namespace) -> int:
                 not args.no_progress,
             )
         else:
+            _warn_if_trained_on_faces(predictor)
             result = predict_folder(
                 predictor, source, out, args.batch_size, args.num_workers, not args.no_heatmap, not args.no_progress
             )
@@ -791,6 +802,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.faces:
         return _run_faces(args, source, image, out)
     predictor = _load_predictor(args)
+    _warn_if_trained_on_faces(predictor)
     pred = predictor.predict([image], heatmaps=not args.no_heatmap)[0]
     heatmap_path = None
     if pred.heatmap is not None:

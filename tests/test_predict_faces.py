@@ -180,3 +180,19 @@ def test_folder_mode_with_faces(
     )
     with open(tmp_path / "plain" / "predictions.csv", newline="") as fh:
         assert code == 0 and next(csv.reader(fh)) == list(CSV_COLUMNS)
+
+
+def test_whole_image_on_a_face_model_warns_to_use_faces(
+    tiny_checkpoint: Path, images: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    ckpt = torch.load(tiny_checkpoint, weights_only=True)
+    weights = tmp_path / "faces.pth"
+    torch.save({**ckpt, "faces": {"margin": 1.3, "size": 32}}, weights)
+    args = ["--frame", images["astronaut"], "--weights", weights, "--out", tmp_path / "o", "--no-heatmap"]
+    code, stdout, err = run(capsys, *args)
+    assert code == 0 and list(json.loads(stdout)) == ["decision", "probability", "heatmap"]
+    assert "trained on face crops (margin 1.3)" in err and "--faces" in err
+    code, _, err = run(capsys, *args, "--faces")
+    assert code == 0 and "trained on face crops" not in err
+    _, _, err = run(capsys, "--frame", images["astronaut"], "--weights", tiny_checkpoint, "--out", tmp_path / "p")
+    assert "trained on face crops" not in err  # a whole-image model: nothing to say

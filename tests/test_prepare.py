@@ -121,7 +121,7 @@ def test_later_notebooks_read_what_01_prepared(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_pipeline_from_a_flat_folder_with_faces(flat_faces: Path, tmp_path: Path, capsys) -> None:
     params = {
-        "FACES": "True", "FACE_SIZE": "32", "SPLIT_FRACTIONS": "[0.5, 0.25, 0.25]", "GROUP_REGEX": "^id(\\d+)_",
+        "FACES": "True", "SPLIT_FRACTIONS": "[0.5, 0.25, 0.25]", "GROUP_REGEX": "^id(\\d+)_",
         "PREPARED_DIR": str(tmp_path / "prepared"), "IMAGE_SIZE": "32", "EPOCHS": "1", "BATCH_SIZE": "8",
         "PRETRAINED": "False", "NUM_WORKERS": "0", "DEVICE": "cpu", "DEGRADATIONS": "[jpeg:50]",
         "LINEAR_PROBE": "False", "N_PER_GROUP": "2",
@@ -139,6 +139,13 @@ def test_pipeline_from_a_flat_folder_with_faces(flat_faces: Path, tmp_path: Path
     # every later notebook read the prepared folder, and the checkpoints remember the face crop
     assert metrics["evaluate"]["failures"]["split"] == "train"
     for name in ("best_model.pth", "best_model_finetuned.pth"):
-        assert load_checkpoint(run / "checkpoints" / name)["faces"]["margin"] == 1.3
+        assert load_checkpoint(run / "checkpoints" / name)["faces"] == {"margin": 1.3, "size": 32, "keep": "largest",
+                                                                       "min_score": 0.9}  # fmt: skip
     summary = (run / "summary.md").read_text()
     assert "faces (MTCNN, margin 1.3" in summary and "no group on two sides" in summary
+
+
+def test_face_crop_size_follows_the_model_input_size() -> None:
+    assert prepare.face_crop_size(None, 160) == 160
+    assert prepare.face_crop_size(0, 160) is None
+    assert prepare.face_crop_size(224, 160) == 224
