@@ -98,10 +98,12 @@ def predict_samples(
     amp: bool = True,
     progress: bool = True,
     desc: str = "predict",
+    transform: Any = None,
 ) -> Predictions:
-    """Predict ``data.Sample`` s with the eval transform; unreadable files end up in ``.bad``."""
+    """Predict ``data.Sample`` s with ``transform`` (default: the eval transform); unreadable files end up in
+    ``.bad``."""
     size = image_size or model.config.image_size
-    ds = DeepfakeDataset(samples, build_transform(size, train=False))
+    ds = DeepfakeDataset(samples, transform or build_transform(size, train=False))
     device = model_device(model)
     workers = resolve_num_workers(num_workers, device)
     loader = make_loader(ds, batch_size, num_workers=workers, pin_memory=device.type == "cuda")

@@ -22,9 +22,10 @@ from torch import nn
 from torchvision import transforms as T
 from tqdm.auto import tqdm
 
-from .data import DeepfakeDataset, LimitAspect, Sample, build_transform, make_loader, resolve_num_workers
+from .data import LimitAspect, Sample, build_transform, resolve_num_workers
+from .evaluate import predict_samples
 from .images import to_rgb
-from .inference import Predictions, model_device, predict_loader
+from .inference import Predictions, model_device
 from .metrics import full_metrics
 
 CLEAN = "none"
@@ -264,8 +265,7 @@ def evaluate_robustness(
     degs = [CLEAN_DEGRADATION] + [d for d in degs if d.name != CLEAN]
     size = int(image_size or model.config.image_size)
     eval_tf = build_transform(size, train=False)
-    device = model_device(model)
-    workers = resolve_num_workers(num_workers, device)
+    workers = resolve_num_workers(num_workers, model_device(model))
     rows: list[dict[str, Any]] = []
     predictions: dict[str, Predictions] = {}
     bar = tqdm(degs, desc="robustness", disable=not progress)
@@ -274,9 +274,7 @@ def evaluate_robustness(
         # LimitAspect first keeps a degradation away from extreme strips (JPEG stops at 65,500 px a side); the
         # eval transform applies it anyway, so the clean pass is unchanged.
         tf = eval_tf if deg.name == CLEAN else T.Compose([LimitAspect(), deg.with_seed(seed).fn, eval_tf])
-        loader = make_loader(DeepfakeDataset(samples, tf), batch_size, num_workers=workers,
-                             pin_memory=device.type == "cuda")  # fmt: skip
-        preds = predict_loader(model, loader, device, amp=amp, desc=deg.spec, progress=progress)
+        preds = predict_samples(model, list(samples), size, batch_size, workers, amp, progress, deg.spec, tf)
         predictions[deg.spec] = preds
         rows.append(_row(deg, preds, threshold))
     clean_auc = rows[0]["auc"]
