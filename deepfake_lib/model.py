@@ -220,6 +220,7 @@ class EfficientNetLSTM(nn.Module):
         cfg = config or ModelConfig(**overrides)
         self.config = cfg
         self.requested_backbone = cfg.backbone
+        self.head_only = False  # True: the whole backbone runs frozen (no gradients, BatchNorm in eval) for now
         backbone, state, self.weights_source = resolve_pretrained(cfg)
         cfg.backbone = backbone
         self.pretrained_loaded = state is not None
@@ -290,6 +291,8 @@ class EfficientNetLSTM(nn.Module):
     def frozen_modules(self) -> list[nn.Module]:
         """Backbone modules whose parameters are frozen (kept in eval mode so BatchNorm stats stay fixed)."""
         bb = self.backbone
+        if self.head_only:
+            return [bb]
         if self.config.trainable_blocks == -1:
             return []
         mods: list[nn.Module] = [bb._conv_stem, bb._bn0, *bb._blocks[: self.frozen_blocks]]
@@ -318,12 +321,15 @@ class EfficientNetLSTM(nn.Module):
         n_blocks = self.n_blocks
         rate = bb._global_params.drop_connect_rate or 0.0
         frozen = self.frozen_blocks if self.config.trainable_blocks != -1 else -1
+        if self.head_only:
+            frozen = n_blocks
         with torch.set_grad_enabled(torch.is_grad_enabled() and frozen == -1):
             x = bb._swish(bb._bn0(bb._conv_stem(x)))
         for idx, block in enumerate(bb._blocks):
             with torch.set_grad_enabled(torch.is_grad_enabled() and idx >= frozen):
                 x = block(x, drop_connect_rate=rate * idx / n_blocks if rate else None)
-        return bb._swish(bb._bn1(bb._conv_head(x)))
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.head_only):
+            return bb._swish(bb._bn1(bb._conv_head(x)))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, T, 3, H, W]`` -> pooled per-frame features ``[B, T, C]``."""

@@ -49,7 +49,10 @@ class TrainConfig:
 
     ``balance``: "oversample" (default), "weight" (BCE pos_weight) or "none". ``backbone_lr``: learning rate
     of the trainable backbone layers; None = ``lr / 10`` for ImageNet weights, ``lr`` for a random init.
-    ``num_workers``: DataLoader worker processes, -1 = automatic. ``precise_bn_batches``: after each epoch,
+    ``head_warmup_epochs``: the first epochs train only the LSTM and head on the frozen backbone before the
+    configured blocks join (linear probing, then fine-tuning: a random head's large early gradients then do
+    not distort the pretrained features). ``num_workers``: DataLoader worker processes, -1 = automatic.
+    ``precise_bn_batches``: after each epoch,
     re-estimate the BatchNorm statistics of the trainable layers on up to this many training batches (0 = off).
     """
 
@@ -60,6 +63,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     patience: int = 3
     min_delta: float = 1e-4
+    head_warmup_epochs: int = 0
     balance: str = "oversample"
     scheduler: str = "cosine"
     grad_clip: float = 1.0
@@ -254,6 +258,7 @@ def fit(
         torch.manual_seed(_epoch_seed(cfg.seed, epoch))
         if sampler is not None:
             sampler.generator.manual_seed(_epoch_seed(cfg.seed, epoch))
+        model.head_only = epoch < cfg.head_warmup_epochs
         model.train()
         t0, n_seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
         bar = tqdm(train_loader, desc=f"epoch {epoch + 1}", leave=False, disable=not cfg.progress)
@@ -327,4 +332,5 @@ def fit(
         if stopped_early:
             print(f"early stopping after epoch {epoch + 1}: no val-loss improvement for {cfg.patience} epochs")
             break
+    model.head_only = False
     return result(stopped_early)

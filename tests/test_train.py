@@ -133,3 +133,24 @@ def test_resume_refuses_a_last_checkpoint_of_other_model_settings(separable: Pat
         len(fit(tiny_model(trainable_blocks=3), train_ds, val_ds, tmp_path, epochs=1, resume=False, **FAST).history)
         == 1
     )
+
+
+def test_head_warmup_trains_only_the_head_first(separable: Path, tmp_path: Path) -> None:
+    """During the warm-up epochs the backbone (weights and BatchNorm statistics) stays exactly as it was;
+    afterwards the configured blocks train."""
+    train_ds, val_ds = _datasets(separable)
+    model = tiny_model(trainable_blocks=2)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    common = {"lr": 1e-2, "patience": 10, **FAST}
+    fit(model, train_ds, val_ds, tmp_path / "warm", epochs=2, head_warmup_epochs=2, **common)
+    after = model.state_dict()
+    backbone = [k for k in start if k.startswith("backbone.")]
+    assert all(torch.equal(start[k], after[k]) for k in backbone)
+    assert any(not torch.equal(start[k], after[k]) for k in start if k.startswith(("lstm.", "head.")))
+    assert not model.head_only
+    model = tiny_model(trainable_blocks=2)
+    fit(model, train_ds, val_ds, tmp_path / "then", epochs=3, head_warmup_epochs=2, **common)
+    last_block = [k for k in backbone if k.startswith(f"backbone._blocks.{model.n_blocks - 1}.")]
+    assert any(not torch.equal(start[k], model.state_dict()[k]) for k in last_block)
+    first_block = [k for k in backbone if k.startswith("backbone._blocks.0.")]
+    assert all(torch.equal(start[k], model.state_dict()[k]) for k in first_block)  # frozen by trainable_blocks
