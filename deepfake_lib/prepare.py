@@ -77,18 +77,29 @@ def splits_folder_name(fractions: list[float], seed: int, grouping: str | None) 
     return name
 
 
-def _face_groups(manifest: Path, group_regex: str | None) -> dict[str, str]:
-    """Crop path (relative to the faces folder) -> group: the regex over the source file name when given (so
-    the user's grouping survives the crop), else the source image (all faces of one photo stay together)."""
+def _face_groups(
+    manifest: Path,
+    source_dir: Path,
+    group_regex: str | None = None,
+    group_csv: str | None = None,
+    group_column: str | None = None,
+    path_column: str = "path",
+) -> dict[str, str]:
+    """Crop path (relative to the faces folder) -> group, from the crop's source file: the regex over the source
+    file name, or the source's row in the group CSV (keyed by the original files), so the user's grouping
+    survives the crop; a source without a group is its own group (all faces of one photo stay together)."""
     import pandas as pd
+
+    from .splits import groups_from_csv
 
     rows = pd.read_csv(manifest, dtype=str)
     pattern = re.compile(group_regex) if group_regex else None
+    by_csv = groups_from_csv(group_csv, path_column, group_column, source_dir) if group_csv else {}
     groups = {}
     for crop, source in zip(rows["crop"], rows["source"], strict=True):
-        group = source
+        group = by_csv.get(source) or by_csv.get(Path(source).name) or source
         if pattern is not None and (m := pattern.search(Path(source).name)):
-            group = m.group(1) if m.groups() else m.group(0)
+            group = (m.group(1) if m.groups() else m.group(0)) or source
         groups[crop] = group
     return groups
 
@@ -155,19 +166,22 @@ def prepare_data(
             "left_out": left_out,
         }  # fmt: skip
         result.steps.append("faces")
-        if flat and not group_csv:
-            groups = _face_groups(face_result.manifest, group_regex)
+        if flat:
+            groups = _face_groups(face_result.manifest, source, group_regex, group_csv, group_column)
         current = face_result.out_dir
     if flat and make_splits in (True, "auto"):
         grouping = group_regex or (f"{group_csv}:{group_column}" if group_csv else None)
         if groups is not None:
             grouping = f"faces-by-source:{grouping or ''}"
         out = root / splits_folder_name(list(split_fractions), seed, grouping)
+        grouping_args = (
+            {"groups": groups}
+            if groups is not None
+            else {"group_regex": group_regex, "group_csv": group_csv, "group_column": group_column}
+        )
         split_result = sp.make_splits(
             current, out, fractions=tuple(split_fractions), seed=seed,
-            group_regex=None if groups is not None else group_regex, groups=groups,
-            group_csv=group_csv if groups is None else None, group_column=group_column if groups is None else None,
-            progress=progress,
+            progress=progress, **grouping_args,
         )  # fmt: skip
         result.splits = split_result.summary()
         result.steps.append("splits")

@@ -91,6 +91,20 @@ def test_flat_folder_to_face_crops_and_grouped_splits(flat_faces: Path, tmp_path
     assert again.splits["reused"]
 
 
+def test_a_group_csv_of_the_original_files_survives_the_face_crop(flat_faces: Path, tmp_path: Path) -> None:
+    csv_path = tmp_path / "groups.csv"
+    lines = ["path,person"] + [f"{c}/id{i}_{c}.jpg,person{i % 3}" for i in range(N_PER_CLASS) for c in ("real", "fake")]
+    csv_path.write_text("\n".join(lines) + "\n")
+    prep = prepare.prepare_data(
+        flat_faces, tmp_path / "prepared", faces=True, face_size=32, split_fractions=[0.5, 0.25, 0.25],
+        group_csv=str(csv_path), group_column="person", progress=False,
+    )  # fmt: skip
+    with open(prep.data_dir / "split_manifest.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["group"] for r in rows} == {"person0", "person1", "person2"}
+    assert prep.splits["n_groups"] == {"train": 1, "val": 1, "test": 1}
+
+
 def test_layout_choices_and_errors(flat_faces: Path, tiny_data: Path, tmp_path: Path) -> None:
     # already split, no faces: nothing to do, the folder itself is used
     same = prepare.prepare_data(tiny_data, tmp_path / "p1")
