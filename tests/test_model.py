@@ -217,3 +217,8 @@ def test_lite0_checkpoint_round_trip_records_backbone_and_weights(tmp_path: Path
     assert loaded.config.backbone == "efficientnet-lite0" and loaded.weights_source == m.weights_source
     x = torch.randn(2, 1, 3, 32, 32)
     assert torch.allclose(m(x), loaded(x), atol=1e-6)
+    # prediction with a Grad-CAM heatmap works the same as for the B family
+    from deepfake_lib.predict import Predictor
+
+    pred = Predictor.from_checkpoint(path, "cpu").predict([Image.new("RGB", (48, 40), (120, 60, 30))])[0]
+    assert 0.0 < pred.probability < 1.0 and pred.heatmap.shape == (40, 48)
