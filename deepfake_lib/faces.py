@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
+from .argtypes import positive_float, size_or_native, unit_interval
 from .images import ImageLoadError, load_image, to_rgb
 from .runs import atomic_write, read_json, write_json
 
@@ -489,34 +490,6 @@ def _write_crops(
 
 
 # --------------------------------------------------------------------------- command line
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
-
-
-def _size(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0 (0 = native size), got {value}")
-    return value
-
-
-def _score(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -531,11 +504,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("src", metavar="SRC", help="folder of images (searched recursively)")
     parser.add_argument("--out", required=True, metavar="OUT", help="output folder (not inside SRC)")
     parser.add_argument(
-        "--margin", type=_positive_float, default=1.3, metavar="M", help="crop side / face box side (default 1.3)"
+        "--margin", type=positive_float, default=1.3, metavar="M", help="crop side / face box side (default 1.3)"
     )
-    parser.add_argument("--size", type=_size, default=224, metavar="PX", help="crop size (default 224; 0 = native)")
+    parser.add_argument(
+        "--size", type=size_or_native, default=224, metavar="PX", help="crop size (default 224; 0 = native)"
+    )
     parser.add_argument("--all-faces", action="store_true", help="keep every face, not only the largest")
-    parser.add_argument("--min-score", type=_score, default=0.9, metavar="S", help="detector score (default 0.9)")
+    parser.add_argument(
+        "--min-score", type=unit_interval, default=0.9, metavar="S", help="detector score (default 0.9)"
+    )
     parser.add_argument("--device", default="cpu", metavar="D", help="cpu (default), cuda, auto")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
+from .argtypes import positive_float, positive_int, unit_interval
 from .cpu_env import MALLOC_ENV, NO_REEXEC_ENV, reexec_with_malloc_env
 from .faces import Face, crop_face, no_face_reason, square_box
 from .images import IMAGE_EXTENSIONS, ImageLoadError, load_image, to_rgb
@@ -600,34 +601,6 @@ def _row(path: Path, error: str = "") -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- command line
-def _threshold(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
-    return value
-
-
-def _margin(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -648,11 +621,11 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--input", metavar="PATH", help="same as --frame")
     parser.add_argument("--weights", required=True, metavar="W", help="a workbench checkpoint (.pth)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if needed)")
-    parser.add_argument("--threshold", type=_threshold, metavar="T", help="FAKE when p >= T (default: stored)")
+    parser.add_argument("--threshold", type=unit_interval, metavar="T", help="FAKE when p >= T (default: stored)")
     parser.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda, cuda:1, mps")
     parser.add_argument("--no-heatmap", action="store_true", help="skip Grad-CAM (faster)")
     parser.add_argument(
-        "--batch-size", type=_positive, default=16, metavar="N", help="folder mode batch size (default 16)"
+        "--batch-size", type=positive_int, default=16, metavar="N", help="folder mode batch size (default 16)"
     )
     parser.add_argument(
         "--num-workers", type=int, default=-1, metavar="N", help="folder mode loader workers (-1: automatic)"
@@ -668,7 +641,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--face-margin",
-        type=_margin,
+        type=positive_float,
         metavar="M",
         help="with --faces: crop side / face box side (default: the checkpoint's, else 1.3)",
     )

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .argtypes import positive_float, size_or_native, unit_interval
 from .runs import METRICS_FILE, project_root, read_json, resolve_path, write_json
 
 PREPARED_FILE = "prepared.json"  # written into the final data folder: how it was made
@@ -222,10 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", help="a flat {real,fake} folder, or one with <split>/{real,fake}")
     p.add_argument("--out", default=None, help="prepared_root (default outputs/prepared/<name>-<hash>)")
     p.add_argument("--faces", action="store_true", help="crop faces with MTCNN first")
-    p.add_argument("--face-margin", type=float, default=1.3)
-    p.add_argument("--face-size", type=int, default=224, help="0 keeps the crop's native size")
+    p.add_argument("--face-margin", type=positive_float, default=1.3)
+    p.add_argument("--face-size", type=size_or_native, default=224, help="0 keeps the crop's native size")
     p.add_argument("--all-faces", action="store_true", help="keep every face, not only the largest")
-    p.add_argument("--face-min-score", type=float, default=0.9)
+    p.add_argument("--face-min-score", type=unit_interval, default=0.9)
     p.add_argument("--no-splits", action="store_true", help="never split (the folder must have splits)")
     p.add_argument("--fractions", type=float, nargs="+", default=[0.7, 0.15, 0.15])
     p.add_argument("--seed", type=int, default=0)
