@@ -159,11 +159,6 @@ def load_imagenet_weights(backbone: str, weights_path: str | os.PathLike[str] | 
         ) from None
 
 
-def load_imagenet_state_dict(backbone: str, weights_path: str | os.PathLike[str] | None = None) -> dict:
-    """``load_imagenet_weights`` without the source."""
-    return load_imagenet_weights(backbone, weights_path)[0]
-
-
 def _load_weights_file(path: Path) -> dict:
     if is_lfs_pointer(path):
         raise PretrainedWeightsUnavailable(f"{path}: {lfs_pointer_reason('weights file')}")
