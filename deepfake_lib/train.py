@@ -43,13 +43,23 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
+MONITORS = ("val_loss", "val_auc")
+
+
+def monitored(row: dict[str, float], monitor: str) -> float:
+    """The early-stopping score of a history row, lower is better: the val loss, or minus the val AUC."""
+    return row["val_loss"] if monitor == "val_loss" else -row["val_auc"]
+
+
 @dataclass
 class TrainConfig:
     """Training options.
 
     ``balance``: "oversample" (default), "weight" (BCE pos_weight) or "none". ``backbone_lr``: learning rate
     of the trainable backbone layers; None = ``lr / 10`` for ImageNet weights, ``lr`` for a random init.
-    ``head_warmup_epochs``: the first epochs train only the LSTM and head on the frozen backbone before the
+    ``monitor``: what picks the best epoch and stops early: "val_loss" (ranking and calibration together) or
+    "val_auc" (ranking alone; a model that keeps ranking better while growing overconfident is not stopped
+    by its rising loss; 03 chooses the decision threshold anyway). ``head_warmup_epochs``: the first epochs train only the LSTM and head on the frozen backbone before the
     configured blocks join (linear probing, then fine-tuning: a random head's large early gradients then do
     not distort the pretrained features). ``num_workers``: DataLoader worker processes, -1 = automatic.
     ``precise_bn_batches``: after each epoch,
@@ -63,6 +73,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     patience: int = 3
     min_delta: float = 1e-4
+    monitor: str = "val_loss"
     head_warmup_epochs: int = 0
     balance: str = "oversample"
     scheduler: str = "cosine"
@@ -78,6 +89,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.balance not in ("oversample", "weight", "none"):
             raise ValueError(f"balance must be 'oversample', 'weight' or 'none', got {self.balance!r}")
+        if self.monitor not in MONITORS:
+            raise ValueError(f"monitor must be one of {', '.join(MONITORS)}, got {self.monitor!r}")
         if self.scheduler not in ("cosine", "plateau", "none"):
             raise ValueError(f"scheduler must be 'cosine', 'plateau' or 'none', got {self.scheduler!r}")
         if self.epochs < 1 or self.batch_size < 1:
@@ -193,6 +206,11 @@ def fit(
             f"training data has one class only (real={counts[0]}, fake={counts[1]}): a detector needs both; "
             "add images to the empty class folder"
         )
+    if cfg.monitor == "val_auc" and min(class_counts(val_ds.labels)) == 0:
+        raise DataLayoutError(
+            "monitor='val_auc' needs REAL and FAKE images in the validation split, which has one class only; "
+            "add images or use monitor='val_loss' (MONITOR = 'val_loss')"
+        )
     workers = resolve_num_workers(cfg.num_workers, device)
     sampler = make_oversampler(labels, cfg.seed) if cfg.balance == "oversample" else None
     train_loader = make_loader(
@@ -207,7 +225,7 @@ def fit(
     scaler = torch.amp.GradScaler("cuda", enabled=needs_grad_scaler(device, cfg.amp))
 
     history: list[dict[str, float]] = []
-    best_val, best_epoch, bad_epochs, start_epoch = math.inf, 0, 0, 0
+    best_val, best_score, best_epoch, bad_epochs, start_epoch = math.inf, math.inf, 0, 0, 0
     load_errors: dict[str, str] = {}
     if cfg.resume and last_path.exists():
         state = load_checkpoint(last_path, map_location="cpu")
@@ -228,6 +246,7 @@ def fit(
             scaler.load_state_dict(state["scaler"])
         history = list(state["history"])
         best_val, best_epoch = float(state["best_val_loss"]), int(state["best_epoch"])
+        best_score = float(state.get("best_score", best_val))
         bad_epochs, start_epoch = int(state["bad_epochs"]), int(state["epoch"])
         load_errors = dict(state.get("load_errors", {}))
         log.info("resumed from %s after epoch %d", last_path, start_epoch)
@@ -306,9 +325,10 @@ def fit(
             "epoch_seconds": time.perf_counter() - t0,
         }
         history.append(row)
-        improved = row["val_loss"] < best_val - cfg.min_delta
+        score = monitored(row, cfg.monitor)
+        improved = score < best_score - cfg.min_delta  # a NaN score (one-class val split) never improves
         if improved:
-            best_val, best_epoch, bad_epochs = row["val_loss"], epoch + 1, 0
+            best_score, best_val, best_epoch, bad_epochs = score, row["val_loss"], epoch + 1, 0
             save_checkpoint(
                 model_checkpoint(model, metrics=row, epoch=epoch + 1, train_config=asdict(cfg), **extra), best_path
             )
@@ -322,7 +342,7 @@ def fit(
         last = model_checkpoint(
             model, metrics=row, epoch=epoch + 1, train_config=asdict(cfg), optimizer=optimizer.state_dict(),
             scheduler=scheduler.state_dict() if scheduler is not None else None, scaler=scaler.state_dict(),
-            history=history, best_val_loss=best_val, best_epoch=best_epoch, bad_epochs=bad_epochs,
+            history=history, best_val_loss=best_val, best_score=best_score, best_epoch=best_epoch, bad_epochs=bad_epochs,
             stopped_early=stopped_early, load_errors=load_errors, **extra,
         )  # fmt: skip
         save_checkpoint(last, last_path)

@@ -154,3 +154,17 @@ def test_head_warmup_trains_only_the_head_first(separable: Path, tmp_path: Path)
     assert any(not torch.equal(start[k], model.state_dict()[k]) for k in last_block)
     first_block = [k for k in backbone if k.startswith("backbone._blocks.0.")]
     assert all(torch.equal(start[k], model.state_dict()[k]) for k in first_block)  # frozen by trainable_blocks
+
+
+def test_monitor_val_auc_keeps_the_best_ranking_epoch(separable: Path, tmp_path: Path) -> None:
+    train_ds, val_ds = _datasets(separable)
+    result = fit(tiny_model(), train_ds, val_ds, tmp_path, epochs=4, lr=1e-2, patience=10, monitor="val_auc", **FAST)
+    aucs = [h["val_auc"] for h in result.history]
+    assert result.best_epoch == 1 + aucs.index(max(aucs))  # the first epoch that reached the best AUC
+    assert result.best_val_loss == result.history[result.best_epoch - 1]["val_loss"]
+    assert load_checkpoint(result.best_path)["metrics"]["val_auc"] == max(aucs)
+    with pytest.raises(ValueError, match="monitor"):
+        TrainConfig(monitor="accuracy")
+    one_class = data.DeepfakeDataset([s for s in val_ds.samples if s.label == 0], val_ds.transform)
+    with pytest.raises(data.DataLayoutError, match="one class only"):
+        fit(tiny_model(), train_ds, one_class, tmp_path / "x", epochs=1, monitor="val_auc", **FAST)
