@@ -133,6 +133,7 @@ def prepare_data(
     from . import splits as sp
 
     source = resolve_path(data_dir)
+    group_csv = str(resolve_path(group_csv)) if group_csv else None  # relative to the project, like DATA_DIR
     if not source.is_dir():
         raise PrepareError(f"data folder {source} not found")
     if make_splits not in (True, False, "auto"):
