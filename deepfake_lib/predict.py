@@ -485,21 +485,10 @@ def predict_folder(
     per file, unusable ones with the reason) and ``out_dir/heatmaps/<stem>_gradcam.png`` per scored image.
     Raises ``PredictError`` when the folder holds no image file at all.
     """
-    from .data import list_image_files
-
-    root, out = Path(folder), Path(out_dir)
-    if not root.is_dir():
-        raise PredictError(f"{root}: folder not found")
-    files, skipped = list_image_files(root)
-    if not files and not skipped:
-        raise _no_images(root)
-    heat_dir = out / HEATMAP_DIR if heatmaps else None
+    files, heat_dir, name_of, rows = _folder_plan(folder, out_dir, heatmaps)
     if heat_dir is not None:
         from .explain import save_overlay, to_image_size
 
-        heat_dir.mkdir(parents=True, exist_ok=True)
-    name_of = dict(zip(map(str, files), heatmap_names(files, root), strict=True))
-    rows = {str(p): _row(p) for p in files} | {str(s.path): _row(s.path, error=s.reason) for s in skipped}
     for scores in predictor.iter_files(files, batch_size, num_workers, heatmaps, progress, desc="scoring"):
         for path, reason in scores.bad:
             rows[path]["error"] = reason
@@ -517,8 +506,30 @@ def predict_folder(
             save_overlay(image, to_image_size(scores.heatmaps[i], image.width, image.height), target)
             rows[path]["heatmap"] = str(target)
     ordered = list(rows.values())
-    csv_path = _write_csv(out / CSV_FILE, ordered, CSV_COLUMNS)
+    csv_path = _write_csv(Path(out_dir) / CSV_FILE, ordered, CSV_COLUMNS)
     return FolderResult(ordered, csv_path, heat_dir, predictor.threshold)
+
+
+def _folder_plan(
+    folder: str | os.PathLike[str], out_dir: str | os.PathLike[str], heatmaps: bool, **extra: Any
+) -> tuple[list[Path], Path | None, dict[str, str], dict[str, dict[str, Any]]]:
+    """The image files of ``folder``, the heatmap folder (made when ``heatmaps``), each file's heatmap name and
+    one CSV row per file (unusable files with their reason; ``extra`` columns in every row)."""
+    from .data import list_image_files
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise PredictError(f"{root}: folder not found")
+    files, skipped = list_image_files(root)
+    if not files and not skipped:
+        raise _no_images(root)
+    heat_dir = Path(out_dir) / HEATMAP_DIR if heatmaps else None
+    if heat_dir is not None:
+        heat_dir.mkdir(parents=True, exist_ok=True)
+    name_of = dict(zip(map(str, files), heatmap_names(files, root), strict=True))
+    rows = {str(p): _row(p) | extra for p in files}
+    rows |= {str(s.path): _row(s.path, error=s.reason) | extra for s in skipped}
+    return files, heat_dir, name_of, rows
 
 
 def predict_folder_faces(
@@ -538,21 +549,9 @@ def predict_folder_faces(
     """
     from tqdm.auto import tqdm
 
-    from .data import list_image_files
     from .runs import atomic_write
 
-    root, out = Path(folder), Path(out_dir)
-    if not root.is_dir():
-        raise PredictError(f"{root}: folder not found")
-    files, skipped = list_image_files(root)
-    if not files and not skipped:
-        raise _no_images(root)
-    heat_dir = out / HEATMAP_DIR if heatmaps else None
-    if heat_dir is not None:
-        heat_dir.mkdir(parents=True, exist_ok=True)
-    name_of = dict(zip(map(str, files), heatmap_names(files, root), strict=True))
-    rows = {str(p): _row(p) | {"n_faces": ""} for p in files}
-    rows |= {str(s.path): _row(s.path, error=s.reason) | {"n_faces": ""} for s in skipped}
+    files, heat_dir, name_of, rows = _folder_plan(folder, out_dir, heatmaps, n_faces="")
     reason = no_face_reason(detector.min_score)
     with tqdm(total=len(files), desc="faces", unit="img", disable=not progress) as bar:
         for start in range(0, len(files), batch_size):
@@ -577,7 +576,7 @@ def predict_folder_faces(
                     row["heatmap"] = str(target)
             bar.update(min(batch_size, len(files) - start))
     ordered = list(rows.values())
-    csv_path = _write_csv(out / CSV_FILE, ordered, FACE_CSV_COLUMNS)
+    csv_path = _write_csv(Path(out_dir) / CSV_FILE, ordered, FACE_CSV_COLUMNS)
     return FolderResult(ordered, csv_path, heat_dir, predictor.threshold)
 
 

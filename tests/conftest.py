@@ -16,6 +16,7 @@ from deepfake_lib.model import EfficientNetLSTM, ModelConfig, save_model
 # Small and fast everywhere: the CI machine has 2 cores.
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
+ASTRONAUT_FACE = (180.0, 60.0, 270.0, 175.0)  # x1, y1, x2, y2 of the face in skimage's 512x512 astronaut
 TINY_SIZE = 32
 TINY_MODEL = {"pretrained": False, "image_size": TINY_SIZE, "lstm_hidden": 16, "head_hidden": 8}
 
@@ -80,3 +81,11 @@ def separable(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 arr = np.clip(base + rng.normal(0, 25, (32, 32, 3)), 0, 255).astype(np.uint8)
                 Image.fromarray(arr).save(folder / f"{i}.png")
     return root
+
+
+def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Intersection over union of two ``(x1, y1, x2, y2)`` boxes."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)

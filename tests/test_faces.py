@@ -25,17 +25,10 @@ from deepfake_lib.faces import (
     prepare_faces,
     square_box,
 )
+from tests.conftest import ASTRONAUT_FACE, iou
 
-ASTRONAUT_FACE = (180.0, 60.0, 270.0, 175.0)  # x1, y1, x2, y2 of the face in skimage's 512x512 astronaut
 LFS_POINTER = b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"0" * 64 + b"\nsize 12345\n"
 NO_FACE = no_face_reason(0.9)
-
-
-def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 @pytest.fixture(scope="module")
