@@ -3,7 +3,8 @@
     python -m deepfake_lib.bench [--image-size 224] [--batch-size 32] [--device auto] [--threads N]
 
 Rows: (a) bare efficientnet-pytorch forward, (b) full EfficientNetLSTM forward, (c) folder prediction from
-JPEG files (decode + transforms + model, no heatmaps), (d) training step at the default freezing and with
+JPEG files (decode + transforms + model, no heatmaps), (c') the same through the exported ONNX model in
+onnxruntime (when the ``[onnx]`` extra is installed), (d) training step at the default freezing and with
 the whole backbone trainable, (e) peak memory. Median of ``--repeats`` timed runs after warm-up.
 """
 
@@ -138,6 +139,43 @@ def bench_folder(
         return timed(run, model_device(model), **kw)
 
 
+def bench_folder_onnx(
+    model: EfficientNetLSTM, image_size: int, n_images: int, batch_size: int, workers: int, **kw: Any
+) -> tuple[float, str]:
+    """(c') ``bench_folder`` through ``export_onnx`` + ``OnnxPredictor``: -> (seconds, execution provider)."""
+    from .export import export_onnx
+    from .model import save_model
+    from .onnx_predict import OnnxPredictor
+    from .predict import predict_folder
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ckpt = save_model(model.cpu(), Path(tmp) / "model.pth")
+        result = export_onnx(ckpt, Path(tmp) / "model.onnx")
+        predictor = OnnxPredictor.from_file(result.path, "auto")
+        src = Path(tmp) / "images"
+        src.mkdir()
+        write_jpegs(src, n_images, image_size)
+
+        def run() -> None:
+            predict_folder(
+                predictor, src, Path(tmp) / "out", batch_size=batch_size, num_workers=workers, heatmaps=False,
+                progress=False,
+            )  # fmt: skip
+
+        seconds = timed(run, torch.device("cpu"), **kw)
+        return seconds, predictor.session.get_providers()[0]
+
+
+def onnx_available() -> bool:
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def run_bench(
     image_size: int = 224,
     batch_size: int = 32,
@@ -149,6 +187,7 @@ def run_bench(
     workers: int = -1,
     amp: bool = True,
     compile_model: bool = False,
+    onnx: bool = True,
 ) -> dict[str, Any]:
     """Measure every row in one process; returns the ``bench.json`` dict."""
     dev = resolve_device(device)
@@ -186,6 +225,12 @@ def run_bench(
         "folder_predict", f"(c) folder prediction, {n_images} JPEGs",
         bench_folder(model, image_size, n_images, batch_size, workers, **folder_kw), n_images,
     )  # fmt: skip
+    if onnx and onnx_available():
+        seconds, provider = bench_folder_onnx(model, image_size, n_images, batch_size, workers, **folder_kw)
+        add("folder_predict_onnx", f"(c') folder prediction, onnxruntime ({provider})", seconds, n_images)
+        model.to(dev)
+    elif onnx:
+        print("  (c') skipped: the [onnx] extra is not installed (pip install -e '.[onnx]')", file=sys.stderr)
     train_kw = {"warmup": max(1, warmup), "repeats": repeats}
     default_blocks = ModelConfig().trainable_blocks
     add(
@@ -256,11 +301,12 @@ def main(argv: list[str] | None = None, reexec: bool = False) -> int:
     p.add_argument("--workers", type=int, default=-1, help="DataLoader workers for folder prediction (-1 auto)")
     p.add_argument("--no-amp", action="store_true", help="fp32 on CUDA")
     p.add_argument("--compile", action="store_true", help="also time torch.compile of the full model")
+    p.add_argument("--no-onnx", action="store_true", help="skip the onnxruntime folder-prediction row")
     p.add_argument("--out", default="bench.json")
     args = p.parse_args(argv)
     result = run_bench(
         args.image_size, args.batch_size, args.device, args.threads, args.repeats, args.warmup, args.n_images,
-        args.workers, not args.no_amp, args.compile,
+        args.workers, not args.no_amp, args.compile, not args.no_onnx,
     )  # fmt: skip
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(format_table(result))

@@ -24,7 +24,7 @@ from torchvision import transforms as T
 from tqdm.auto import tqdm
 
 from . import CLASS_NAMES
-from .images import IMAGE_EXTENSIONS, ImageLoadError, check_image, load_image
+from .images import ImageLoadError, Skipped, check_image, limit_aspect, list_image_files, load_image
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +40,6 @@ class DataLayoutError(ValueError):
 class Sample:
     path: Path
     label: int  # REAL = 0, FAKE = 1
-
-
-@dataclass(frozen=True)
-class Skipped:
-    path: Path
-    reason: str
 
 
 @dataclass
@@ -98,30 +92,6 @@ def find_class_dirs(split_dir: Path) -> dict[int, Path]:
                 f"{split_dir}: several folders for class '{CLASS_NAMES[label]}' ({names}); merge them into one"
             )
     return {label: dirs[0] for label, dirs in found.items()}
-
-
-def list_image_files(folder: Path) -> tuple[list[Path], list[Skipped]]:
-    """All image files under ``folder`` (recursive, following symlinks once; loops are reported)."""
-    files: list[Path] = []
-    skipped: list[Skipped] = []
-    seen: set[str] = set()
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        real = os.path.realpath(dirpath)
-        if real in seen:
-            skipped.append(Skipped(Path(dirpath), "symlink loop: folder already visited, not descended"))
-            dirnames[:] = []
-            continue
-        seen.add(real)
-        dirnames.sort()
-        for name in sorted(filenames):
-            p = Path(dirpath) / name
-            if name.startswith("."):
-                continue
-            if p.suffix.lower() in IMAGE_EXTENSIONS:
-                files.append(p)
-            elif not p.exists():
-                skipped.append(Skipped(p, "broken symlink"))
-    return files, skipped
 
 
 def scan_split(data_dir: str | os.PathLike[str], split: str, validate: bool = True, workers: int = 4) -> SplitScan:
@@ -200,25 +170,13 @@ class RandomJPEG:
 
 
 class LimitAspect:
-    """Centre-crop the long side to at most ``max_aspect`` times the short side (PIL -> PIL).
-
-    Without it a 1 x 5000 strip resized to a short side of 224 would become a 224 x 1,120,000 image.
-    """
+    """Centre-crop the long side to at most ``max_aspect`` times the short side (PIL -> PIL; ``images.limit_aspect``)."""
 
     def __init__(self, max_aspect: float = 4.0) -> None:
         self.max_aspect = max_aspect
 
     def __call__(self, img: Image.Image) -> Image.Image:
-        w, h = img.size
-        short, long = min(w, h), max(w, h)
-        limit = max(1, int(short * self.max_aspect))
-        if long <= limit:
-            return img
-        if w > h:
-            left = (w - limit) // 2
-            return img.crop((left, 0, left + limit, h))
-        top = (h - limit) // 2
-        return img.crop((0, top, w, top + limit))
+        return limit_aspect(img, self.max_aspect)
 
     def __repr__(self) -> str:
         return f"LimitAspect(max_aspect={self.max_aspect})"

@@ -301,7 +301,7 @@ def prepare_faces(
     """
     from tqdm.auto import tqdm
 
-    from .data import list_image_files
+    from .images import list_image_files
 
     src, out = Path(src_dir), Path(out_dir)
     if keep not in KEEP_CHOICES:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,14 @@ class ImageLoadError(Exception):
         self.path = Path(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file left out of a scan, and why."""
+
+    path: Path
+    reason: str
 
 
 def is_lfs_pointer(path: str | os.PathLike[str]) -> bool:
@@ -55,6 +64,38 @@ def to_rgb(img: Image.Image) -> Image.Image:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return img.convert("RGB")
+
+
+def limit_aspect(img: Image.Image, max_aspect: float = 4.0) -> Image.Image:
+    """Centre-crop the long side to at most ``max_aspect`` times the short side.
+
+    Without it a 1 x 5000 strip resized to a short side of 224 would become a 224 x 1,120,000 image.
+    """
+    w, h = img.size
+    short, long = min(w, h), max(w, h)
+    limit = max(1, int(short * max_aspect))
+    if long <= limit:
+        return img
+    if w > h:
+        left = (w - limit) // 2
+        return img.crop((left, 0, left + limit, h))
+    top = (h - limit) // 2
+    return img.crop((0, top, w, top + limit))
+
+
+def resize_center_crop(img: Image.Image, size: int, max_aspect: float = 4.0) -> Image.Image:
+    """The evaluation geometry without torch: ``limit_aspect``, resize the short side to ``size`` (bilinear,
+    antialiased, as torchvision's ``Resize`` does on PIL images) and centre-crop ``size x size``."""
+    img = limit_aspect(img, max_aspect)
+    w, h = img.size
+    short, long = (w, h) if w <= h else (h, w)
+    if short != size:
+        new_short, new_long = size, int(size * long / short)
+        new_w, new_h = (new_short, new_long) if w <= h else (new_long, new_short)
+        img = img.resize((new_w, new_h), Image.Resampling.BILINEAR)
+    w, h = img.size
+    top, left = int(round((h - size) / 2.0)), int(round((w - size) / 2.0))
+    return img.crop((left, top, left + size, top + size))
 
 
 def load_image(path: str | os.PathLike[str]) -> Image.Image:
@@ -104,3 +145,27 @@ def check_image(path: str | os.PathLike[str]) -> str | None:
     except ImageLoadError as exc:
         return exc.reason
     return None
+
+
+def list_image_files(folder: Path) -> tuple[list[Path], list[Skipped]]:
+    """All image files under ``folder`` (recursive, following symlinks once; loops are reported)."""
+    files: list[Path] = []
+    skipped: list[Skipped] = []
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            skipped.append(Skipped(Path(dirpath), "symlink loop: folder already visited, not descended"))
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames.sort()
+        for name in sorted(filenames):
+            p = Path(dirpath) / name
+            if name.startswith("."):
+                continue
+            if p.suffix.lower() in IMAGE_EXTENSIONS:
+                files.append(p)
+            elif not p.exists():
+                skipped.append(Skipped(p, "broken symlink"))
+    return files, skipped

@@ -423,6 +423,10 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
         raise CheckpointError(f"{p}: empty checkpoint file (0 bytes)")
     if is_lfs_pointer(p):
         raise CheckpointError(f"{p}: {lfs_pointer_reason('checkpoint')}")
+    if p.suffix.lower() == ".onnx":
+        raise CheckpointError(
+            f"{p}: an ONNX model, not a workbench checkpoint (.pth); score it with predict --runtime onnx"
+        )
     try:
         ckpt = torch.load(p, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:

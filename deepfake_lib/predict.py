@@ -3,9 +3,11 @@
     python -m deepfake_lib.predict --frame IMG --weights W --out DIR [--threshold T] [--device D]
     python -m deepfake_lib.predict --input FOLDER --weights W --out DIR [--batch-size N] [--no-heatmap]
     python -m deepfake_lib.predict --frame IMG|FOLDER --weights W --out DIR --faces [--face-margin M]
+    python -m deepfake_lib.predict --frame IMG|FOLDER --weights model.onnx --out DIR [--runtime onnx]
 
 With ``--faces`` each detected face is cropped (``faces.crop_face``) and scored on its own; the image's decision
-is its most suspicious face's.
+is its most suspicious face's. A model exported with ``deepfake_lib.export`` scores through onnxruntime
+(``onnx_predict.OnnxPredictor``: the same JSON and CSV, no Grad-CAM, no PyTorch needed for whole images).
 
 torch and grad-cam are imported inside the functions that need them, so the command line can re-exec itself
 with faster glibc malloc settings (see ``reexec_env``) and reject a bad image before paying for those imports.
@@ -225,8 +227,103 @@ class BatchScores:
     bad: list[tuple[str, str]] = field(default_factory=list)
 
 
-class Predictor:
-    """A model in eval mode with its eval transform and decision threshold: load once, predict many."""
+class BasePredictor:
+    """What every scoring runtime shares: the input size, the decision threshold, the face-crop settings and face
+    mode on top of ``predict``. Subclasses implement ``predict`` and ``iter_files``."""
+
+    runtime = "base"
+    #: Whether this runtime can explain a decision with Grad-CAM (the ONNX runtime cannot).
+    heatmaps_available = True
+
+    def __init__(
+        self,
+        image_size: int,
+        threshold: float = 0.5,
+        checkpoint: Path | None = None,
+        faces: dict[str, Any] | None = None,
+    ) -> None:
+        """``faces``: the face-crop settings the model was trained with (a checkpoint's ``faces`` entry:
+        ``margin``, ``size``); face mode crops the same way (default margin 1.3, crops resized to ``image_size``)."""
+        self.image_size = int(image_size)
+        self.threshold = float(threshold)
+        self.checkpoint = checkpoint
+        self.trained_on_faces = isinstance(faces, dict) and bool(faces)
+        faces = faces if isinstance(faces, dict) else {}
+        margin = faces.get("margin")
+        self.face_margin = DEFAULT_FACE_MARGIN if margin is None else float(margin)
+        size = faces.get("size", self.image_size)
+        self.face_size = int(size) if size else None  # None: crops at their native resolution
+
+    def decide(self, probability: float, threshold: float | None = None) -> str:
+        return decide(probability, self.threshold if threshold is None else threshold)
+
+    def predict(
+        self, images: Sequence[Image.Image | str | os.PathLike[str]], heatmaps: bool = True, batch_size: int = 16
+    ) -> list[Prediction]:
+        """Predict PIL images or image files (raises ``ImageLoadError`` for a bad file)."""
+        raise NotImplementedError
+
+    def iter_files(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        batch_size: int = 16,
+        num_workers: int = -1,
+        heatmaps: bool = True,
+        progress: bool = True,
+        desc: str = "predict",
+    ) -> Iterator[BatchScores]:
+        """Score image files in batches; unreadable files come back in ``bad``, never raise."""
+        raise NotImplementedError
+
+    def predict_one(self, image: Image.Image | str | os.PathLike[str], heatmap: bool = True) -> Prediction:
+        return self.predict([image], heatmap)[0]
+
+    def score_faces(
+        self,
+        images: Sequence[Image.Image],
+        faces: Sequence[Sequence[Face]],
+        margin: float | None = None,
+        heatmaps: bool = True,
+        batch_size: int = 16,
+    ) -> list[FacePrediction]:
+        """Score the given faces of each image (``faces[i]`` for ``images[i]``), all crops in one batched pass.
+
+        Each face is cropped with ``crop_face(margin, self.face_size)`` (``margin`` None = ``self.face_margin``);
+        an image with no face gets a ``FacePrediction`` with ``faces == []``.
+        """
+        margin = self.face_margin if margin is None else float(margin)
+        rgb = [to_rgb(img) for img in images]
+        crops = [crop_face(img, f, margin, self.face_size) for img, fs in zip(rgb, faces, strict=True) for f in fs]
+        preds = iter(self.predict(crops, heatmaps, batch_size))
+        out = []
+        for img, fs in zip(rgb, faces, strict=True):
+            scored = [FaceScore(f, square_box(f.box, margin, img.width, img.height), next(preds)) for f in fs]
+            out.append(FacePrediction(scored, self.threshold, img))
+        return out
+
+    def predict_faces(
+        self,
+        image: Image.Image | str | os.PathLike[str],
+        detector: FaceDetector,
+        margin: float | None = None,
+        heatmap: bool = True,
+    ) -> FacePrediction:
+        """Detect the faces in ``image`` and score each crop (see ``score_faces``); raises ``NoFaceError`` when
+        the detector finds none (and ``ImageLoadError`` for a bad file)."""
+        path = None if isinstance(image, Image.Image) else str(image)
+        img = to_rgb(image) if isinstance(image, Image.Image) else load_image(image)
+        faces = detector.detect(img)
+        if not faces:
+            raise NoFaceError(no_face_reason(detector.min_score))
+        result = self.score_faces([img], [faces], margin, heatmap)[0]
+        result.path = path
+        return result
+
+
+class Predictor(BasePredictor):
+    """A PyTorch model in eval mode with its eval transform and decision threshold: load once, predict many."""
+
+    runtime = "torch"
 
     def __init__(
         self,
@@ -240,22 +337,13 @@ class Predictor:
     ) -> None:
         """``amp``: mixed precision on CUDA. ``compile_model``: ``torch.compile`` the model for scoring without
         heatmaps (about 1.2x faster on a CPU once compiled; the first batch pays for the compilation).
-        ``faces``: the face-crop settings the model was trained with (a checkpoint's ``faces`` entry: ``margin``,
-        ``size``); face mode crops the same way (default margin 1.3, crops resized to ``image_size``)."""
+        ``faces``: see ``BasePredictor``."""
         from .data import build_transform
 
+        super().__init__(image_size, threshold, checkpoint, faces)
         self.model = model.eval()
-        self.image_size = int(image_size)
-        self.threshold = float(threshold)
-        self.checkpoint = checkpoint
         self.transform = build_transform(self.image_size, train=False)
         self.amp = amp
-        self.trained_on_faces = isinstance(faces, dict) and bool(faces)
-        faces = faces if isinstance(faces, dict) else {}
-        margin = faces.get("margin")
-        self.face_margin = DEFAULT_FACE_MARGIN if margin is None else float(margin)
-        size = faces.get("size", self.image_size)
-        self.face_size = int(size) if size else None  # None: crops at their native resolution
         self.compiled = None
         if compile_model:
             import torch
@@ -286,9 +374,6 @@ class Predictor:
         image_size = ckpt["config"]["image_size"]
         faces = ckpt.get("faces")
         return cls(model, image_size, threshold, Path(weights), compile_model=compile_model, faces=faces)
-
-    def decide(self, probability: float, threshold: float | None = None) -> str:
-        return decide(probability, self.threshold if threshold is None else threshold)
 
     def score(
         self, x: torch.Tensor, heatmaps: bool = True, batch_size: int = 16
@@ -340,50 +425,6 @@ class Predictor:
             p = float(probs[i])
             out.append(Prediction(p, self.decide(p), self.threshold, heat, img, path))
         return out
-
-    def predict_one(self, image: Image.Image | str | os.PathLike[str], heatmap: bool = True) -> Prediction:
-        return self.predict([image], heatmap)[0]
-
-    def score_faces(
-        self,
-        images: Sequence[Image.Image],
-        faces: Sequence[Sequence[Face]],
-        margin: float | None = None,
-        heatmaps: bool = True,
-        batch_size: int = 16,
-    ) -> list[FacePrediction]:
-        """Score the given faces of each image (``faces[i]`` for ``images[i]``), all crops in one batched pass.
-
-        Each face is cropped with ``crop_face(margin, self.face_size)`` (``margin`` None = ``self.face_margin``);
-        an image with no face gets a ``FacePrediction`` with ``faces == []``.
-        """
-        margin = self.face_margin if margin is None else float(margin)
-        rgb = [to_rgb(img) for img in images]
-        crops = [crop_face(img, f, margin, self.face_size) for img, fs in zip(rgb, faces, strict=True) for f in fs]
-        preds = iter(self.predict(crops, heatmaps, batch_size))
-        out = []
-        for img, fs in zip(rgb, faces, strict=True):
-            scored = [FaceScore(f, square_box(f.box, margin, img.width, img.height), next(preds)) for f in fs]
-            out.append(FacePrediction(scored, self.threshold, img))
-        return out
-
-    def predict_faces(
-        self,
-        image: Image.Image | str | os.PathLike[str],
-        detector: FaceDetector,
-        margin: float | None = None,
-        heatmap: bool = True,
-    ) -> FacePrediction:
-        """Detect the faces in ``image`` and score each crop (see ``score_faces``); raises ``NoFaceError`` when
-        the detector finds none (and ``ImageLoadError`` for a bad file)."""
-        path = None if isinstance(image, Image.Image) else str(image)
-        img = to_rgb(image) if isinstance(image, Image.Image) else load_image(image)
-        faces = detector.detect(img)
-        if not faces:
-            raise NoFaceError(no_face_reason(detector.min_score))
-        result = self.score_faces([img], [faces], margin, heatmap)[0]
-        result.path = path
-        return result
 
     def iter_files(
         self,
@@ -471,7 +512,7 @@ def heatmap_names(paths: Sequence[Path], root: Path) -> list[str]:
 
 
 def predict_folder(
-    predictor: Predictor,
+    predictor: BasePredictor,
     folder: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     batch_size: int = 16,
@@ -515,7 +556,7 @@ def _folder_plan(
 ) -> tuple[list[Path], Path | None, dict[str, str], dict[str, dict[str, Any]]]:
     """The image files of ``folder``, the heatmap folder (made when ``heatmaps``), each file's heatmap name and
     one CSV row per file (unusable files with their reason; ``extra`` columns in every row)."""
-    from .data import list_image_files
+    from .images import list_image_files
 
     root = Path(folder)
     if not root.is_dir():
@@ -533,7 +574,7 @@ def _folder_plan(
 
 
 def predict_folder_faces(
-    predictor: Predictor,
+    predictor: BasePredictor,
     folder: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     detector: FaceDetector,
@@ -618,7 +659,16 @@ def build_parser() -> argparse.ArgumentParser:
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--frame", metavar="PATH", help="an image file, or a folder of images (folder mode)")
     src.add_argument("--input", metavar="PATH", help="same as --frame")
-    parser.add_argument("--weights", required=True, metavar="W", help="a workbench checkpoint (.pth)")
+    parser.add_argument(
+        "--weights", required=True, metavar="W", help="a workbench checkpoint (.pth), or a model exported to ONNX"
+    )
+    parser.add_argument(
+        "--runtime",
+        choices=("auto", "torch", "onnx"),
+        default="auto",
+        help="torch: a .pth checkpoint; onnx: an exported .onnx file through onnxruntime, no Grad-CAM "
+        "(default auto: onnx for a .onnx file)",
+    )
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if needed)")
     parser.add_argument("--threshold", type=unit_interval, metavar="T", help="FAKE when p >= T (default: stored)")
     parser.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda, cuda:1, mps")
@@ -669,7 +719,18 @@ def _device(args: argparse.Namespace) -> torch.device:
         raise PredictError(f"--device {args.device}: {_one_line(exc)}") from None
 
 
-def _load_predictor(args: argparse.Namespace) -> Predictor:
+def runtime_for(weights: str | os.PathLike[str], runtime: str = "auto") -> str:
+    """``torch`` or ``onnx``: ``auto`` picks ONNX for a ``.onnx`` file and PyTorch otherwise."""
+    if runtime != "auto":
+        return runtime
+    return "onnx" if Path(weights).suffix.lower() == ".onnx" else "torch"
+
+
+def _load_predictor(args: argparse.Namespace) -> BasePredictor:
+    if args.runtime == "onnx":  # no torch import on this path
+        from .onnx_predict import OnnxPredictor
+
+        return OnnxPredictor.from_file(args.weights, args.device, args.threshold)
     from .model import CheckpointError
 
     device = _device(args)
@@ -720,11 +781,11 @@ def _run_faces(args: argparse.Namespace, source: Path, image: Image.Image, out: 
 
         picture = result.overlay()
         heatmap_path = atomic_write(out / HEATMAP_FILE, lambda tmp: picture.save(tmp, format="PNG"))
-    print(json.dumps(result.to_dict(heatmap_path)))
+    print(json.dumps(_with_note(result.to_dict(heatmap_path), args)))
     return 0
 
 
-def _warn_if_trained_on_faces(predictor: Predictor) -> None:
+def _warn_if_trained_on_faces(predictor: BasePredictor) -> None:
     if predictor.trained_on_faces:
         print(
             f"warning: this model was trained on face crops (margin {predictor.face_margin:g}); whole images are "
@@ -733,13 +794,27 @@ def _warn_if_trained_on_faces(predictor: Predictor) -> None:
         )
 
 
+def _with_note(result: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """The ONNX runtime says why there is no heatmap."""
+    if args.runtime == "onnx":
+        from .onnx_predict import NO_HEATMAP_NOTE
+
+        result["note"] = NO_HEATMAP_NOTE
+    return result
+
+
 def _run(args: argparse.Namespace) -> int:
     source = Path(args.frame or args.input)
     out = Path(args.out)
     if args.face_margin is not None and not args.faces:
         raise PredictError("--face-margin only applies with --faces")
+    args.runtime = runtime_for(args.weights, args.runtime)
+    if args.runtime == "onnx":
+        if args.compile:
+            raise PredictError("--compile only applies with --runtime torch")
+        args.no_heatmap = True
     if source.is_dir():
-        from .data import list_image_files
+        from .images import list_image_files
 
         if list_image_files(source) == ([], []):
             raise _no_images(source)  # before the model is loaded
@@ -761,7 +836,7 @@ def _run(args: argparse.Namespace) -> int:
             result = predict_folder(
                 predictor, source, out, args.batch_size, args.num_workers, not args.no_heatmap, not args.no_progress
             )
-        print(json.dumps(result.summary()))
+        print(json.dumps(_with_note(result.summary(), args)))
         if result.scored == 0:
             msg = f"error: no image in {source} could be scored ({result.bad} unusable); see {result.csv_path}"
             print(msg, file=sys.stderr)
@@ -782,7 +857,7 @@ def _run(args: argparse.Namespace) -> int:
 
         heatmap_path = out / HEATMAP_FILE
         save_overlay(image, pred.heatmap, heatmap_path)
-    print(json.dumps(pred.to_dict(heatmap_path)))
+    print(json.dumps(_with_note(pred.to_dict(heatmap_path), args)))
     return 0
 
 
@@ -816,4 +891,7 @@ def main(argv: Sequence[str] | None = None, reexec: bool = False) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(reexec=True))
+    # run the package's module, not this ``__main__`` copy: other modules raise its PredictError
+    from deepfake_lib.predict import main as package_main
+
+    sys.exit(package_main(reexec=True))

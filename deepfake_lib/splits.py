@@ -30,7 +30,8 @@ from typing import Any, NoReturn
 from tqdm.auto import tqdm
 
 from . import CLASS_NAMES
-from .data import DataLayoutError, Skipped, find_class_dirs, list_image_files
+from .data import DataLayoutError, find_class_dirs
+from .images import Skipped, list_image_files
 from .runs import atomic_write, write_json
 
 log = logging.getLogger(__name__)

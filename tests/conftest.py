@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,7 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 ASTRONAUT_FACE = (180.0, 60.0, 270.0, 175.0)  # x1, y1, x2, y2 of the face in skimage's 512x512 astronaut
 TINY_SIZE = 32
+LFS_POINTER = b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"0" * 64 + b"\nsize 12345\n"
 TINY_MODEL = {"pretrained": False, "image_size": TINY_SIZE, "lstm_hidden": 16, "head_hidden": 8}
 
 
@@ -89,3 +92,25 @@ def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = ix * iy
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+@pytest.fixture
+def mixed_folder(tiny_data: Path, tmp_path: Path) -> Path:
+    """Three good images (two share the stem ``x``), a corrupt JPEG, an LFS pointer and a non-image file."""
+    folder = tmp_path / "in"
+    for rel, src in (
+        ("a/x.jpg", "real/real_0000.jpg"),
+        ("b/x.jpg", "fake/fake_0000.jpg"),
+        ("y.jpg", "fake/fake_0001.jpg"),
+    ):
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(tiny_data / "val" / src, folder / rel)
+    (folder / "b" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 50)
+    (folder / "lfs.png").write_bytes(LFS_POINTER)
+    (folder / "readme.txt").write_bytes(b"not scored")
+    return folder
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))

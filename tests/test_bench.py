@@ -14,7 +14,8 @@ def test_bench_smoke(tmp_path: Path) -> None:
                        "--n-images", "6", "--workers", "0", "--device", "cpu", "--out", str(out)]) == 0  # fmt: skip
     result = json.loads(out.read_text())
     rows = result["rows"]
-    assert set(rows) == {"bare_backbone", "full_model", "folder_predict", "train_default", "train_full"}
+    expected = {"bare_backbone", "full_model", "folder_predict", "train_default", "train_full"}
+    assert set(rows) == expected | ({"folder_predict_onnx"} if bench.onnx_available() else set())
     assert rows["bare_backbone"]["ratio_to_bare"] == 1.0
     for row in rows.values():
         assert row["images_per_s"] > 0 and row["peak_rss_mb"] > 0

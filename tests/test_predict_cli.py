@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import shutil
@@ -17,9 +16,9 @@ from PIL import Image
 from deepfake_lib import predict
 from deepfake_lib.cpu_env import MALLOC_ENV, NO_REEXEC_ENV, reexec_env
 from deepfake_lib.predict import heatmap_names, main
+from tests.conftest import LFS_POINTER, read_csv
 
 ROOT = Path(__file__).resolve().parents[1]
-LFS_POINTER = b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"0" * 64 + b"\nsize 12345\n"
 
 
 def cli(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -168,28 +167,6 @@ def test_output_folder_that_is_a_file(tiny_checkpoint: Path, tiny_data: Path, tm
 
 
 # --------------------------------------------------------------------------- folder mode
-@pytest.fixture
-def mixed_folder(tiny_data: Path, tmp_path: Path) -> Path:
-    """Three good images (two share the stem ``x``), a corrupt JPEG, an LFS pointer and a non-image file."""
-    folder = tmp_path / "in"
-    for rel, src in (
-        ("a/x.jpg", "real/real_0000.jpg"),
-        ("b/x.jpg", "fake/fake_0000.jpg"),
-        ("y.jpg", "fake/fake_0001.jpg"),
-    ):
-        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(tiny_data / "val" / src, folder / rel)
-    _write(folder / "b" / "broken.jpg", b"\xff\xd8\xff\xe0" + b"\x00" * 50)
-    _write(folder / "lfs.png", LFS_POINTER)
-    _write(folder / "readme.txt", b"not scored")
-    return folder
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
 def test_folder_mode_writes_csv_and_heatmaps(tiny_checkpoint: Path, mixed_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = cli(
