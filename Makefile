@@ -9,16 +9,21 @@ ARGS ?=
 export MALLOC_MMAP_THRESHOLD_ ?= 4294967296
 export MALLOC_TRIM_THRESHOLD_ ?= 17179869184
 
-.PHONY: setup demo pipeline test lint bench clean
+.PHONY: setup demo pipeline test lint bench urls clean
 
 setup: $(VENV)/.installed
 
+# Short lines of what is happening instead of pip's resolution log (pip still prints warnings and errors).
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -e '.[dev,onnx]'
-	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" >/dev/null
-	touch $@
+	@echo "setup: creating $(VENV) with $$($(PYTHON) --version)"
+	@$(PYTHON) -m venv $(VENV)
+	@echo "setup: installing the workbench with its [dev,onnx] extras (PyTorch is large: about 2 minutes the first time)"
+	@$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	@PYTHONWARNINGS=ignore::UserWarning:setuptools.command.editable_wheel \
+		$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,onnx]'  # (setuptools' generic editable-install notice)
+	@$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" >/dev/null
+	@touch $@
+	@echo "setup: done ($$($(PY) -c 'import torch; print("torch", torch.__version__)'))"
 
 demo: setup
 	$(PY) -m deepfake_lib.pipeline --demo $(ARGS)
@@ -35,6 +40,9 @@ lint: setup
 
 bench: setup
 	$(PY) -m deepfake_lib.bench $(ARGS)
+
+urls: setup  # after changing [project.urls] Repository in pyproject.toml (a fork): update notebooks and README
+	$(PY) -m deepfake_lib.repo_url
 
 clean:
 	rm -rf outputs data/demo .pytest_cache

@@ -22,7 +22,7 @@ from . import CLASS_NAMES
 from .data import DataLayoutError, DeepfakeDataset, build_transform, make_loader, resolve_num_workers, scan_split
 from .inference import Predictions, model_device, predict_loader
 from .metrics import SUMMARY_KEYS, eer_point, full_metrics, has_both_classes, point_threshold, roc_points
-from .model import load_checkpoint, save_checkpoint
+from .model import checkpoint_weights_id, load_checkpoint, save_checkpoint
 from .runs import resolve_path, write_json
 
 FAILURES_FILE = "failures.json"
@@ -280,12 +280,16 @@ def write_failures(
     n_evaluated: int,
     checkpoint: str | os.PathLike[str] | None = None,
 ) -> Path:
-    """Write ``<run_dir>/failures.json``: where the failures came from, and the records hardest first."""
+    """Write ``<run_dir>/failures.json``: where the failures came from (split, threshold, data folder, the
+    checkpoint and its ``weights_id``), and the records hardest first."""
     payload = {
         "split": split,
         "threshold": float(threshold),
         "data_dir": str(resolve_path(data_dir)),
         "checkpoint": str(checkpoint) if checkpoint else None,
+        "weights_id": checkpoint_weights_id(load_checkpoint(checkpoint))
+        if checkpoint and Path(checkpoint).is_file()
+        else None,
         "n_evaluated": int(n_evaluated),
         "n_failures": len(failures),
         "failures": failures,

@@ -2,9 +2,10 @@
 
     python -m deepfake_lib.export --weights best_model.pth --out model.onnx [--frames T] [--opset N]
 
-The graph takes ``input [batch, frames, 3, S, S]`` (ImageNet-normalized, as ``Preprocessing`` describes) and
-returns ``logit [batch]`` and ``probability [batch]``. The batch axis is always dynamic; the frames axis is
-dynamic unless ``--frames T`` fixes it. The file's metadata holds the decision threshold, the class names, the
+The graph takes ``input [batch, T, 3, S, S]`` (ImageNet-normalized, as ``Preprocessing`` describes) and
+returns ``logit [batch]`` and ``probability [batch]``. The batch axis is dynamic; the clip length T is fixed
+(``--frames``, default 1: images). torch.export unrolls the LSTM over time, so one graph serves one T. The
+file's metadata holds the decision threshold, the class names, the
 preprocessing, the face-crop settings and the source checkpoint's SHA-256, so ``predict --runtime onnx`` (or any
 other consumer) scores exactly as the workbench does. Before the file is written, onnxruntime must reproduce
 PyTorch's probabilities on a batch of images (synthetic, or ``--check-images DIR``) within ``--tolerance``.
@@ -72,7 +73,7 @@ class ExportResult:
             "max_abs_diff": float(f"{self.max_abs_diff:.3g}"),
             "checked": self.checked,
             "check_images": self.check_source,
-            "frames": self.metadata["frames"] or "dynamic",
+            "frames": self.metadata["frames"],
             "image_size": self.metadata["image_size"],
             "threshold": round(float(self.metadata["threshold"]), 6),
             "backbone": self.metadata["backbone"],
@@ -125,7 +126,7 @@ def check_images(folder: str | os.PathLike[str] | None, n: int, size: int) -> tu
     return images, str(root)
 
 
-def metadata(ckpt: dict[str, Any], weights: Path, frames: int | None) -> dict[str, Any]:
+def metadata(ckpt: dict[str, Any], weights: Path, frames: int) -> dict[str, Any]:
     """The workbench metadata of an export (plain values; ``write_metadata`` stores each as JSON)."""
     import torch
 
@@ -141,7 +142,7 @@ def metadata(ckpt: dict[str, Any], weights: Path, frames: int | None) -> dict[st
         "positive_class": "fake",
         "image_size": size,
         "frames": frames,
-        "input": f"{INPUT_NAME} [batch, {frames or 'frames'}, 3, {size}, {size}] float32",
+        "input": f"{INPUT_NAME} [batch, {frames}, 3, {size}, {size}] float32",
         "outputs": {"logit": "[batch] FAKE logit", "probability": "[batch] sigmoid(logit): FAKE when >= threshold"},
         "preprocessing": Preprocessing(size, IMAGENET_MEAN, IMAGENET_STD).to_dict(),
         "faces": ckpt.get("faces"),
@@ -184,12 +185,17 @@ def _scored_module(model: Any) -> Any:
     return Scored(model).eval()
 
 
-def _torch_export(module: Any, example: Any, path: Path, opset: int, dynamic_frames: bool) -> None:
+def export_example(x: Any) -> Any:
+    """The tracing input from check clips ``x [n, T, 3, S, S]``: a batch of 2 (3 when T is 2). torch.export fixes
+    an axis of length 1, and would tie a batch axis to an equally long one."""
+    b = 3 if x.shape[1] == 2 else 2
+    return x[[i % len(x) for i in range(b)]]
+
+
+def _torch_export(module: Any, example: Any, path: Path, opset: int) -> None:
     import torch
 
-    dims: dict[int, Any] = {0: torch.export.Dim("batch", min=1)}
-    if dynamic_frames:
-        dims[1] = torch.export.Dim("frames", min=1)
+    dims = {0: torch.export.Dim("batch", min=1)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's deprecation and tracing chatter
         program = torch.onnx.export(
@@ -208,14 +214,14 @@ def _torch_export(module: Any, example: Any, path: Path, opset: int, dynamic_fra
 def export_onnx(
     weights: str | os.PathLike[str],
     out: str | os.PathLike[str],
-    frames: int | None = None,
+    frames: int = 1,
     opset: int = DEFAULT_OPSET,
     images: str | os.PathLike[str] | None = None,
     n_check: int = 8,
     tolerance: float = DEFAULT_TOLERANCE,
 ) -> ExportResult:
     """Export checkpoint ``weights`` to ``out`` and verify it; raises ``ExportError`` (``model.CheckpointError``
-    for a checkpoint that is not ours). ``frames`` None: a dynamic frames axis (images are clips of one frame).
+    for a checkpoint that is not ours). ``frames``: the clip length T (1: images).
 
     The check scores ``n_check`` images (from ``images``, else synthetic) both ways: PyTorch with the eval
     transform, onnxruntime on the CPU through ``OnnxPredictor`` (its own numpy preprocessing), as clips of
@@ -229,13 +235,13 @@ def export_onnx(
     from .runs import atomic_write
 
     src, dst = Path(weights), Path(out)
-    if frames is not None and frames < 1:
+    if frames < 1:
         raise ExportError(f"--frames must be at least 1, got {frames}")
     ckpt = load_checkpoint(src)
     model = model_from_checkpoint(ckpt, src).eval()
     model.config.channels_last = False  # a plain NCHW graph; runtimes choose their own layouts
     size = int(ckpt["config"]["image_size"])
-    t_clip = frames or 1
+    t_clip = int(frames)
     pictures, source = check_images(images, n_check * t_clip, size)
     transform = build_transform(size, train=False)
     n = len(pictures) // t_clip
@@ -245,17 +251,14 @@ def export_onnx(
     scored = _scored_module(model)
     with torch.no_grad():
         expected = scored(x)[1].double().numpy()
-    # torch.export specializes axes of length 1: the example needs 2 frames for a dynamic frames axis
-    example = x[:2] if frames else torch.cat([x[:2], x[:2]], dim=1)
-    if len(example) < 2:
-        example = torch.cat([example, example])
+    example = export_example(x)
     meta = metadata(ckpt, src, frames)
     diffs: list[float] = []
 
     def build(tmp: Path) -> None:
         """Export into ``tmp``, add the metadata, then score it with onnxruntime; raise unless it matches."""
         try:
-            _torch_export(scored, example, tmp, opset, dynamic_frames=frames is None)
+            _torch_export(scored, example, tmp, opset)
         except Exception as exc:
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ExportFailed(f"{src}: torch.onnx.export failed (opset {opset}): {msg}") from None
@@ -292,8 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--frames",
         type=positive_int,
+        default=1,
         metavar="T",
-        help="fix the clip length to T frames (default: a dynamic frames axis; images are clips of one frame)",
+        help="clip length: the graph takes clips of T frames (default 1: images)",
     )
     parser.add_argument(
         "--opset", type=positive_int, default=DEFAULT_OPSET, metavar="N", help="ONNX opset (default 18)"

@@ -32,11 +32,13 @@ from .metrics import SUMMARY_KEYS, full_metrics
 from .model import (
     CARRIED_KEYS,
     EfficientNetLSTM,
+    checkpoint_weights_id,
     load_checkpoint,
     load_model,
     model_checkpoint,
     model_from_checkpoint,
     save_checkpoint,
+    weights_id,
 )
 from .runs import FINETUNED_MODEL, read_json, resolve_path, run_paths
 from .train import TrainConfig, fit
@@ -89,6 +91,8 @@ class FailureSet:
     records: list[dict[str, Any]]
     source: Path
     missing: list[str] = field(default_factory=list)
+    weights_id: str | None = None  # of the checkpoint that was evaluated (None in files written before ids)
+    checkpoint: str | None = None
 
     @property
     def samples(self) -> list[Sample]:
@@ -119,7 +123,28 @@ def load_failures(run_dir: str | os.PathLike[str], data_dir: str | os.PathLike[s
             records.append({**rec, "path": str(p)})
         else:
             missing.append(rec["path"])
-    return FailureSet(payload["split"], float(payload["threshold"]), records, path, missing)
+    return FailureSet(
+        payload["split"], float(payload["threshold"]), records, path, missing, payload.get("weights_id"),
+        payload.get("checkpoint"),
+    )  # fmt: skip
+
+
+class StaleFailuresError(ValueError):
+    """failures.json was mined from another model than the one about to be fine-tuned."""
+
+
+def check_failures_source(failures: FailureSet, model: nn.Module) -> None:
+    """Raise ``StaleFailuresError`` when ``failures`` were mined with other weights than ``model``'s (a model
+    re-trained after 03 ran): its failures are not this model's. Files written before ids pass unchecked."""
+    if failures.weights_id is None:
+        return
+    current = weights_id(model.state_dict())
+    if current != failures.weights_id:
+        raise StaleFailuresError(
+            f"{failures.source} was mined from other weights ({failures.checkpoint or 'a checkpoint'}, weights id "
+            f"{failures.weights_id}) than the model being fine-tuned (weights id {current}): best_model.pth was "
+            "re-trained after 03_evaluate ran; run 03_evaluate again first"
+        )
 
 
 def check_splits(failure_split: str, eval_split: str, val_split: str, replay_split: str = "train") -> list[str]:
@@ -218,7 +243,11 @@ def build_finetune_set(
     threshold: float | None = None,
     batch_size: int = 64,
 ) -> FinetuneSet:
-    """The failures plus ``round(replay_ratio * n_failures)`` correctly classified ``replay_split`` images."""
+    """The failures plus ``round(replay_ratio * n_failures)`` correctly classified ``replay_split`` images.
+
+    Raises ``StaleFailuresError`` when the failures were mined from another model (``check_failures_source``).
+    """
+    check_failures_source(failures, model)
     fail = failures.samples
     n_replay = round(config.replay_ratio * len(fail))
     replay: list[Sample] = []
@@ -325,8 +354,9 @@ def finetune(
             f"the fine-tuning set holds {only} images only ({len(ft_set.failures)} failures + {len(ft_set.replay)} "
             f"replay): training on one class would push every prediction towards it; raise the replay ratio"
         )
+    source = {"source_weights_id": checkpoint_weights_id(checkpoint)}  # find_checkpoint compares it with best_model
     if reason:
-        ckpt = dict(checkpoint, finetune={"status": "skipped", "reason": reason})
+        ckpt = dict(checkpoint, finetune={"status": "skipped", "reason": reason}, **source)
         save_checkpoint(ckpt, out_path)
         return FinetuneResult("skipped", out_path, old_thr, old_thr, reason=reason)
 
@@ -357,7 +387,8 @@ def finetune(
             f"epoch): the original model is kept"
         )
         save_checkpoint(
-            dict(checkpoint, finetune={"status": "kept_original", "reason": reason, **finetune_info}), out_path
+            dict(checkpoint, finetune={"status": "kept_original", "reason": reason, **finetune_info}, **source),
+            out_path,
         )
         return FinetuneResult(
             "kept_original", out_path, old_thr, old_thr, None, loss_before, loss_after, fit_summary, reason
@@ -370,6 +401,7 @@ def finetune(
         tuned, threshold=choice.threshold, metrics=best.get("metrics", {}), epoch=best.get("epoch"),
         train_config=best.get("train_config"), threshold_info={**threshold_info(choice), "chosen_by": "04_finetune"},
         finetune={"status": "done", **finetune_info},
+        **source,
         **{k: checkpoint[k] for k in CARRIED_KEYS if k in checkpoint},
     )  # fmt: skip
     ckpt["config"] = dict(checkpoint["config"])  # the architecture is unchanged; keep the original's record

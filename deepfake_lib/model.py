@@ -6,6 +6,7 @@ Also: offline-friendly ImageNet weights, freezing of early blocks, and the check
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
 import pickle
@@ -379,6 +380,22 @@ def model_info(model: EfficientNetLSTM) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- checkpoints
+def weights_id(state_dict: dict[str, torch.Tensor]) -> str:
+    """A fingerprint of the weights (16 hex digits of a SHA-256 over names, dtypes, shapes and bytes): the same
+    weights always give the same id, so artefacts made from a checkpoint can say which one."""
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        t = state_dict[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+        digest.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()[:16]
+
+
+def checkpoint_weights_id(ckpt: dict[str, Any]) -> str:
+    """The checkpoint's stored ``weights_id`` (computed from its state dict for files written before ids)."""
+    return str(ckpt.get("weights_id") or weights_id(ckpt["state_dict"]))
+
+
 def model_checkpoint(
     model: EfficientNetLSTM,
     threshold: float = 0.5,
@@ -397,6 +414,7 @@ def model_checkpoint(
         "library_version": __version__,
         "config": config,
         "state_dict": state,
+        "weights_id": weights_id(state),
         "class_names": list(CLASS_NAMES),
         "threshold": float(threshold),
         "metrics": dict(metrics or {}),

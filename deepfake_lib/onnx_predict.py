@@ -145,18 +145,16 @@ def read_metadata(session: Any, path: str | os.PathLike[str] = "<onnx>") -> dict
     for key in ("image_size", "threshold", "preprocessing", "class_names", "frames"):
         if key not in meta:
             raise OnnxModelError(f"{path}: workbench metadata lacks '{key}'; re-export the model")
-    size = int(meta["image_size"])
-    frames = meta["frames"]
+    size, frames = int(meta["image_size"]), int(meta["frames"])
     if len(inputs) != 1 or inputs[0][0] != INPUT_NAME:
         raise OnnxModelError(f"{path}: expected one input named '{INPUT_NAME}', found {inputs}")
     shape = inputs[0][1]
-    fixed_frames = frames if isinstance(frames, int) else None
-    want = [None, fixed_frames, 3, size, size]
+    want = [None, frames, 3, size, size]  # None: the dynamic batch axis
     fits = len(shape) == 5 and all(w is None or s == w for s, w in zip(shape, want, strict=True))
     if not fits:
         raise OnnxModelError(
-            f"{path}: its input {shape} does not match its metadata (expected [batch, "
-            f"{fixed_frames or 'frames'}, 3, {size}, {size}]); re-export the model"
+            f"{path}: its input {shape} does not match its metadata (expected [batch, {frames}, 3, {size}, {size}]);"
+            " re-export the model"
         )
     outputs = [o.name for o in session.get_outputs()]
     if "probability" not in outputs:
@@ -167,8 +165,8 @@ def read_metadata(session: Any, path: str | os.PathLike[str] = "<onnx>") -> dict
 class OnnxPredictor(BasePredictor):
     """An exported detector in onnxruntime: ``predict`` and ``iter_files`` as ``Predictor``'s, without heatmaps.
 
-    A model exported with a dynamic frames axis scores an image as a clip of one frame, like the PyTorch model.
-    One exported with a fixed clip length T > 1 scores clips only, so images are refused.
+    A model exported for clips of T = 1 frame scores images (a clip of one frame, as in PyTorch); one exported
+    for T > 1 scores clips only (``score``), and refuses images.
     """
 
     runtime = "onnx"
@@ -180,7 +178,7 @@ class OnnxPredictor(BasePredictor):
         self.session = session
         self.meta = meta
         self.preprocess = Preprocessing.from_dict(meta["preprocessing"])
-        self.frames: int | None = meta["frames"] if isinstance(meta["frames"], int) else None
+        self.frames = int(meta["frames"])
 
     @classmethod
     def from_file(
@@ -195,10 +193,10 @@ class OnnxPredictor(BasePredictor):
         return cls(session, read_metadata(session, path), Path(path), threshold)
 
     def _check_images_allowed(self) -> None:
-        if self.frames is not None and self.frames > 1:
+        if self.frames > 1:
             raise PredictError(
-                f"{self.checkpoint}: exported for clips of exactly {self.frames} frames, so it cannot score an "
-                "image; export with the default dynamic frames axis (no --frames) to score images"
+                f"{self.checkpoint}: exported for clips of {self.frames} frames, so it cannot score an image; "
+                "export with --frames 1 (the default) to score images"
             )
 
     def score(self, x: np.ndarray, batch_size: int = 16) -> np.ndarray:

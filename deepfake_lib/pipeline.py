@@ -2,6 +2,9 @@
 
 python -m deepfake_lib.pipeline --demo
 python -m deepfake_lib.pipeline --data data/my_set --steps 02-05 --run-id exp1 -p EPOCHS 20 --config run.yaml
+
+Quiet by default: one line per notebook and one for the summary; ``-v`` also shows the notebooks' own output
+and the kernels' log.
 """
 
 from __future__ import annotations
@@ -29,6 +32,24 @@ DEMO_DATA = "data/demo"
 # 240 training images within a few epochs; its 60 validation images make the validation AUC noisy, hence a
 # patience of 4 rather than stopping at the first dip.
 DEMO_PARAMS = {"EPOCHS": 12, "PATIENCE": 4}
+
+
+def kernel_options(verbose: bool = False) -> dict[str, Any]:
+    """papermill/nbclient options for the notebook kernels.
+
+    On POSIX the kernel talks to papermill over Unix-domain sockets (``ipc``), not plain-text TCP on loopback,
+    so the kernel has no reason to warn "Kernel is running over TCP without encryption". Windows has no ``ipc``
+    transport: there the kernel keeps TCP and, unless ``verbose``, logs errors only.
+    """
+    if os.name == "posix":
+        from jupyter_client.manager import AsyncKernelManager
+        from traitlets import CaselessStrEnum
+
+        class IPCKernelManager(AsyncKernelManager):
+            transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+        return {"kernel_manager_class": IPCKernelManager}
+    return {} if verbose else {"extra_arguments": ["--IPKernelApp.log_level=ERROR"]}
 
 
 class PipelineError(RuntimeError):
@@ -162,11 +183,15 @@ def run_pipeline(
     demo: bool = False,
     notebooks: Path | None = None,
     log=print,
+    verbose: bool = False,
 ) -> Path:
     """Execute the selected notebooks in order into ``<runs_dir>/<run_id>/executed/``; returns the run folder.
 
-    Raises ``PipelineError`` naming the notebook and the failing cell; the partial executed notebook stays.
+    ``log`` gets one line per notebook and one for the summary; ``verbose`` adds the set-up lines and streams
+    each notebook's output. Raises ``PipelineError`` naming the notebook and the failing cell; the partial
+    executed notebook stays.
     """
+    detail = log if verbose else (lambda *a, **k: None)
     import papermill as pm
 
     set_for_children()  # the notebook kernels start with the fast allocator settings
@@ -177,7 +202,7 @@ def run_pipeline(
     if demo and params["DATA_DIR"] == DEMO_DATA:
         from .demo import build_demo_dataset
 
-        log(f"demo data: {build_demo_dataset(resolve_path(DEMO_DATA))}")
+        detail(f"demo data: {build_demo_dataset(resolve_path(DEMO_DATA))}")
 
     declared = {k: declared_parameters(nb) for k, nb in available.items()}
     check_parameters(params, declared)
@@ -199,22 +224,24 @@ def run_pipeline(
         "earlier_invocations": earlier + ([previous] if previous else []),
     }
     write_json(config_path, config)
-    log(f"run folder: {run_dir}")
+    detail(f"run folder: {run_dir}")
 
     results: list[StepResult] = []
     for i, key in enumerate(selected, 1):
         nb = available[key]
         out = executed_dir / nb.name
         nb_params = {n: v for n, v in params.items() if n in declared[key]}
-        log(f"[{i}/{len(selected)}] {nb.stem} ...", end=" ", flush=True)
+        label = f"[{i}/{len(selected)}] {nb.stem}"
+        if verbose:
+            log(f"{label} ...", flush=True)
         t0 = time.perf_counter()
         try:
             pm.execute_notebook(
                 str(nb), str(out), parameters=nb_params, kernel_name="python3", cwd=str(project_root()),
-                progress_bar=False, log_output=False,
+                progress_bar=False, log_output=verbose, **kernel_options(verbose),
             )  # fmt: skip
         except pm.PapermillExecutionError as exc:
-            log("FAILED")
+            log(f"{label} FAILED", flush=True)
             raise PipelineError(
                 f"{nb.name} failed in cell {exc.exec_count or exc.cell_index} ({exc.ename}: "
                 f"{str(exc.evalue).strip().splitlines()[0] if str(exc.evalue).strip() else ''}); "
@@ -222,14 +249,14 @@ def run_pipeline(
             ) from None
         dt = time.perf_counter() - t0
         results.append(StepResult(nb.name, dt, out))
-        log(f"ok ({dt:.1f} s)")
+        log(f"{label} ok ({dt:.1f} s)", flush=True)
 
     config["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     config["step_seconds"] = {r.notebook: round(r.seconds, 2) for r in results}
     write_json(config_path, config)
     summary = write_summary(run_dir)
     _point_latest(run_dir)
-    log(f"summary: {summary}")
+    log(f"summary: {summary}", flush=True)
     return run_dir
 
 
@@ -254,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-id", help="run folder name; an existing run is reused (e.g. with --steps 05)")
     p.add_argument("--runs-dir", default=None, help="where run folders go (default outputs/runs)")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:1 ...")
+    p.add_argument("-v", "--verbose", action="store_true", help="show the notebooks' output and the kernels' log")
     return p
 
 
@@ -270,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
             data_dir=args.data or options.get("data"),
             device=args.device or options.get("device"),
             demo=args.demo,
+            verbose=args.verbose,
         )
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -72,14 +72,47 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
 
 
 def find_checkpoint(run_dir: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None = None) -> Path:
-    """``checkpoint`` if given, else the run's fine-tuned model when it exists, else its ``best_model.pth``."""
+    """``checkpoint`` if given, else the run's fine-tuned model when it was fine-tuned from the current
+    ``best_model.pth``, else ``best_model.pth`` (a fine-tuned model left over from before a re-training is
+    passed over, with a warning that says why)."""
     from .runs import BEST_MODEL, CHECKPOINTS, FINETUNED_MODEL, resolve_path
 
     if checkpoint is not None:
         return resolve_path(checkpoint)
     folder = resolve_path(run_dir) / CHECKPOINTS
-    finetuned = folder / FINETUNED_MODEL
-    return finetuned if finetuned.is_file() else folder / BEST_MODEL
+    finetuned, best = folder / FINETUNED_MODEL, folder / BEST_MODEL
+    if not finetuned.is_file():
+        return best
+    if not best.is_file():
+        return finetuned
+    reason = stale_finetune_reason(finetuned, best)
+    if reason:
+        warnings.warn(f"using {best.name}, not {finetuned.name}: {reason}", stacklevel=2)
+        return best
+    return finetuned
+
+
+def stale_finetune_reason(finetuned: Path, best: Path) -> str | None:
+    """Why ``finetuned`` does not derive from the current ``best`` (None when it does): its stored
+    ``source_weights_id`` differs from ``best``'s weights, or, for files written before ids, it is older."""
+    from .model import CheckpointError, checkpoint_weights_id, load_checkpoint
+
+    try:
+        tuned = load_checkpoint(finetuned)
+        source = tuned.get("source_weights_id")
+        if source is None:
+            if finetuned.stat().st_mtime < best.stat().st_mtime:
+                return f"{finetuned.name} is older than {best.name} (re-trained since); run 04_finetune again"
+            return None
+        current = checkpoint_weights_id(load_checkpoint(best))
+    except CheckpointError as exc:
+        return str(exc)
+    if source != current:
+        return (
+            f"{finetuned.name} was fine-tuned from other weights (id {source}) than the current {best.name} "
+            f"(id {current}), which was re-trained since; run 04_finetune again"
+        )
+    return None
 
 
 @dataclass

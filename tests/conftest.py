@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -114,3 +118,66 @@ def mixed_folder(tiny_data: Path, tmp_path: Path) -> Path:
 def read_csv(path: Path) -> list[dict[str, str]]:
     with open(path, newline="") as fh:
         return list(csv.DictReader(fh))
+
+
+# --------------------------------------------------------------------------- one pipeline run shared by tests
+# The parameters of the shared tiny run: every notebook gets the ones it declares (as with -p on the command line).
+NOTEBOOK_RUN_PARAMS = {
+    "SAMPLES_PER_CLASS": 3, "IMAGE_SIZE": 32, "EPOCHS": 2, "BATCH_SIZE": 8, "PRETRAINED": False, "NUM_WORKERS": 0,
+    "DEVICE": "cpu", "N_FAILURES_SHOWN": 4, "DEGRADATIONS": ["jpeg:50", "blur:1"], "REPLAY_RATIO": 1,
+    "N_PER_GROUP": 2,
+}  # fmt: skip
+
+
+@dataclass
+class NotebookRun:
+    """The shared run of notebooks 01..05 on ``tiny_data``: its folder, the pipeline's own lines and whatever
+    reached the process's stdout/stderr file descriptors meanwhile (the kernels' output included)."""
+
+    root: Path
+    runs_dir: Path
+    lines: list[str]
+    fd_out: str
+    fd_err: str
+
+
+@contextlib.contextmanager
+def captured_fds(folder: Path) -> Iterator[tuple[Path, Path]]:
+    """Point file descriptors 1 and 2 at files for the duration (child processes inherit them), then restore."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    out, err = folder / "fd1.txt", folder / "fd2.txt"
+    saved = os.dup(1), os.dup(2)
+    try:
+        with open(out, "wb") as fo, open(err, "wb") as fe:
+            os.dup2(fo.fileno(), 1)
+            os.dup2(fe.fileno(), 2)
+            try:
+                yield out, err
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os.dup2(saved[0], 1)
+                os.dup2(saved[1], 2)
+    finally:
+        os.close(saved[0])
+        os.close(saved[1])
+
+
+@pytest.fixture(scope="session")
+def notebook_run(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> NotebookRun:
+    """Notebooks 01..05 run once through the pipeline (``run_pipeline``, SEED 3 from a YAML config) on tiny
+    data; the notebook tests read its files, the pipeline test its output. Treat it as read-only."""
+    from deepfake_lib import pipeline
+
+    base = tmp_path_factory.mktemp("notebook_run")
+    config = base / "run.yaml"
+    config.write_text("parameters:\n  SEED: 3\n")
+    _, params = pipeline.load_config(config)
+    lines: list[str] = []
+    with captured_fds(base) as (out, err):
+        root = pipeline.run_pipeline(
+            {**params, **NOTEBOOK_RUN_PARAMS}, run_id="shared", runs_dir=base / "runs", data_dir=tiny_data,
+            log=lambda msg, **_: lines.append(str(msg)),
+        )  # fmt: skip
+    return NotebookRun(root, base / "runs", lines, out.read_text(), err.read_text())

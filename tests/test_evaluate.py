@@ -135,14 +135,16 @@ def test_find_failures_hardest_first():
     assert len(E.find_failures(preds, threshold=0.01)) == 3  # every REAL is then a false alarm
 
 
-def test_write_failures_json(tmp_path, tiny_data):
+def test_write_failures_json(tmp_path, tiny_data, tiny_checkpoint):
     preds = preds_of([0, 1, 1, 0], [0.8, 0.1, 0.9, 0.3])
     fails = E.find_failures(preds, 0.5)
-    path = E.write_failures(tmp_path / "run", fails, "train", 0.5, tiny_data, len(preds), "ckpt.pth")
+    path = E.write_failures(tmp_path / "run", fails, "train", 0.5, tiny_data, len(preds), tiny_checkpoint)
     assert path == tmp_path / "run" / "failures.json"
     payload = json.loads(path.read_text())
     assert payload["split"] == "train" and payload["threshold"] == 0.5 and payload["n_evaluated"] == 4
     assert payload["data_dir"] == str(tiny_data) and payload["n_failures"] == 2
+    assert payload["checkpoint"] == str(tiny_checkpoint)
+    assert payload["weights_id"] == load_checkpoint(tiny_checkpoint)["weights_id"] and len(payload["weights_id"]) == 16
     assert [(f["path"], f["true_label"], f["probability"], f["predicted_label"]) for f in payload["failures"]] == [
         ("/data/fake/01.jpg", "fake", 0.1, "real"),
         ("/data/real/00.jpg", "real", 0.8, "fake"),

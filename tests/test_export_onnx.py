@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def exported(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> export_mod.ExportResult:
-    """The tiny EfficientNet-B0 checkpoint exported with the defaults (dynamic batch and frames axes)."""
+    """The tiny EfficientNet-B0 checkpoint exported with the defaults (images: clips of one frame)."""
     return export_onnx(tiny_checkpoint, tmp_path_factory.mktemp("onnx") / "tiny.onnx")
 
 
@@ -54,22 +54,22 @@ def test_export_writes_a_verified_file_with_metadata(exported: export_mod.Export
     assert props["format"] == "deepfake-workbench/onnx"
     meta = {k: json.loads(v) for k, v in props.items() if k != "format"}
     assert meta["threshold"] == 0.5 and meta["class_names"] == ["real", "fake"] and meta["image_size"] == 32
-    assert meta["frames"] is None and meta["backbone"] == "efficientnet-b0" and meta["faces"] is None
+    assert meta["frames"] == 1 and meta["backbone"] == "efficientnet-b0" and meta["faces"] is None
     assert meta["preprocessing"]["mean"] == [0.485, 0.456, 0.406] and meta["preprocessing"]["center_crop"] == 32
     assert meta["source_sha256"] == export_mod.sha256(tiny_checkpoint)
     session = ort.InferenceSession(str(exported.path), providers=["CPUExecutionProvider"])
     (inp,) = session.get_inputs()
-    assert inp.name == "input" and inp.shape[2:] == [3, 32, 32] and all(isinstance(d, str) for d in inp.shape[:2])
+    assert inp.name == "input" and inp.shape[1:] == [1, 3, 32, 32] and isinstance(inp.shape[0], str)  # dynamic batch
     assert [o.name for o in session.get_outputs()] == ["logit", "probability"]
 
 
-def test_onnx_matches_pytorch_on_images_and_clips(exported: export_mod.ExportResult, tiny_checkpoint: Path) -> None:
-    """Any batch size and any clip length: the dynamic axes work and the numbers are PyTorch's."""
+def test_onnx_matches_pytorch_at_any_batch_size(exported: export_mod.ExportResult, tiny_checkpoint: Path) -> None:
+    """The dynamic batch axis works (the graph was traced with a batch of 2) and the numbers are PyTorch's."""
     torch_model = Predictor.from_checkpoint(tiny_checkpoint, "cpu").model
     session = ort.InferenceSession(str(exported.path), providers=["CPUExecutionProvider"])
     gen = torch.Generator().manual_seed(1)
-    for batch, frames in ((1, 1), (5, 1), (3, 4)):
-        x = torch.randn(batch, frames, 3, 32, 32, generator=gen)
+    for batch in (1, 2, 7):
+        x = torch.randn(batch, 1, 3, 32, 32, generator=gen)
         with torch.no_grad():
             logits = torch_model(x)
         logit, prob = session.run(None, {"input": x.numpy()})
@@ -151,8 +151,8 @@ def test_predict_cli_folder_with_onnx(
 def test_fixed_clip_length_export_of_the_lite_family(
     lite_clip_checkpoint: Path, tmp_path: Path, tiny_data: Path
 ) -> None:
-    """--frames T: the graph takes clips of exactly T frames, checked against PyTorch on real images; such a file
-    cannot score single images, and says so."""
+    """--frames T: the graph takes clips of T frames, checked against PyTorch on image files; such a file cannot
+    score single images, and says so."""
     result = export_onnx(lite_clip_checkpoint, tmp_path / "clip.onnx", frames=3, images=tiny_data / "val", n_check=4)
     assert result.max_abs_diff <= 1e-4 and result.checked == 4 and result.check_source == str(tiny_data / "val")
     assert result.summary()["frames"] == 3 and result.summary()["backbone"] == "efficientnet-lite0"
@@ -165,7 +165,7 @@ def test_fixed_clip_length_export_of_the_lite_family(
     with torch.no_grad():
         expected = torch.sigmoid(ref(torch.from_numpy(clips))).numpy()
     np.testing.assert_allclose(predictor.score(clips), expected, atol=1e-5)
-    with pytest.raises(PredictError, match="clips of exactly 3 frames"):
+    with pytest.raises(PredictError, match="clips of 3 frames, so it cannot score an image"):
         predictor.predict([tiny_data / "val" / "real" / "real_0000.jpg"])
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -13,7 +14,9 @@ import torch
 from deepfake_lib import evaluate as E
 from deepfake_lib import finetune as F
 from deepfake_lib.data import scan_split
-from deepfake_lib.model import load_checkpoint, load_model, model_from_checkpoint
+from deepfake_lib.model import load_checkpoint, load_model, model_from_checkpoint, save_checkpoint, save_model
+from deepfake_lib.predict import find_checkpoint
+from tests.conftest import tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +37,7 @@ def make_run(tmp_path: Path, tiny_checkpoint: Path, tiny_data: Path, train_preds
     shutil.copy(tiny_checkpoint, run / "checkpoints" / "best_model.pth")
     E.store_threshold(run / "checkpoints" / "best_model.pth", E.ThresholdChoice("eer", threshold, "val"))
     failures = E.find_failures(preds, threshold)[:n_failures]
-    E.write_failures(run, failures, "train", threshold, tiny_data, len(preds))
+    E.write_failures(run, failures, "train", threshold, tiny_data, len(preds), run / "checkpoints" / "best_model.pth")
     return run
 
 
@@ -132,6 +135,47 @@ def test_finetune_changes_weights_and_keeps_the_checkpoint_contract(tmp_path, ti
     assert record["status"] == "done" and record["eval_split"] == "test" and record["failures_split"] == "train"
     assert record["set"]["n_failures"] == 4 and record["change"]["auc"] == pytest.approx(table.loc["auc", "change"])
     json.dumps(record)
+
+    # the fine-tuned model knows which weights it came from; 05 and predict pick it while best_model is unchanged
+    assert tuned["source_weights_id"] == original["weights_id"] == fs.weights_id != tuned["weights_id"]
+    assert find_checkpoint(run) == result.checkpoint
+
+
+def test_a_retrained_model_makes_failures_and_the_fine_tuned_model_stale(
+    tmp_path, tiny_checkpoint, tiny_data, train_preds
+):
+    """Re-training after 03 and 04 ran: fine-tuning on the old failures is refused, and find_checkpoint passes
+    over the old fine-tuned model (by weights id, or by age for files written before ids)."""
+    run = make_run(tmp_path, tiny_checkpoint, tiny_data, train_preds, n_failures=0)
+    best = run / "checkpoints" / "best_model.pth"
+    model, ckpt = load_model(best)
+    result = F.finetune(
+        model,
+        ckpt,
+        F.build_finetune_set(model, F.load_failures(run), tiny_data, F.FinetuneConfig()),
+        [],
+        run,
+        F.FinetuneConfig(device="cpu"),
+    )
+    assert find_checkpoint(run) == result.checkpoint  # "skipped" still derives from the current best_model
+    retrained = tiny_model(lstm_hidden=16, dropout=0.3)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        retrained.head[-1].weight.add_(torch.randn_like(retrained.head[-1].weight))
+    save_model(retrained, best, threshold=0.5)
+    with pytest.warns(UserWarning, match="fine-tuned from other weights .* re-trained since; run 04_finetune again"):
+        assert find_checkpoint(run) == best
+    with pytest.raises(F.StaleFailuresError, match="run 03_evaluate again first"):
+        F.build_finetune_set(retrained, F.load_failures(run), tiny_data, F.FinetuneConfig())
+    # files from before weights ids: the older fine-tuned model loses to a newer best_model
+    old = load_checkpoint(result.checkpoint)
+    old.pop("source_weights_id")
+    save_checkpoint(old, result.checkpoint)
+    os.utime(result.checkpoint, (1_000_000, 1_000_000))
+    with pytest.warns(UserWarning, match="older than best_model.pth"):
+        assert find_checkpoint(run) == best
+    os.utime(result.checkpoint, None)
+    assert find_checkpoint(run) == result.checkpoint
 
 
 def test_no_failures_keeps_the_model(tmp_path, tiny_checkpoint, tiny_data, train_preds):

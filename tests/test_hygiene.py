@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ast
+import json
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -78,3 +80,24 @@ def test_gitattributes_routes_data_and_weights_to_lfs_but_not_notebooks() -> Non
     for pattern in ("data/**", "*.pth", "*.pt", "*.onnx", "*.safetensors"):
         assert re.search(rf"^{re.escape(pattern)} filter=lfs", text, re.M), pattern
     assert not re.search(r"^\*\.ipynb .*filter=lfs", text, re.M)
+
+
+def test_repository_url_comes_from_pyproject(tmp_path: Path) -> None:
+    """Notebooks' REPO_URL and the README's Colab badges are pyproject's [project.urls] Repository, and a fork's
+    one-line change there reaches all of them through ``python -m deepfake_lib.repo_url``."""
+    from deepfake_lib import repo_url
+
+    assert repo_url.out_of_step(ROOT) == []
+    fork = tmp_path / "fork"
+    shutil.copytree(ROOT / "notebooks", fork / "notebooks")
+    shutil.copy(ROOT / "README.md", fork / "README.md")
+    text = (ROOT / "pyproject.toml").read_text().replace(repo_url.repository_url(ROOT), "https://github.com/me/my-fork")
+    (fork / "pyproject.toml").write_text(text)
+    assert repo_url.main(["--check", "--root", str(fork)]) == 1
+    assert repo_url.main(["--root", str(fork)]) == 0 and repo_url.out_of_step(fork) == []
+    readme = (fork / "README.md").read_text()
+    assert "colab.research.google.com/github/me/my-fork/blob/main/notebooks/01_data_balance.ipynb" in readme
+    assert "deepfake-workbench/deepfake-workbench" not in readme
+    for nb in sorted((fork / "notebooks").glob("*.ipynb")):
+        params = next(c for c in json.loads(nb.read_text())["cells"] if "parameters" in c["metadata"].get("tags", []))
+        assert 'REPO_URL = "https://github.com/me/my-fork"' in "".join(params["source"]), nb.name

@@ -222,3 +222,17 @@ def test_lite0_checkpoint_round_trip_records_backbone_and_weights(tmp_path: Path
 
     pred = Predictor.from_checkpoint(path, "cpu").predict([Image.new("RGB", (48, 40), (120, 60, 30))])[0]
     assert 0.0 < pred.probability < 1.0 and pred.heatmap.shape == (40, 48)
+
+
+def test_weights_id_fingerprints_the_weights(tmp_path) -> None:
+    """Same weights, same id (also computed for checkpoints written before ids); any changed value changes it."""
+    from deepfake_lib.model import checkpoint_weights_id, model_checkpoint, weights_id
+
+    model = tiny_model()
+    ckpt = model_checkpoint(model)
+    assert ckpt["weights_id"] == weights_id(model.state_dict()) == model_checkpoint(model, threshold=0.9)["weights_id"]
+    legacy = {k: v for k, v in ckpt.items() if k != "weights_id"}
+    assert checkpoint_weights_id(legacy) == ckpt["weights_id"]
+    with torch.no_grad():
+        model.head[-1].bias.add_(1e-6)
+    assert weights_id(model.state_dict()) != ckpt["weights_id"]

@@ -1,4 +1,4 @@
-"""Papermill smoke run of notebooks 01 -> 02 -> 03 -> 04 on tiny data, asserting on the files they write."""
+"""Notebooks 03 and 04 on tiny data (the shared pipeline run), asserting on the files they write."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import torch
 
 from deepfake_lib.model import load_checkpoint, model_from_checkpoint
 from deepfake_lib.summary import write_summary
+from tests.conftest import NotebookRun
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -25,24 +26,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def run_dir(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run = tmp_path_factory.mktemp("nb_run") / "run"
-    executed = run.parent / "executed"
-    executed.mkdir()
-    common = {"DATA_DIR": str(tiny_data), "RUN_DIR": str(run)}
-    steps = [
-        ("01_data_balance", {"BUILD_DEMO_DATA": False, "SAMPLES_PER_CLASS": 2}),
-        ("02_train", {"EPOCHS": 1, "IMAGE_SIZE": 32, "BATCH_SIZE": 8, "NUM_WORKERS": 0, "PRETRAINED": False}),
-        ("03_evaluate", {"IMAGE_SIZE": 32, "BATCH_SIZE": 8, "NUM_WORKERS": 0, "N_FAILURES_SHOWN": 4,
-                         "DEGRADATIONS": ["jpeg:50", "blur:1"]}),
-        ("04_finetune", {"EPOCHS": 1, "BATCH_SIZE": 8, "NUM_WORKERS": 0, "REPLAY_RATIO": 1}),
-    ]  # fmt: skip
-    for name, params in steps:
-        pm.execute_notebook(
-            str(NOTEBOOKS / f"{name}.ipynb"), str(executed / f"{name}.ipynb"), parameters={**common, **params},
-            kernel_name="python3", cwd=str(ROOT), progress_bar=False,
-        )  # fmt: skip
-    return run
+def run_dir(notebook_run: NotebookRun) -> Path:
+    """The shared pipeline run of 01..05 on tiny data (see ``conftest.NOTEBOOK_RUN_PARAMS``)."""
+    return notebook_run.root
 
 
 def metrics(run: Path) -> dict:
@@ -162,5 +148,5 @@ def test_04_finetuned_checkpoint_and_comparison(run_dir):
         assert all(torch.equal(v, before["state_dict"][k]) for k, v in after["state_dict"].items())
     assert model_from_checkpoint(after).config.image_size == 32
     assert (run_dir / "figures" / "04_before_after.png").stat().st_size > 1000
-    executed = (run_dir.parent / "executed" / "04_finetune.ipynb").read_text()
+    executed = (run_dir / "executed" / "04_finetune.ipynb").read_text()
     assert "not the split the failures came from" in executed

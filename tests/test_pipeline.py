@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from pathlib import Path
 
 import pytest
 
 from deepfake_lib import pipeline as P
 from deepfake_lib.runs import read_json
+from tests.conftest import NotebookRun
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {
@@ -59,33 +62,38 @@ def test_unknown_parameter_is_refused_before_anything_runs(tiny_data: Path, tmp_
 
 
 @pytest.mark.slow
-def test_whole_pipeline_then_reuse_a_step(tiny_data: Path, tmp_path: Path, capsys) -> None:
-    cfg = tmp_path / "run.yaml"
-    cfg.write_text("parameters:\n  SEED: 3\n")
-    assert P.main(_argv(tiny_data, tmp_path, "full", "--config", str(cfg))) == 0
-    out = capsys.readouterr().out
-    run = tmp_path / "full"
+def test_whole_pipeline_then_reuse_a_step(notebook_run: NotebookRun, tiny_data: Path, tmp_path: Path, capfd) -> None:
+    """Quiet: one line per notebook and the summary's, and nothing from the kernels on the file descriptors (a
+    kernel warning about its TCP transport, or anything else, would show there)."""
+    run = notebook_run.root
     steps = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     assert sorted(p.name for p in (run / "executed").glob("*.ipynb")) == steps
-    for i, name in enumerate(steps, 1):
-        assert f"[{i}/{len(steps)}] {name[:-6]} ... ok" in out
+    lines = notebook_run.lines
+    assert len(lines) == len(steps) + 1, lines
+    assert notebook_run.fd_out == "" and notebook_run.fd_err == "", (notebook_run.fd_out, notebook_run.fd_err)
+    for i, (name, line) in enumerate(zip(steps, lines, strict=False), 1):
+        assert re.fullmatch(rf"\[{i}/{len(steps)}\] {name[:-6]} ok \(\d+\.\d s\)", line), line
     config = read_json(run / "config.json")
-    assert config["parameters"]["SEED"] == 3 and config["parameters"]["EPOCHS"] == 1
+    assert config["parameters"]["SEED"] == 3 and config["parameters"]["EPOCHS"] == 2
     assert config["parameters"]["DATA_DIR"] == str(tiny_data) and config["steps"] == steps
     assert config["notebook_parameters"]["02_train.ipynb"]["IMAGE_SIZE"] == 32
     assert (run / "checkpoints" / "best_model.pth").exists()
     summary = (run / "summary.md").read_text()
     assert "## Data" in summary and "## Training" in summary and "executed/02_train.ipynb" in summary
     assert "## Evaluation" in summary and "## Hard-example fine-tuning" in summary and "![05_gradcam_grid]" in summary
-    assert f"summary: {run / 'summary.md'}" in out
-    assert (tmp_path / "latest").resolve() == run.resolve()
+    assert lines[-1] == f"summary: {run / 'summary.md'}"
+    assert (notebook_run.runs_dir / "latest").resolve() == run.resolve()
 
-    # re-run only the last step against the same run folder
+    # re-run only the last step against (a copy of) the same run folder, through the command line
+    runs = tmp_path / "runs"
+    shutil.copytree(run, runs / "full", symlinks=True)
     last = steps[-1]
-    before = (run / "executed" / steps[0]).stat().st_mtime_ns
-    assert P.main(_argv(tiny_data, tmp_path, "full", "--steps", last[:2])) == 0
-    assert (run / "executed" / steps[0]).stat().st_mtime_ns == before
-    config = read_json(run / "config.json")
+    before = (runs / "full" / "executed" / steps[0]).stat().st_mtime_ns
+    assert P.main(_argv(tiny_data, runs, "full", "--steps", last[:2])) == 0
+    out, err = capfd.readouterr()
+    assert out.strip().splitlines()[0].startswith(f"[1/1] {last[:-6]} ok") and err == ""
+    assert (runs / "full" / "executed" / steps[0]).stat().st_mtime_ns == before
+    config = read_json(runs / "full" / "config.json")
     assert config["steps"] == [last] and len(config["earlier_invocations"]) == 1
 
 

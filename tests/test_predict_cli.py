@@ -29,6 +29,14 @@ def cli(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.Comp
     )  # fmt: skip
 
 
+def in_process(capsys: pytest.CaptureFixture, *args: str | Path) -> subprocess.CompletedProcess:
+    """``main(args)`` in this process (no interpreter start-up), as a ``CompletedProcess`` of its exit code and
+    output: for behaviour; the subprocess tests keep the real exit codes and the re-exec honest."""
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(list(args), code, out, err)
+
+
 def assert_one_line_error(result: subprocess.CompletedProcess, code: int = 2, match: str = "") -> str:
     assert result.returncode == code, result.stderr
     assert result.stdout == ""
@@ -113,7 +121,7 @@ def test_bad_image_fails_with_one_line(case: str, tiny_checkpoint: Path, tmp_pat
     "case", ["missing", "truncated", "lfs pointer", "foreign", "pickle with code", "not torch", "wrong device"]
 )
 def test_bad_checkpoint_or_device_fails_with_one_line(
-    case: str, tiny_checkpoint: Path, tiny_data: Path, tmp_path: Path
+    case: str, tiny_checkpoint: Path, tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     weights, extra, match = tmp_path / "w.pth", [], ""
     marker = tmp_path / "PWNED"
@@ -139,7 +147,7 @@ def test_bad_checkpoint_or_device_fails_with_one_line(
         shutil.copy(tiny_checkpoint, weights)
         extra, match = ["--device", "warp-drive"], "--device"
     image = tiny_data / "val" / "real" / "real_0001.jpg"
-    result = cli("--frame", image, "--weights", weights, "--out", tmp_path / "o", *extra)
+    result = in_process(capsys, "--frame", image, "--weights", weights, "--out", tmp_path / "o", *extra)
     assert_one_line_error(result, 2, match)
     assert not marker.exists()
 
@@ -208,20 +216,23 @@ def test_folder_mode_without_heatmaps_in_process(
     assert not (out / "heatmaps").exists()
 
 
-def test_folder_mode_with_nothing_usable_exits_2(tiny_checkpoint: Path, tmp_path: Path) -> None:
+def test_folder_mode_with_nothing_usable_exits_2(
+    tiny_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
     _write(folder / "lfs.jpg", LFS_POINTER)
     out = tmp_path / "out"
     args = ["--weights", tiny_checkpoint, "--out", out, "--num-workers", "0", "--no-progress", "--no-heatmap"]
-    result = cli("--frame", folder, *args)
+    result = in_process(capsys, "--frame", folder, *args)
     assert result.returncode == 2
     assert json.loads(result.stdout)["scored"] == 0
     assert result.stderr.strip().splitlines()[-1].startswith("error: no image in")
     assert read_csv(out / "predictions.csv")[0]["error"].startswith("Git LFS pointer")
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert_one_line_error(cli("--frame", empty, "--weights", tiny_checkpoint, "--out", out), 2, "no image files")
+    result = in_process(capsys, "--frame", empty, "--weights", tiny_checkpoint, "--out", out)
+    assert_one_line_error(result, 2, "no image files")
 
 
 def test_heatmap_names_are_unique() -> None:
