@@ -13,14 +13,13 @@ export MALLOC_TRIM_THRESHOLD_ ?= 17179869184
 
 setup: $(VENV)/.installed
 
-# Short lines of what is happening instead of pip's resolution log (pip still prints warnings and errors).
+# Short lines of what is happening instead of pip's resolution log (pip -qq still prints errors).
 $(VENV)/.installed: pyproject.toml
 	@echo "setup: creating $(VENV) with $$($(PYTHON) --version)"
 	@$(PYTHON) -m venv $(VENV)
 	@echo "setup: installing the workbench with its [dev,onnx] extras (PyTorch is large: about 2 minutes the first time)"
-	@$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
-	@PYTHONWARNINGS=ignore::UserWarning:setuptools.command.editable_wheel \
-		$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,onnx]'  # (setuptools' generic editable-install notice)
+	@$(PY) -m pip install -qq --disable-pip-version-check --upgrade pip
+	@$(PY) -m pip install -qq --disable-pip-version-check -e '.[dev,onnx]'
 	@$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" >/dev/null
 	@touch $@
 	@echo "setup: done ($$($(PY) -c 'import torch; print("torch", torch.__version__)'))"

@@ -126,10 +126,12 @@ def self_blend(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out.round().clip(0, 255).astype(np.uint8)
 
 
-def build_demo_dataset(out_dir: str | os.PathLike[str], spec: DemoSpec | None = None, force: bool = False) -> Path:
+def build_demo_dataset(
+    out_dir: str | os.PathLike[str], spec: DemoSpec | None = None, force: bool = False, progress: bool = True
+) -> Path:
     """Write the demo dataset to ``out_dir/{train,val,test}/{real,fake}/*.jpg`` and return ``out_dir``.
 
-    Skips the work when a matching manifest is already there (unless ``force``).
+    Skips the work when a matching manifest is already there (unless ``force``); ``progress``: a progress bar.
     """
     spec = spec or DemoSpec()
     out = Path(out_dir)
@@ -142,7 +144,7 @@ def build_demo_dataset(out_dir: str | os.PathLike[str], spec: DemoSpec | None = 
         shutil.rmtree(out / split, ignore_errors=True)
     photos = {name: np.asarray(Image.open(p).convert("RGB")) for name, p in photo_paths().items()}
     total = sum(sum(c.values()) for c in spec.counts.values())
-    with tqdm(total=total, desc="building demo data") as bar:
+    with tqdm(total=total, desc="building demo data", disable=not progress) as bar:
         for split_index, (split, counts) in enumerate(spec.counts.items()):
             names = ALL_PHOTOS
             for label_index, (label, n) in enumerate(counts.items()):

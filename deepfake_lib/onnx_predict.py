@@ -169,9 +169,6 @@ class OnnxPredictor(BasePredictor):
     for T > 1 scores clips only (``score``), and refuses images.
     """
 
-    runtime = "onnx"
-    heatmaps_available = False
-
     def __init__(self, session: Any, meta: dict[str, Any], path: Path, threshold: float | None = None) -> None:
         t = float(meta["threshold"]) if threshold is None else float(threshold)
         super().__init__(int(meta["image_size"]), t, path, meta.get("faces"))

@@ -199,10 +199,13 @@ def run_pipeline(
     selected = select_steps(steps, available)
     run_dir = resolve_path(runs_dir) / (run_id or new_run_id("demo" if demo else "run"))
     params = merge_parameters(params, run_dir, data_dir, device, demo)
+    data = params.get("DATA_DIR")
+    if not demo and isinstance(data, str) and not resolve_path(data).exists():  # before any kernel starts
+        raise PipelineError(f"data folder {resolve_path(data)} not found (DATA_DIR); --demo runs on the demo data")
     if demo and params["DATA_DIR"] == DEMO_DATA:
         from .demo import build_demo_dataset
 
-        detail(f"demo data: {build_demo_dataset(resolve_path(DEMO_DATA))}")
+        detail(f"demo data: {build_demo_dataset(resolve_path(DEMO_DATA), progress=verbose)}")
 
     declared = {k: declared_parameters(nb) for k, nb in available.items()}
     check_parameters(params, declared)

@@ -264,10 +264,6 @@ class BasePredictor:
     """What every scoring runtime shares: the input size, the decision threshold, the face-crop settings and face
     mode on top of ``predict``. Subclasses implement ``predict`` and ``iter_files``."""
 
-    runtime = "base"
-    #: Whether this runtime can explain a decision with Grad-CAM (the ONNX runtime cannot).
-    heatmaps_available = True
-
     def __init__(
         self,
         image_size: int,
@@ -355,8 +351,6 @@ class BasePredictor:
 
 class Predictor(BasePredictor):
     """A PyTorch model in eval mode with its eval transform and decision threshold: load once, predict many."""
-
-    runtime = "torch"
 
     def __init__(
         self,

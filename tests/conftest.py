@@ -76,6 +76,16 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def exported(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory):
+    """``tiny_checkpoint`` exported to ONNX with the defaults (``export.ExportResult``; skipped without the
+    ``[onnx]`` extra)."""
+    pytest.importorskip("onnxruntime", reason="the [onnx] extra is not installed: pip install -e '.[onnx]'")
+    from deepfake_lib.export import export_onnx
+
+    return export_onnx(tiny_checkpoint, tmp_path_factory.mktemp("onnx") / "tiny.onnx")
+
+
+@pytest.fixture(scope="session")
 def separable(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """REAL = dark noisy images, FAKE = bright noisy images (3:1 in train): trivially learnable."""
     root = tmp_path_factory.mktemp("separable")

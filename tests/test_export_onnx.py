@@ -29,12 +29,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
-def exported(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> export_mod.ExportResult:
-    """The tiny EfficientNet-B0 checkpoint exported with the defaults (images: clips of one frame)."""
-    return export_onnx(tiny_checkpoint, tmp_path_factory.mktemp("onnx") / "tiny.onnx")
-
-
-@pytest.fixture(scope="session")
 def lite_clip_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("lite") / "lite.pth"
     save_model(tiny_model(backbone="efficientnet-lite0"), path, threshold=0.3, faces={"margin": 1.5, "size": 32})

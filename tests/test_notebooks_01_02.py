@@ -1,27 +1,14 @@
-"""Notebooks 01 and 02 on tiny generated data (the shared pipeline run, and one papermill run of a bad layout)."""
+"""Notebooks 01 and 02 on tiny generated data (the shared pipeline run; a bad layout: test_pipeline)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import papermill as pm
 import pytest
 
 from deepfake_lib.model import load_checkpoint
 from deepfake_lib.runs import read_json
 from tests.conftest import NotebookRun
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
-
-
-def run(nb: str, out_dir: Path, **params) -> Path:
-    out = out_dir / "executed" / nb
-    out.parent.mkdir(parents=True, exist_ok=True)
-    pm.execute_notebook(
-        ROOT / "notebooks" / nb, out, parameters=params, kernel_name="python3", cwd=ROOT, progress_bar=False
-    )
-    return out
 
 
 def test_01_and_02(notebook_run: NotebookRun) -> None:
@@ -41,12 +28,3 @@ def test_01_and_02(notebook_run: NotebookRun) -> None:
     assert ckpt["config"]["image_size"] == 32 and ckpt["epoch"] == train["best_epoch"]
     assert (run_dir / "checkpoints" / "last.pth").exists()
     assert (run_dir / "figures" / "02_training_curves.png").stat().st_size > 1000
-
-
-def test_02_reports_a_missing_split_clearly(tiny_data: Path, tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    (data / "train").mkdir(parents=True)
-    (data / "train" / "real").symlink_to(tiny_data / "train" / "real")
-    (data / "train" / "fake").symlink_to(tiny_data / "train" / "fake")
-    with pytest.raises(pm.PapermillExecutionError, match="split folder .* not found"):
-        run("02_train.ipynb", tmp_path, DATA_DIR=str(data), RUN_DIR=str(tmp_path / "run"), IMAGE_SIZE=32, EPOCHS=1)

@@ -99,17 +99,24 @@ def test_whole_pipeline_then_reuse_a_step(notebook_run: NotebookRun, tiny_data: 
 
 @pytest.mark.slow
 def test_failing_notebook_is_named_with_its_cell(tiny_data: Path, tmp_path: Path, capsys) -> None:
-    assert P.main(_argv(tiny_data, tmp_path, "bad", "--steps", "02", BALANCE="bogus")) == 1
+    """A data folder without a val split: 02 stops with a clear message, and the pipeline names the notebook
+    and the cell and keeps the partial executed notebook."""
+    data = tmp_path / "data"
+    (data / "train").mkdir(parents=True)
+    (data / "train" / "real").symlink_to(tiny_data / "train" / "real")
+    (data / "train" / "fake").symlink_to(tiny_data / "train" / "fake")
+    assert P.main(_argv(data, tmp_path, "bad", "--steps", "02")) == 1
     err = capsys.readouterr().err
-    assert "02_train.ipynb failed in cell" in err and "balance must be" in err
+    assert "02_train.ipynb failed in cell" in err and re.search(r"split folder .* not found", err), err
     partial = tmp_path / "bad" / "executed" / "02_train.ipynb"
-    assert partial.exists() and "ValueError" in json.dumps(json.loads(partial.read_text()))
+    assert partial.exists() and "DataLayoutError" in json.dumps(json.loads(partial.read_text()))
 
 
 def test_missing_data_folder_fails_with_the_reason(tmp_path: Path, capsys) -> None:
     assert P.main(_argv(tmp_path / "nothing", tmp_path, "nodata", "--steps", "01")) == 1
     assert "data folder" in capsys.readouterr().err
     assert not (tmp_path / "nothing").exists()  # no demo data was made in its place
+    assert not (tmp_path / "nodata" / "executed").exists()  # refused before any notebook started
 
 
 def test_merge_parameters(tmp_path: Path) -> None:

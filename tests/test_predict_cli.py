@@ -256,11 +256,11 @@ def test_reexec_env() -> None:
 
 @pytest.mark.slow
 def test_compiled_scoring_gives_the_same_probabilities(
-    tiny_checkpoint: Path, mixed_folder: Path, tmp_path: Path
+    tiny_checkpoint: Path, mixed_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     common = ["--input", mixed_folder, "--weights", tiny_checkpoint, "--no-heatmap", "--num-workers", "0"]
-    plain = cli(*common, "--out", tmp_path / "plain")
-    compiled = cli(*common, "--out", tmp_path / "compiled", "--compile")
+    plain = in_process(capsys, *common, "--out", tmp_path / "plain", "--no-progress")
+    compiled = cli(*common, "--out", tmp_path / "compiled", "--compile")  # torch.compile outside this process
     assert plain.returncode == 0 and compiled.returncode == 0, compiled.stderr
     a = {r["path"]: r["probability"] for r in read_csv(tmp_path / "plain" / "predictions.csv")}
     b = {r["path"]: r["probability"] for r in read_csv(tmp_path / "compiled" / "predictions.csv")}
