@@ -118,13 +118,13 @@ def write_jpegs(folder: Path, n: int, size: int, seed: int = 0) -> list[Path]:
     return paths
 
 
-def bench_folder(
-    model: EfficientNetLSTM, image_size: int, n_images: int, batch_size: int, workers: int, **kw: Any
+def time_folder(
+    predictor: Any, device: torch.device, image_size: int, n_images: int, batch_size: int, workers: int, **kw: Any
 ) -> float:
-    """(c) predict_folder over ``n_images`` JPEGs without heatmaps: decode + transform + model + CSV."""
-    from .predict import Predictor, predict_folder
+    """Seconds for ``predict_folder`` with ``predictor`` over ``n_images`` fresh JPEGs, without heatmaps (decode +
+    preprocessing + model + CSV)."""
+    from .predict import predict_folder
 
-    predictor = Predictor(model, image_size)
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "images"
         src.mkdir()
@@ -136,7 +136,17 @@ def bench_folder(
                 progress=False,
             )  # fmt: skip
 
-        return timed(run, model_device(model), **kw)
+        return timed(run, device, **kw)
+
+
+def bench_folder(
+    model: EfficientNetLSTM, image_size: int, n_images: int, batch_size: int, workers: int, **kw: Any
+) -> float:
+    """(c) predict_folder over ``n_images`` JPEGs without heatmaps: decode + transform + model + CSV."""
+    from .predict import Predictor
+
+    predictor = Predictor(model, image_size)
+    return time_folder(predictor, model_device(model), image_size, n_images, batch_size, workers, **kw)
 
 
 def bench_folder_onnx(
@@ -146,23 +156,11 @@ def bench_folder_onnx(
     from .export import export_onnx
     from .model import save_model
     from .onnx_predict import OnnxPredictor
-    from .predict import predict_folder
 
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = save_model(model.cpu(), Path(tmp) / "model.pth")
-        result = export_onnx(ckpt, Path(tmp) / "model.onnx")
-        predictor = OnnxPredictor.from_file(result.path, "auto")
-        src = Path(tmp) / "images"
-        src.mkdir()
-        write_jpegs(src, n_images, image_size)
-
-        def run() -> None:
-            predict_folder(
-                predictor, src, Path(tmp) / "out", batch_size=batch_size, num_workers=workers, heatmaps=False,
-                progress=False,
-            )  # fmt: skip
-
-        seconds = timed(run, torch.device("cpu"), **kw)
+        predictor = OnnxPredictor.from_file(export_onnx(ckpt, Path(tmp) / "model.onnx").path, "auto")
+        seconds = time_folder(predictor, torch.device("cpu"), image_size, n_images, batch_size, workers, **kw)
         return seconds, predictor.session.get_providers()[0]
 
 

@@ -47,6 +47,18 @@ def lfs_pointer_reason(kind: str = "image") -> str:
     return f"Git LFS pointer file, not the {kind} itself: run `git lfs pull` to fetch the real file"
 
 
+def weights_file_problem(path: Path, kind: str) -> str | None:
+    """Why the ``kind`` file (``checkpoint``, ``ONNX``) at ``path`` cannot be read at all: missing, empty, or a
+    Git LFS pointer; None when it is worth opening."""
+    if not path.is_file():
+        return f"{kind} file not found"
+    if path.stat().st_size == 0:
+        return f"empty {kind} file (0 bytes)"
+    if is_lfs_pointer(path):
+        return lfs_pointer_reason(f"{kind} file")
+    return None
+
+
 def to_rgb(img: Image.Image) -> Image.Image:
     """Convert any PIL mode (1, L, LA, P, RGBA, I;16, I, F, CMYK, YCbCr...) to 8-bit RGB."""
     if img.mode == "RGB":

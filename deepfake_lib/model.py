@@ -22,7 +22,7 @@ from torch import nn
 
 from . import CLASS_NAMES, __version__
 from .data import IMAGENET_MEAN, IMAGENET_STD
-from .images import is_lfs_pointer, lfs_pointer_reason
+from .images import is_lfs_pointer, lfs_pointer_reason, weights_file_problem
 from .runs import atomic_write
 
 CHECKPOINT_FORMAT = "deepfake-workbench/efficientnet-lstm"
@@ -435,12 +435,9 @@ def save_model(model: EfficientNetLSTM, path: str | os.PathLike[str], **kwargs: 
 def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load and validate a checkpoint with ``weights_only=True`` (no code in a file is ever run)."""
     p = Path(path)
-    if not p.is_file():
-        raise CheckpointError(f"{p}: checkpoint file not found")
-    if p.stat().st_size == 0:
-        raise CheckpointError(f"{p}: empty checkpoint file (0 bytes)")
-    if is_lfs_pointer(p):
-        raise CheckpointError(f"{p}: {lfs_pointer_reason('checkpoint')}")
+    problem = weights_file_problem(p, "checkpoint")
+    if problem:
+        raise CheckpointError(f"{p}: {problem}")
     if p.suffix.lower() == ".onnx":
         raise CheckpointError(
             f"{p}: an ONNX model, not a workbench checkpoint (.pth); score it with predict --runtime onnx"

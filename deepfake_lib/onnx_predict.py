@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .images import ImageLoadError, is_lfs_pointer, lfs_pointer_reason, load_image, resize_center_crop, to_rgb
+from .images import ImageLoadError, load_image, resize_center_crop, to_rgb, weights_file_problem
 from .predict import BasePredictor, BatchScores, PredictError, Prediction, decide
 
 ONNX_FORMAT = "deepfake-workbench/onnx"
@@ -90,12 +90,9 @@ def _providers(device: str) -> list[str]:
 
 
 def _check_file(path: Path) -> None:
-    if not path.is_file():
-        raise OnnxModelError(f"{path}: ONNX file not found")
-    if path.stat().st_size == 0:
-        raise OnnxModelError(f"{path}: empty ONNX file (0 bytes)")
-    if is_lfs_pointer(path):
-        raise OnnxModelError(f"{path}: {lfs_pointer_reason('ONNX model')}")
+    problem = weights_file_problem(path, "ONNX")
+    if problem:
+        raise OnnxModelError(f"{path}: {problem}")
     with open(path, "rb") as fh:
         if fh.read(4) == b"PK\x03\x04":
             raise OnnxModelError(
@@ -210,14 +207,7 @@ class OnnxPredictor(BasePredictor):
         """Predict PIL images or image files (raises ``ImageLoadError`` for a bad file); ``heatmap`` is always
         None (``heatmaps`` is accepted for the common interface)."""
         self._check_images_allowed()
-        pils, paths = [], []
-        for item in images:
-            if isinstance(item, Image.Image):
-                pils.append(to_rgb(item))
-                paths.append(None)
-            else:
-                pils.append(load_image(item))
-                paths.append(str(item))
+        pils, paths = self.load_images(images)
         if not pils:
             return []
         x = np.stack([self.preprocess(img) for img in pils])[:, None]

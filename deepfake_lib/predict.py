@@ -304,6 +304,23 @@ class BasePredictor:
         """Score image files in batches; unreadable files come back in ``bad``, never raise."""
         raise NotImplementedError
 
+    @staticmethod
+    def load_images(
+        images: Sequence[Image.Image | str | os.PathLike[str]],
+    ) -> tuple[list[Image.Image], list[str | None]]:
+        """PIL images (converted to RGB) or image files (loaded; raises ``ImageLoadError``) -> (RGB images, the
+        path of each, None for an image given in memory)."""
+        pils: list[Image.Image] = []
+        paths: list[str | None] = []
+        for item in images:
+            if isinstance(item, Image.Image):
+                pils.append(to_rgb(item))
+                paths.append(None)
+            else:
+                pils.append(load_image(item))
+                paths.append(str(item))
+        return pils, paths
+
     def predict_one(self, image: Image.Image | str | os.PathLike[str], heatmap: bool = True) -> Prediction:
         return self.predict([image], heatmap)[0]
 
@@ -432,14 +449,7 @@ class Predictor(BasePredictor):
         image's own size."""
         import torch
 
-        pils, paths = [], []
-        for item in images:
-            if isinstance(item, Image.Image):
-                pils.append(to_rgb(item))
-                paths.append(None)
-            else:
-                pils.append(load_image(item))
-                paths.append(str(item))
+        pils, paths = self.load_images(images)
         if not pils:
             return []
         x = torch.stack([self.transform(img) for img in pils]).unsqueeze(1)
