@@ -164,6 +164,44 @@ def bench_folder_onnx(
         return seconds, predictor.session.get_providers()[0]
 
 
+def write_videos(folder: Path, n: int, size: int = 256, n_frames: int = 48, seed: int = 0) -> list[Path]:
+    """``n`` mp4 videos of a camera moving over the astronaut photo's face (``demo_video.real_video``)."""
+    from .demo import photo_paths
+    from .demo_video import real_video
+    from .video import write_video
+
+    photo = np.asarray(Image.open(photo_paths()["astronaut"]).convert("RGB"))
+    rng = np.random.default_rng(seed)
+    return [write_video(folder / f"video_{i}.mp4", real_video(photo, n_frames, size, rng), fps=24.0) for i in range(n)]
+
+
+def bench_video(image_size: int, n_videos: int, device: torch.device, frames: int = 8, clips: int = 2,
+                **kw: Any) -> dict[str, float]:  # fmt: skip
+    """(e) ``predict_video`` with face tracks on ``n_videos`` 256 px videos, without Grad-CAM: seconds in all and
+    split into decoding (reading the sampled frames), face detection + tracking + cropping, and the model (each
+    sampled frame scored alone and in its clip). Returns ``{"seconds", "frames", "decode", "faces", "model"}``."""
+    from .clips import ClipSettings, video_clips
+    from .faces import FaceDetector
+    from .predict import Predictor
+    from .video import probe_video, read_frames
+    from .video_predict import predict_video
+
+    model = EfficientNetLSTM(ModelConfig(pretrained=False, image_size=image_size, frames=frames)).to(device).eval()
+    face = {"margin": 1.3, "keep": "largest", "min_score": 0.9}
+    settings = ClipSettings(frames=frames, clips=clips, size=image_size, faces=face)
+    predictor = Predictor(model, image_size, clips=settings.to_dict())
+    detector = FaceDetector(str(device))
+    with tempfile.TemporaryDirectory() as tmp:
+        videos = write_videos(Path(tmp), n_videos)
+        indices = {v: sorted({i for w in settings.frame_indices(probe_video(v).frames) for i in w}) for v in videos}
+        decode = timed(lambda: [read_frames(v, indices=indices[v]) for v in videos], device, **kw)
+        cut = timed(lambda: [video_clips(v, settings, detector) for v in videos], device, **kw)
+        total = timed(lambda: [predict_video(predictor, v, settings, detector, heatmap=False) for v in videos],
+                      device, **kw)  # fmt: skip
+    n_frames = sum(len(i) for i in indices.values())
+    return {"seconds": total, "frames": n_frames, "decode": decode, "faces": cut - decode, "model": total - cut}
+
+
 def onnx_available() -> bool:
     try:
         import onnx  # noqa: F401
@@ -186,6 +224,7 @@ def run_bench(
     amp: bool = True,
     compile_model: bool = False,
     onnx: bool = True,
+    n_videos: int = 4,
 ) -> dict[str, Any]:
     """Measure every row in one process; returns the ``bench.json`` dict."""
     dev = resolve_device(device)
@@ -229,6 +268,12 @@ def run_bench(
         model.to(dev)
     elif onnx:
         print("  (c') skipped: the [onnx] extra is not installed (pip install -e '.[onnx]')", file=sys.stderr)
+    video = None
+    if n_videos:
+        video = bench_video(image_size, n_videos, dev, **folder_kw)
+        label = f"(e) video scoring, {n_videos} videos, {video['frames']} sampled frames (decode + faces + model)"
+        add("video_predict", label, video["seconds"], video["frames"])
+        rows["video_predict"]["time_split"] = {k: video[k] / video["seconds"] for k in ("decode", "faces", "model")}
     train_kw = {"warmup": max(1, warmup), "repeats": repeats}
     default_blocks = ModelConfig().trainable_blocks
     add(
@@ -276,6 +321,10 @@ def format_table(result: dict[str, Any]) -> str:
         "",
         f"training speed-up, default freezing vs whole backbone: {result['train_speedup_default_vs_full']:.2f}x",
     ]
+    video = result["rows"].get("video_predict")
+    if video:
+        split = ", ".join(f"{k} {v:.0%}" for k, v in video["time_split"].items())
+        lines.append(f"video scoring time: {split} (images/s there = sampled frames/s)")
     compiled = result["rows"].get("full_model_compiled")
     if compiled:
         lines.append(f"torch.compile: {compiled['compile_seconds']:.1f} s to compile before the first batch")
@@ -300,11 +349,12 @@ def main(argv: list[str] | None = None, reexec: bool = False) -> int:
     p.add_argument("--no-amp", action="store_true", help="fp32 on CUDA")
     p.add_argument("--compile", action="store_true", help="also time torch.compile of the full model")
     p.add_argument("--no-onnx", action="store_true", help="skip the onnxruntime folder-prediction row")
+    p.add_argument("--n-videos", type=int, default=4, help="videos for the video-scoring row (0 skips it)")
     p.add_argument("--out", default="bench.json")
     args = p.parse_args(argv)
     result = run_bench(
         args.image_size, args.batch_size, args.device, args.threads, args.repeats, args.warmup, args.n_images,
-        args.workers, not args.no_amp, args.compile, not args.no_onnx,
+        args.workers, not args.no_amp, args.compile, not args.no_onnx, args.n_videos,
     )  # fmt: skip
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(format_table(result))

@@ -1,5 +1,8 @@
 """Data layer: scan ``DATA_DIR/<split>/{real,fake}``, class balance, transforms, Dataset and loaders.
 
+A sample is an image file (a sequence of T = 1) or a clip folder of T video frames (``images.load_clip``);
+batches hold samples of one length (``LengthGroupedBatchSampler``).
+
 Labels are REAL = 0 and FAKE = 1 everywhere, taken from the folder name (case-insensitive), never
 from alphabetical order.
 """
@@ -11,7 +14,7 @@ import logging
 import os
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,12 +22,23 @@ from typing import Any
 
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler, WeightedRandomSampler
 from torchvision import transforms as T
 from tqdm.auto import tqdm
 
 from . import CLASS_NAMES
-from .images import ImageLoadError, Skipped, check_image, limit_aspect, list_image_files, load_image
+from .images import (
+    VIDEO_HINT,
+    ImageLoadError,
+    Skipped,
+    check_image,
+    is_clip_dir,
+    limit_aspect,
+    list_samples,
+    load_clip,
+    load_image,
+    sample_length,
+)
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +133,7 @@ def scan_split(data_dir: str | os.PathLike[str], split: str, validate: bool = Tr
     candidates: list[Sample] = []
     skipped: list[Skipped] = []
     for label, folder in sorted(class_dirs.items()):
-        files, bad = list_image_files(folder)
+        files, bad = list_samples(folder)
         candidates += [Sample(p, label) for p in files]
         skipped += bad
     samples = candidates
@@ -144,7 +158,10 @@ def scan_split(data_dir: str | os.PathLike[str], split: str, validate: bool = Tr
                 f"{split}: class '{name}' has no usable images in {class_dirs[CLASS_NAMES.index(name)]}"
             )
     if not samples:
-        raise DataLayoutError(f"{split_dir}: no usable images ({len(skipped)} skipped); see the skipped list")
+        videos = sum(s.reason == VIDEO_HINT for s in skipped)
+        todo = VIDEO_HINT.split(": ", 1)[1].replace("cut it", "cut them")
+        hint = f"; {videos} of them are videos: {todo}" if videos else "; see the skipped list"
+        raise DataLayoutError(f"{split_dir}: no usable images or clips ({len(skipped)} skipped){hint}")
     return scan
 
 
@@ -215,15 +232,18 @@ def denormalize(x: torch.Tensor) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- dataset
 class DeepfakeDataset(Dataset):
-    """Image samples as sequences of length 1.
+    """Images as sequences of length 1, clip folders as sequences of their T frames.
 
-    Item: ``{"x": [T=1, 3, H, W] float, "y": int, "path": str}``, or ``{"error": (path, reason)}`` for a
-    file that fails to load now (use ``collate_skip_bad``, which drops it and reports it in the batch).
+    Item: ``{"x": [T, 3, H, W] float, "y": int, "path": str}``, or ``{"error": (path, reason)}`` for a
+    file that fails to load now (use ``collate_skip_bad``, which drops it and reports it in the batch). The
+    frames of a clip get the same random augmentation (one draw, replayed per frame), so training sees the
+    clip's real temporal changes, not augmentation jitter.
     """
 
     def __init__(self, samples: Sequence[Sample], transform: Any) -> None:
         self.samples = list(samples)
         self.transform = transform
+        self._lengths: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -232,15 +252,85 @@ class DeepfakeDataset(Dataset):
     def labels(self) -> list[int]:
         return [s.label for s in self.samples]
 
+    @property
+    def lengths(self) -> list[int]:
+        """Frames per sample (1 for images), read from the folder listing once."""
+        if self._lengths is None:
+            self._lengths = [_length_or_one(s.path) for s in self.samples]
+        return self._lengths
+
+    @property
+    def clip_length(self) -> int:
+        """T of the clips in this dataset (1 for images only); ``DataLayoutError`` for clips of several lengths."""
+        clip_lengths = sorted({n for n in self.lengths if n > 1})
+        if len(clip_lengths) > 1:
+            raise DataLayoutError(
+                f"clips of different lengths {clip_lengths} in one dataset; prepare all videos with one FRAMES"
+            )
+        return clip_lengths[0] if clip_lengths else 1
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         sample = self.samples[index]
         try:
-            img = load_image(sample.path)
+            frames = load_clip(sample.path) if is_clip_dir(sample.path) else [load_image(sample.path)]
         except ImageLoadError as exc:
             log.warning("skipping %s: %s", exc.path, exc.reason)
             return {"error": (str(exc.path), exc.reason)}
-        x = self.transform(img).unsqueeze(0)
-        return {"x": x, "y": sample.label, "path": str(sample.path)}
+        return {"x": transform_frames(self.transform, frames), "y": sample.label, "path": str(sample.path)}
+
+
+def transform_frames(transform: Any, frames: Sequence[Image.Image]) -> torch.Tensor:
+    """``transform`` each frame with the same random draws (RNG state replayed): ``[T, 3, H, W]``."""
+    if len(frames) == 1:
+        return transform(frames[0]).unsqueeze(0)
+    torch_state, py_state = torch.get_rng_state(), random.getstate()
+    out = []
+    for img in frames:
+        torch.set_rng_state(torch_state)
+        random.setstate(py_state)
+        out.append(transform(img))
+    return torch.stack(out)
+
+
+def _length_or_one(path: Path) -> int:
+    try:
+        return max(1, sample_length(path))
+    except OSError:
+        return 1  # unreadable now: it fails to load and is reported in the batch
+
+
+class LengthGroupedBatchSampler(Sampler[list[int]]):
+    """Batches of samples with one sequence length, in the order ``sampler`` draws them.
+
+    Each length collects its own batch; a batch is yielded when full, and the partial ones at the end of the
+    epoch. ``drop_last`` drops a length's partial batch only when that length filled a batch this epoch, so a few
+    clips among many images still train. With one length this is plain batching of ``sampler``.
+    """
+
+    def __init__(self, sampler: Any, lengths: Sequence[int], batch_size: int, drop_last: bool = False) -> None:
+        self.sampler, self.lengths = sampler, list(lengths)
+        self.batch_size, self.drop_last = int(batch_size), drop_last
+
+    def __iter__(self) -> Iterator[list[int]]:
+        pending: dict[int, list[int]] = {}
+        full: set[int] = set()
+        for index in self.sampler:
+            length = self.lengths[index]
+            bucket = pending.setdefault(length, [])
+            bucket.append(index)
+            if len(bucket) == self.batch_size:
+                yield list(bucket)
+                bucket.clear()
+                full.add(length)
+        for length in sorted(pending):
+            if pending[length] and not (self.drop_last and length in full):
+                yield pending[length]
+
+    def __len__(self) -> int:
+        """An estimate (the exact number depends on the draw): full batches plus one partial per length."""
+        n = len(self.sampler)
+        groups = len(set(self.lengths)) if self.lengths else 0
+        return n // self.batch_size + groups
 
 
 def collate_skip_bad(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -295,11 +385,23 @@ def make_loader(
     pin_memory: bool = False,
     drop_last: bool = False,
 ) -> DataLoader:
-    """A DataLoader using ``collate_skip_bad``.
+    """A DataLoader using ``collate_skip_bad``; batches hold one sequence length (images and clips apart).
 
     Workers are re-created each epoch and seeded from torch's global RNG, so an epoch's augmentations
     depend only on the seed set before it (which makes resumed training match an uninterrupted run).
     """
+    lengths = dataset.lengths if isinstance(dataset, DeepfakeDataset) else []
+    if len(set(lengths)) > 1:
+        if sampler is None:
+            sampler = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
+        return DataLoader(
+            dataset,
+            batch_sampler=LengthGroupedBatchSampler(sampler, lengths, batch_size, drop_last),
+            num_workers=num_workers,
+            collate_fn=collate_skip_bad,
+            pin_memory=pin_memory,
+            worker_init_fn=seed_worker if num_workers else None,
+        )
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -383,5 +485,15 @@ def sample_paths(scan: SplitScan, per_class: int, seed: int = 0) -> dict[str, li
     out = {}
     for label, name in enumerate(CLASS_NAMES):
         paths = [s.path for s in scan.samples if s.label == label]
+        out[name] = rng.sample(paths, min(per_class, len(paths)))
+    return out
+
+
+def sample_clips(scan: SplitScan, per_class: int, seed: int = 0) -> dict[str, list[Path]]:
+    """A reproducible random pick of ``per_class`` clip folders for each class (empty lists for image data)."""
+    rng = random.Random(seed)
+    out = {}
+    for label, name in enumerate(CLASS_NAMES):
+        paths = [s.path for s in scan.samples if s.label == label and is_clip_dir(s.path)]
         out[name] = rng.sample(paths, min(per_class, len(paths)))
     return out

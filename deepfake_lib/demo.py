@@ -2,16 +2,18 @@
 
 "Fake" images follow the Self-Blended Images idea: a colour- and geometry-perturbed copy of an image is
 blended back into it through a soft random mask, leaving the blending boundary and statistics mismatch
-that deepfake detectors learn to find. Deterministic for a seed and fully offline. It exercises the
-workflow; it is NOT a deepfake benchmark.
+that deepfake detectors learn to find. Beside the images go short videos (``demo_video``: a camera moving over
+a photo; fakes with a flickering, drifting self-blend). Deterministic for a seed and fully offline. It exercises
+the workflow; it is NOT a deepfake benchmark.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -19,8 +21,11 @@ from tqdm.auto import tqdm
 
 from .runs import read_json, write_json
 
+if TYPE_CHECKING:
+    from .demo_video import VideoDemoSpec
+
 MANIFEST = "demo_manifest.json"
-DEMO_VERSION = 1
+DEMO_VERSION = 2  # 2: videos beside the images
 
 ALL_PHOTOS = (
     "astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "motorcycle_right",
@@ -28,9 +33,16 @@ ALL_PHOTOS = (
 )  # fmt: skip
 
 
+def _default_videos() -> VideoDemoSpec:
+    from .demo_video import VideoDemoSpec  # demo_video imports this module
+
+    return VideoDemoSpec()
+
+
 @dataclass(frozen=True)
 class DemoSpec:
-    """How many images per split and class (about 3 real : 1 fake), their size, and the seed."""
+    """How many images per split and class (about 3 real : 1 fake), their size, and the seed; ``videos``: the
+    demo videos written beside them (``None``: no videos)."""
 
     counts: dict[str, dict[str, int]] = field(
         default_factory=lambda: {
@@ -42,6 +54,7 @@ class DemoSpec:
     size: int = 128
     seed: int = 0
     jpeg_quality: int = 92
+    videos: VideoDemoSpec | None = field(default_factory=_default_videos)
 
 
 def photo_paths() -> dict[str, Path]:
@@ -81,11 +94,12 @@ def random_crop(photo: np.ndarray, size: int, rng: np.random.Generator) -> np.nd
     return np.asarray(crop.resize((size, size), Image.Resampling.BICUBIC))
 
 
-def blend_mask(size: int, rng: np.random.Generator) -> np.ndarray:
-    """A soft blob mask in [0, 1], ``[H, W]``: a union of random ellipses, blurred."""
+def blend_mask(size: int, rng: np.random.Generator, centre: tuple[float, float] | None = None) -> np.ndarray:
+    """A soft blob mask in [0, 1], ``[H, W]``: a union of random ellipses, blurred; ``centre``: ``(y, x)`` as
+    fractions of the side (default: random in 0.3-0.7)."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
     mask = np.zeros((size, size), dtype=np.float32)
-    cy, cx = rng.uniform(0.3, 0.7, size=2)
+    cy, cx = rng.uniform(0.3, 0.7, size=2) if centre is None else centre
     for _ in range(int(rng.integers(1, 4))):
         ey, ex = cy + rng.normal(0, 0.08), cx + rng.normal(0, 0.08)
         ry, rx = rng.uniform(0.15, 0.35, size=2)
@@ -129,9 +143,10 @@ def self_blend(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def build_demo_dataset(
     out_dir: str | os.PathLike[str], spec: DemoSpec | None = None, force: bool = False, progress: bool = True
 ) -> Path:
-    """Write the demo dataset to ``out_dir/{train,val,test}/{real,fake}/*.jpg`` and return ``out_dir``.
+    """Write the demo dataset to ``out_dir/{train,val,test}/{real,fake}/*.jpg`` (and ``*.mp4`` videos, see
+    ``spec.videos``) and return ``out_dir``.
 
-    Skips the work when a matching manifest is already there (unless ``force``); ``progress``: a progress bar.
+    Skips the work when a matching manifest is already there (unless ``force``); ``progress``: progress bars.
     """
     spec = spec or DemoSpec()
     out = Path(out_dir)
@@ -140,7 +155,7 @@ def build_demo_dataset(
         return out
     if out.exists() and any(out.iterdir()) and read_json(out / MANIFEST) is None and not force:
         raise FileExistsError(f"{out} exists and is not a demo dataset; refusing to overwrite it")
-    for split in spec.counts:
+    for split in {**spec.counts, **(spec.videos.counts if spec.videos else {})}:
         shutil.rmtree(out / split, ignore_errors=True)
     photos = {name: np.asarray(Image.open(p).convert("RGB")) for name, p in photo_paths().items()}
     total = sum(sum(c.values()) for c in spec.counts.values())
@@ -156,6 +171,11 @@ def build_demo_dataset(
                     img = self_blend(crop, rng) if label == "fake" else crop
                     Image.fromarray(img).save(folder / f"{label}_{i:04d}.jpg", quality=spec.jpeg_quality)
                     bar.update()
+    if spec.videos is not None:
+        from .demo_video import build_demo_videos
+
+        videos = spec.videos if spec.videos.seed is not None else replace(spec.videos, seed=spec.seed)
+        build_demo_videos(out, videos, photos=photos, progress=progress)
     write_json(out / MANIFEST, manifest)
     return out
 
@@ -167,8 +187,10 @@ def main() -> None:
     parser.add_argument("--out", default="data/demo")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--force", action="store_true")
+    parser.add_argument("--no-videos", action="store_true", help="images only, no demo videos")
     args = parser.parse_args()
-    path = build_demo_dataset(args.out, DemoSpec(seed=args.seed), force=args.force)
+    spec = DemoSpec(seed=args.seed, videos=None) if args.no_videos else DemoSpec(seed=args.seed)
+    path = build_demo_dataset(args.out, spec, force=args.force)
     print(f"demo data in {path}")
 
 

@@ -290,7 +290,8 @@ def prepare_faces(
 
     The folder layout is kept (``src/train/real/a.jpg`` -> ``out/train/real/a_face0.png``, ``a_face1.png``... with
     ``keep="all"``; ``keep="largest"`` keeps only the largest face). Crops follow ``crop_face(margin, size)``;
-    ``size=None`` keeps the native resolution. Images without a face and unreadable files (empty, corrupt, Git LFS
+    ``size=None`` keeps the native resolution. Clip folders (cut from videos along face tracks by
+    ``deepfake_lib.clips``) are linked through unchanged. Images without a face and unreadable files (empty, corrupt, Git LFS
     pointers...) are listed in ``faces_report.json`` with the reason, never dropped silently.
 
     Cached: a re-run with the same settings skips sources already done (same size and mtime), processes new or
@@ -330,6 +331,7 @@ def prepare_faces(
     old_report = read_json(out / REPORT_FILE, default={}) or {}
 
     files, skipped = list_image_files(src)
+    _link_clips(src, out)
     rows_by_source: dict[str, list[dict[str, Any]]] = {}
     for row in _read_manifest(out / MANIFEST_FILE):
         rows_by_source.setdefault(row["source"], []).append(row)
@@ -435,6 +437,15 @@ def prepare_faces(
         n_processed=processed,
         n_removed=len(removed),
     )
+
+
+def _link_clips(src: Path, out: Path) -> int:
+    """Link the clip folders under ``src`` (already face crops: ``deepfake_lib.clips`` cut them along face tracks)
+    into ``out`` at the same place; returns how many were new."""
+    from .clips import link_into
+    from .images import is_clip_dir, list_samples
+
+    return sum(link_into(p, out / p.relative_to(src)) for p in list_samples(src)[0] if is_clip_dir(p))
 
 
 def _rel(path: Path, root: Path) -> str:

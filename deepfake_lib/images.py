@@ -1,8 +1,14 @@
-"""Robust image loading: any PIL mode to RGB, EXIF orientation, clear errors for broken files."""
+"""Robust image loading: any PIL mode to RGB, EXIF orientation, clear errors for broken files; clip folders.
+
+A clip folder (``<name>.clip/``, made from a video by ``deepfake_lib.clips``) holds the T frames of one clip as
+``00.png, 01.png, ...`` plus ``clip.json``; the data layer treats it as one sample of length T, and views that
+show one picture per sample get its middle frame from ``load_image``.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +20,11 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", 
 LFS_POINTER_PREFIX = b"version https://git-lfs"
 # PIL's default bomb limit (~89 Mpx warns, 2x errors). Make the warning an error: refuse, never decode.
 MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+CLIP_SUFFIX = ".clip"
+CLIP_INFO = "clip.json"
+VIDEO_HINT = (
+    "a video file: cut it into clips first (notebook 01, or python -m deepfake_lib.prepare DATA_DIR --out ROOT)"
+)
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 
@@ -111,12 +122,18 @@ def resize_center_crop(img: Image.Image, size: int, max_aspect: float = 4.0) -> 
 
 
 def load_image(path: str | os.PathLike[str]) -> Image.Image:
-    """Load an image file as RGB with EXIF orientation applied (first frame of animations).
+    """Load an image file as RGB with EXIF orientation applied (first frame of animations); for a clip folder,
+    its middle frame.
 
     Raises ``ImageLoadError`` naming the file and the reason: missing, empty, Git LFS pointer,
     not an image, truncated/corrupt, or over PIL's decompression-bomb pixel limit.
     """
     p = Path(path)
+    if is_clip_dir(p):
+        frames = clip_frame_files(p)
+        if not frames:
+            raise ImageLoadError(p, "clip folder without frames")
+        return load_image(frames[len(frames) // 2])
     try:
         size = p.stat().st_size
     except OSError as exc:
@@ -151,17 +168,39 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
 
 
 def check_image(path: str | os.PathLike[str]) -> str | None:
-    """Fully decode ``path``; return ``None`` when usable, else the reason it is not."""
+    """Fully decode ``path`` (every frame of a clip folder); return ``None`` when usable, else the reason it is
+    not."""
     try:
-        load_image(path)
+        load_clip(path) if is_clip_dir(path) else load_image(path)
     except ImageLoadError as exc:
         return exc.reason
     return None
 
 
 def list_image_files(folder: Path) -> tuple[list[Path], list[Skipped]]:
-    """All image files under ``folder`` (recursive, following symlinks once; loops are reported)."""
+    """All image files under ``folder`` (recursive, following symlinks once; loops are reported); clip folders
+    are not entered (see ``list_samples``)."""
+    files, _, _, skipped = _walk(folder)
+    return files, skipped
+
+
+def list_samples(folder: Path, videos: bool = False) -> tuple[list[Path], list[Skipped]]:
+    """The samples under ``folder``: image files and clip folders, sorted by path. Video files are included
+    with ``videos=True`` (a step that handles them whole, like splitting), else listed as skipped with a hint
+    to cut them into clips."""
+    files, clips, found_videos, skipped = _walk(folder)
+    if videos:
+        return sorted([*files, *clips, *found_videos]), skipped
+    return sorted([*files, *clips]), skipped + [Skipped(v, VIDEO_HINT) for v in found_videos]
+
+
+def _walk(folder: Path) -> tuple[list[Path], list[Path], list[Path], list[Skipped]]:
+    """Images, clip folders, video files and skipped entries under ``folder``."""
+    from .video import is_video_file
+
     files: list[Path] = []
+    clips: list[Path] = []
+    videos: list[Path] = []
     skipped: list[Skipped] = []
     seen: set[str] = set()
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
@@ -172,12 +211,56 @@ def list_image_files(folder: Path) -> tuple[list[Path], list[Skipped]]:
             continue
         seen.add(real)
         dirnames.sort()
+        clips += [Path(dirpath) / d for d in dirnames if d.lower().endswith(CLIP_SUFFIX) and not d.startswith(".")]
+        dirnames[:] = [d for d in dirnames if not d.lower().endswith(CLIP_SUFFIX)]
         for name in sorted(filenames):
             p = Path(dirpath) / name
             if name.startswith("."):
                 continue
-            if p.suffix.lower() in IMAGE_EXTENSIONS:
-                files.append(p)
-            elif not p.exists():
+            if not p.exists():
                 skipped.append(Skipped(p, "broken symlink"))
-    return files, skipped
+            elif p.suffix.lower() in IMAGE_EXTENSIONS:
+                files.append(p)
+            elif is_video_file(p):
+                videos.append(p)
+    return files, clips, videos, skipped
+
+
+# --------------------------------------------------------------------------- clip folders
+def is_clip_dir(path: str | os.PathLike[str]) -> bool:
+    """True for a folder named ``*.clip`` (the frames of one clip)."""
+    p = Path(path)
+    return p.name.lower().endswith(CLIP_SUFFIX) and p.is_dir()
+
+
+def clip_frame_files(path: str | os.PathLike[str]) -> list[Path]:
+    """The frame files of a clip folder in time order (by name, numbers compared as numbers: 2.png before 10.png)."""
+    p = Path(path)
+    frames = [c for c in p.iterdir() if c.suffix.lower() in IMAGE_EXTENSIONS and not c.name.startswith(".")]
+    return sorted(frames, key=lambda c: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", c.name)])
+
+
+def sample_length(path: str | os.PathLike[str]) -> int:
+    """Frames in a sample: 1 for an image file, the number of frame files for a clip folder."""
+    return len(clip_frame_files(path)) if is_clip_dir(path) else 1
+
+
+def load_clip(path: str | os.PathLike[str]) -> list[Image.Image]:
+    """The frames of a clip folder as RGB images of one size; ``ImageLoadError`` naming the folder otherwise."""
+    p = Path(path)
+    try:
+        files = clip_frame_files(p)
+    except OSError as exc:
+        raise ImageLoadError(p, f"cannot read clip folder ({exc.strerror or exc})") from None
+    if not files:
+        raise ImageLoadError(p, "clip folder without frames")
+    frames = []
+    for f in files:
+        try:
+            frames.append(load_image(f))
+        except ImageLoadError as exc:
+            raise ImageLoadError(p, f"frame {f.name}: {exc.reason}") from None
+    sizes = {im.size for im in frames}
+    if len(sizes) > 1:
+        raise ImageLoadError(p, f"frames of different sizes {sorted(sizes)}; a clip's frames must match")
+    return frames

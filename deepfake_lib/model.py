@@ -61,6 +61,7 @@ class ModelConfig:
     backbone, 0 = backbone frozen. A random initialisation trains the whole backbone (frozen random features
     are useless). ``bn_momentum``: BatchNorm running-stat momentum of the trainable backbone layers (PyTorch's
     0.1, not efficientnet-pytorch's 0.01, so the statistics follow a small new dataset within a few epochs).
+    ``frames``: the clip length T the model was trained on (1: images only); video scoring cuts clips of it.
     """
 
     backbone: str = "efficientnet-b0"
@@ -75,12 +76,15 @@ class ModelConfig:
     dropout: float = 0.3
     bn_momentum: float = 0.1
     channels_last: bool = True
+    frames: int = 1
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:
             raise ValueError(f"backbone must be one of {', '.join(BACKBONES)}, got {self.backbone!r}")
         if self.pretrained not in (True, False, "auto"):
             raise ValueError(f"pretrained must be True, False or 'auto', got {self.pretrained!r}")
+        if int(self.frames) < 1:
+            raise ValueError(f"frames must be >= 1, got {self.frames!r}")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -293,4 +294,88 @@ def robustness(table: pd.DataFrame, ax: Any = None) -> Any:
     ax.set(ylim=(0, 1.08), xlabel="", ylabel="score", title="Robustness to degradations (fixed threshold)")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    return fig
+
+
+def video_timeline(
+    frames: Sequence[dict[str, Any]],
+    clips: Sequence[dict[str, Any]] = (),
+    threshold: float = 0.5,
+    probability: float | None = None,
+    title: str = "",
+    ax: Any = None,
+) -> Any:
+    """FAKE probability over a video's time: each sampled frame scored alone (dots and line, one per face track),
+    each clip's LSTM score as a bar over the time it spans, the decision threshold and the video's probability.
+
+    ``frames``: dicts with ``time`` (s), ``probability``, ``track``; ``clips``: dicts with ``start``, ``end``,
+    ``probability``, ``track``.
+    """
+    fig, ax = _axes(ax, figsize=(8, 3.2))
+    df = pd.DataFrame(list(frames))
+    for track, rows in df.groupby("track", sort=True):
+        rows = rows.sort_values("time")
+        ax.plot(rows["time"], rows["probability"], "o-", ms=4, lw=1.2, label=f"frames, track {track}")
+    for i, c in enumerate(clips):
+        end = c["end"] if c["end"] > c["start"] else c["start"] + 1e-3
+        ax.hlines(c["probability"], c["start"], end, colors="#C44E52", lw=4, alpha=0.7,
+                  label="clips (LSTM)" if i == 0 else None)  # fmt: skip
+    ax.axhline(threshold, color="grey", ls="--", lw=1, label=f"threshold {threshold:.2f}")
+    if probability is not None:
+        ax.axhline(probability, color="black", lw=1, alpha=0.6, label=f"video {probability:.2f}")
+    ax.set(xlabel="time (s)", ylabel="P(FAKE)", ylim=(-0.02, 1.02), title=title or "FAKE probability over time")
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def frame_strip(images: Sequence[Any], probabilities: Sequence[float], times: Sequence[float], thumb: float = 1.4,
+                threshold: float = 0.5) -> Any:  # fmt: skip
+    """A strip of sampled frames (face crops) with their time and FAKE probability (red title: above threshold)."""
+    n = max(1, len(images))
+    fig, axes = plt.subplots(1, n, figsize=(thumb * n, thumb + 0.5), squeeze=False)
+    for ax, img, p, t in zip(axes[0], images, probabilities, times, strict=False):
+        ax.imshow(img)
+        ax.set_title(f"{t:.2f}s\n{p:.2f}", fontsize=8, color=PALETTE["fake"] if p >= threshold else PALETTE["real"])
+    for ax in axes[0]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def clip_strips(clips_by_class: dict[str, Sequence[Any]], thumb: float = 1.2, max_frames: int = 8) -> Any:
+    """Each clip folder as a row of its frames (up to ``max_frames``, evenly picked), rows grouped by class."""
+    from .images import clip_frame_files
+
+    rows = [(name, clip) for name, clips in clips_by_class.items() for clip in clips]
+    frames = [clip_frame_files(clip) for _, clip in rows]
+    frames = [[f[i] for i in np.linspace(0, len(f) - 1, min(max_frames, len(f))).round().astype(int)] if f else []
+              for f in frames]  # fmt: skip
+    n_cols = max([len(f) for f in frames] + [1])
+    fig, axes = plt.subplots(max(1, len(rows)), n_cols, figsize=(thumb * n_cols, thumb * max(1, len(rows)) + 0.4),
+                             squeeze=False)  # fmt: skip
+    for r, ((name, clip), files) in enumerate(zip(rows, frames, strict=True)):
+        for c in range(n_cols):
+            ax = axes[r][c]
+            ax.axis("off")
+            if c < len(files):
+                try:
+                    ax.imshow(load_image(files[c]))
+                except ImageLoadError as exc:
+                    ax.text(0.5, 0.5, f"unreadable:\n{exc.reason[:40]}", ha="center", va="center", fontsize=7)
+        axes[r][0].set_title(f"{name.upper()} · {Path(clip).name[:40]}", loc="left", fontsize=8,
+                             color=PALETTE.get(name, "black"))  # fmt: skip
+    fig.suptitle("Video clips: the frames of one clip per row")
+    fig.tight_layout()
+    return fig
+
+
+def roc_levels(scores: dict[str, tuple[Any, Any]], names: dict[str, str] | None = None, ax: Any = None) -> Any:
+    """ROC curves of several scorings of one set (e.g. frames, clips and videos): ``{key: (labels, probs)}``; keys
+    with one class only are left out."""
+    fig, ax = _axes(ax, (5.2, 4.4))
+    for key, (labels, probs) in scores.items():
+        if metrics.has_both_classes(labels):
+            roc_curve(labels, probs, label=(names or {}).get(key, key), ax=ax)
+    ax.set_title("ROC: frames, clips and videos")
     return fig

@@ -4,9 +4,12 @@
     python -m deepfake_lib.predict --input FOLDER --weights W --out DIR [--batch-size N] [--no-heatmap]
     python -m deepfake_lib.predict --frame IMG|FOLDER --weights W --out DIR --faces [--face-margin M]
     python -m deepfake_lib.predict --frame IMG|FOLDER --weights model.onnx --out DIR [--runtime onnx]
+    python -m deepfake_lib.predict --video FILE --weights W --out DIR [--faces]
 
 With ``--faces`` each detected face is cropped (``faces.crop_face``) and scored on its own; the image's decision
-is its most suspicious face's. A model exported with ``deepfake_lib.export`` scores through onnxruntime
+is its most suspicious face's. ``--video`` cuts the video into clips the way the model's training videos were cut
+and prints the video's verdict with per-frame scores (``video_predict``); folders may hold videos too. A model
+exported with ``deepfake_lib.export`` scores through onnxruntime
 (``onnx_predict.OnnxPredictor``: the same JSON and CSV, no Grad-CAM, no PyTorch needed for whole images).
 
 torch and grad-cam are imported inside the functions that need them, so the command line can re-exec itself
@@ -27,7 +30,7 @@ import sys
 import warnings
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +41,8 @@ from .argtypes import positive_float, positive_int, unit_interval
 from .cpu_env import MALLOC_ENV, NO_REEXEC_ENV, reexec_with_malloc_env
 from .faces import Face, crop_face, no_face_reason, square_box
 from .images import IMAGE_EXTENSIONS, ImageLoadError, load_image, to_rgb
+from .video import VideoError
+from .video_predict import NoClipError
 
 if TYPE_CHECKING:
     import torch
@@ -270,11 +275,17 @@ class BasePredictor:
         threshold: float = 0.5,
         checkpoint: Path | None = None,
         faces: dict[str, Any] | None = None,
+        clips: dict[str, Any] | None = None,
+        video_threshold: float | None = None,
     ) -> None:
         """``faces``: the face-crop settings the model was trained with (a checkpoint's ``faces`` entry:
-        ``margin``, ``size``); face mode crops the same way (default margin 1.3, crops resized to ``image_size``)."""
+        ``margin``, ``size``); face mode crops the same way (default margin 1.3, crops resized to ``image_size``).
+        ``clips``: how its training videos were cut into clips (a checkpoint's ``clips`` entry), for videos.
+        ``video_threshold``: the threshold for a video's pooled score (None: ``threshold``)."""
         self.image_size = int(image_size)
+        self.clip_settings = dict(clips) if isinstance(clips, dict) else None
         self.threshold = float(threshold)
+        self.video_threshold = self.threshold if video_threshold is None else float(video_threshold)
         self.checkpoint = checkpoint
         self.trained_on_faces = isinstance(faces, dict) and bool(faces)
         faces = faces if isinstance(faces, dict) else {}
@@ -378,13 +389,15 @@ class Predictor(BasePredictor):
         amp: bool = True,
         compile_model: bool = False,
         faces: dict[str, Any] | None = None,
+        clips: dict[str, Any] | None = None,
+        video_threshold: float | None = None,
     ) -> None:
         """``amp``: mixed precision on CUDA. ``compile_model``: ``torch.compile`` the model for scoring without
         heatmaps (about 1.2x faster on a CPU once compiled; the first batch pays for the compilation).
         ``faces``: see ``BasePredictor``."""
         from .data import build_transform
 
-        super().__init__(image_size, threshold, checkpoint, faces)
+        super().__init__(image_size, threshold, checkpoint, faces, clips, video_threshold)
         self.model = model.eval()
         self.transform = build_transform(self.image_size, train=False)
         self.amp = amp
@@ -406,18 +419,23 @@ class Predictor(BasePredictor):
         threshold: float | None = None,
         compile_model: bool = False,
     ) -> Predictor:
-        """Load ``weights`` (raises ``model.CheckpointError``); ``threshold`` None = the checkpoint's own."""
+        """Load ``weights`` (raises ``model.CheckpointError``); ``threshold`` None = the checkpoint's own (its
+        ``video_threshold`` for videos, when 03 chose one); a given ``threshold`` is used for videos too."""
         from .device import configure_backends, resolve_device
         from .model import load_model
 
         dev = resolve_device(device)
         configure_backends(dev)
         model, ckpt = load_model(weights, dev)
+        video_threshold = threshold
         if threshold is None:
             threshold = float(ckpt.get("threshold", 0.5))
+            video_threshold = ckpt.get("video_threshold")
         image_size = ckpt["config"]["image_size"]
-        faces = ckpt.get("faces")
-        return cls(model, image_size, threshold, Path(weights), compile_model=compile_model, faces=faces)
+        return cls(
+            model, image_size, threshold, Path(weights), compile_model=compile_model, faces=ckpt.get("faces"),
+            clips=ckpt.get("clips"), video_threshold=video_threshold,
+        )  # fmt: skip
 
     def score(
         self, x: torch.Tensor, heatmaps: bool = True, batch_size: int = 16
@@ -557,15 +575,19 @@ def predict_folder(
     heatmaps: bool = True,
     progress: bool = True,
 ) -> FolderResult:
-    """Score every image under ``folder`` (recursive) in batches.
+    """Score every image under ``folder`` (recursive) in batches, and every video (``video_predict``; with a
+    PyTorch model).
 
     Writes ``out_dir/predictions.csv`` (columns ``path, probability, decision, heatmap, error``: one row
-    per file, unusable ones with the reason) and ``out_dir/heatmaps/<stem>_gradcam.png`` per scored image.
-    Raises ``PredictError`` when the folder holds no image file at all.
+    per file, unusable ones with the reason) and ``out_dir/heatmaps/<stem>_gradcam.png`` per scored image
+    (for a video: ``heatmaps/<stem>/gradcam.png`` of its most suspicious frame and ``timeline.png``). Raises ``PredictError`` when the
+    folder holds no image or video file at all.
     """
     files, heat_dir, name_of, rows = _folder_plan(folder, out_dir, heatmaps)
     if heat_dir is not None:
         from .explain import save_overlay, to_image_size
+
+    _score_videos(predictor, Path(folder), rows, heat_dir, progress)
 
     for scores in predictor.iter_files(files, batch_size, num_workers, heatmaps, progress, desc="scoring"):
         for path, reason in scores.bad:
@@ -598,8 +620,10 @@ def _folder_plan(
     root = Path(folder)
     if not root.is_dir():
         raise PredictError(f"{root}: folder not found")
+    from .video import list_video_files
+
     files, skipped = list_image_files(root)
-    if not files and not skipped:
+    if not files and not skipped and not list_video_files(root):
         raise _no_images(root)
     heat_dir = Path(out_dir) / HEATMAP_DIR if heatmaps else None
     if heat_dir is not None:
@@ -630,6 +654,7 @@ def predict_folder_faces(
     from .runs import atomic_write
 
     files, heat_dir, name_of, rows = _folder_plan(folder, out_dir, heatmaps, n_faces="")
+    _score_videos(predictor, Path(folder), rows, heat_dir, progress, faces=True)
     reason = no_face_reason(detector.min_score)
     with tqdm(total=len(files), desc="faces", unit="img", disable=not progress) as bar:
         for start in range(0, len(files), batch_size):
@@ -658,6 +683,48 @@ def predict_folder_faces(
     return FolderResult(ordered, csv_path, heat_dir, predictor.threshold)
 
 
+def _score_videos(
+    predictor: BasePredictor,
+    root: Path,
+    rows: dict[str, dict[str, Any]],
+    heat_dir: Path | None,
+    progress: bool,
+    faces: bool | None = None,
+) -> None:
+    """Add one row per video under ``root``: its verdict (``video_predict``; face tracks as ``settings_for``
+    decides with ``faces``, detected at the face settings' ``min_score``), or the reason it has none."""
+    from tqdm.auto import tqdm
+
+    from .video import list_video_files
+
+    videos = list_video_files(root)
+    if not videos:
+        return
+    detector = None
+    names = heatmap_names(videos, root)
+    for path, name in tqdm(list(zip(videos, names, strict=True)), desc="videos", disable=not progress):
+        row = rows.setdefault(str(path), _row(path))
+        if not isinstance(predictor, Predictor):
+            row["error"] = "videos need a PyTorch checkpoint (--runtime torch)"
+            continue
+        from .faces import FaceDetector
+        from .video_predict import predict_video, settings_for, write_outputs
+
+        settings = settings_for(predictor, faces)
+        if settings.faces is not None and detector is None:
+            detector = FaceDetector(str(predictor.device), min_score=float(settings.faces["min_score"]))
+        try:
+            result = predict_video(predictor, path, settings, detector, heatmap=heat_dir is not None)
+        except (VideoError, NoClipError) as exc:
+            row["error"] = getattr(exc, "reason", None) or str(exc).split(": ", 1)[-1]
+            continue
+        row.update(probability=f"{result.probability:.6f}", decision=result.decision)
+        if heat_dir is not None:
+            folder = heat_dir / name.removesuffix("_gradcam.png")
+            heatmap_path, _ = write_outputs(result, folder)
+            row["heatmap"] = str(heatmap_path or "")
+
+
 def _write_csv(path: Path, rows: list[dict[str, Any]], columns: Sequence[str]) -> Path:
     """Write ``rows`` as CSV with ``columns``, atomically."""
     from .runs import atomic_write
@@ -670,7 +737,10 @@ def _write_csv(path: Path, rows: list[dict[str, Any]], columns: Sequence[str]) -
 
 
 def _no_images(root: Path) -> PredictError:
-    return PredictError(f"{root}: no image files found (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
+    from .video import VIDEO_EXTENSIONS
+
+    looked = ", ".join(sorted(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS))
+    return PredictError(f"{root}: no image or video files found (looked for {looked})")
 
 
 def _row(path: Path, error: str = "") -> dict[str, Any]:
@@ -683,12 +753,13 @@ def _row(path: Path, error: str = "") -> dict[str, Any]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m deepfake_lib.predict",
-        description="Is an image FAKE or REAL? Prints one JSON object and writes a Grad-CAM heatmap. "
-        "Given a folder, scores every image in it and writes a CSV.",
+        description="Is an image or a video FAKE or REAL? Prints one JSON object and writes a Grad-CAM heatmap. "
+        "Given a folder, scores every image and video in it and writes a CSV.",
         epilog=f'Image: prints {{"decision", "probability", "heatmap"}} and writes DIR/{HEATMAP_FILE}. '
         f"Folder: writes DIR/{CSV_FILE} (one row per file, unusable ones with the reason) and "
         f"DIR/{HEATMAP_DIR}/<stem>_gradcam.png, prints a JSON summary. With --faces the JSON also lists the "
         f'faces ("box", "score", "probability", "decision") and the CSV gets an n_faces column. '
+        f'Video: also "frames" (time, probability, box per sampled frame), "clips", "scores" and DIR/timeline.png. '
         f"Exit codes: 0 done, 2 bad input or "
         f"usage (one line on stderr), 1 unexpected error. On Linux the command re-execs itself once with glibc "
         f"malloc settings that make CPU inference faster; {NO_REEXEC_ENV}=1 skips that.",
@@ -696,6 +767,11 @@ def build_parser() -> argparse.ArgumentParser:
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--frame", metavar="PATH", help="an image file, or a folder of images (folder mode)")
     src.add_argument("--input", metavar="PATH", help="same as --frame")
+    src.add_argument(
+        "--video",
+        metavar="FILE",
+        help="a video (mp4, avi, mov, mkv, webm): the video's verdict, per-frame scores and DIR/timeline.png",
+    )
     parser.add_argument(
         "--weights", required=True, metavar="W", help="a workbench checkpoint (.pth), or a model exported to ONNX"
     )
@@ -723,7 +799,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--faces",
         action="store_true",
-        help="detect faces (MTCNN), score each face crop; the image gets its most suspicious face's decision",
+        help="detect faces (MTCNN), score each face crop; the image gets its most suspicious face's decision "
+        "(videos: follow face tracks even if the model was trained on whole frames)",
     )
     parser.add_argument(
         "--face-margin",
@@ -797,10 +874,10 @@ def _quiet(quiet: bool) -> Iterator[None]:
         logger.propagate = propagate
 
 
-def _detector(args: argparse.Namespace) -> FaceDetector:
+def _detector(args: argparse.Namespace, min_score: float = 0.9) -> FaceDetector:
     from .faces import FaceDetector
 
-    return FaceDetector(device=str(_device(args)))
+    return FaceDetector(device=str(_device(args)), min_score=float(min_score))
 
 
 def _run_faces(args: argparse.Namespace, source: Path, image: Image.Image, out: Path) -> int:
@@ -840,20 +917,47 @@ def _with_note(result: dict[str, Any], args: argparse.Namespace) -> dict[str, An
     return result
 
 
+def _run_video(args: argparse.Namespace, source: Path, out: Path) -> int:
+    """One video: check it (before the model is loaded), cut it into clips, score, write heatmap and timeline."""
+    from .video import probe_video
+    from .video_predict import predict_video, settings_for, write_outputs
+
+    if source.is_dir():
+        raise PredictError(f"{source}: --video takes a video file; give a folder with --input")
+    if args.runtime == "onnx":
+        raise PredictError("--video needs --runtime torch (a .pth checkpoint): clips and Grad-CAM need PyTorch")
+    probe_video(source)  # a bad video fails here, before the model is loaded
+    _prepare_out(out)
+    predictor = _load_predictor(args)
+    settings = settings_for(predictor, faces=True if args.faces else None)
+    if args.face_margin is not None:
+        if settings.faces is None:
+            raise PredictError("--face-margin only applies to face tracks (--faces, or a model trained on faces)")
+        settings = replace(settings, faces={**settings.faces, "margin": args.face_margin})
+    detector = _detector(args, settings.faces["min_score"]) if settings.faces is not None else None
+    result = predict_video(predictor, source, settings, detector, heatmap=not args.no_heatmap)
+    heatmap_path, timeline = write_outputs(result, out)
+    print(json.dumps(result.to_dict(heatmap_path, timeline)))
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
-    source = Path(args.frame or args.input)
     out = Path(args.out)
+    args.runtime = runtime_for(args.weights, args.runtime)
+    if args.video:
+        return _run_video(args, Path(args.video), out)
+    source = Path(args.frame or args.input)
     if args.face_margin is not None and not args.faces:
         raise PredictError("--face-margin only applies with --faces")
-    args.runtime = runtime_for(args.weights, args.runtime)
     if args.runtime == "onnx":
         if args.compile:
             raise PredictError("--compile only applies with --runtime torch")
         args.no_heatmap = True
     if source.is_dir():
         from .images import list_image_files
+        from .video import list_video_files
 
-        if list_image_files(source) == ([], []):
+        if list_image_files(source) == ([], []) and not list_video_files(source):
             raise _no_images(source)  # before the model is loaded
         _prepare_out(out)
         predictor = _load_predictor(args)
@@ -913,7 +1017,7 @@ def main(argv: Sequence[str] | None = None, reexec: bool = False) -> int:
     try:
         with _quiet(not args.debug):
             return _run(args)
-    except (PredictError, ImageLoadError) as exc:
+    except (PredictError, ImageLoadError, VideoError, NoClipError) as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

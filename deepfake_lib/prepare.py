@@ -1,9 +1,11 @@
-"""Raw images -> a training-ready ``<split>/{real,fake}`` folder: optional face crops, then leak-free splits.
+"""Raw images and videos -> a training-ready ``<split>/{real,fake}`` folder: clips cut from videos, optional face
+crops, then leak-free splits (all clips of one video, all faces of one photo, on one side).
 
 Each step writes a new folder under ``prepared_root`` (the source stays untouched) and is cached there, so a
 re-run reuses it. Notebook 01 calls ``prepare_data``; so does the command line:
 
-python -m deepfake_lib.prepare DATA_DIR [--faces] [--fractions 0.7 0.15 0.15] [--group-regex R] [--out ROOT]
+python -m deepfake_lib.prepare DATA_DIR [--faces] [--frames 8] [--fractions 0.7 0.15 0.15] [--group-regex R]
+                                        [--out ROOT]
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .argtypes import positive_float, size_or_native, unit_interval
+from .argtypes import positive_float, positive_int, size_or_native, unit_interval
 from .runs import METRICS_FILE, project_root, read_json, resolve_path, write_json
 
 PREPARED_FILE = "prepared.json"  # written into the final data folder: how it was made
@@ -35,6 +37,7 @@ class PreparedData:
     source_dir: Path
     data_dir: Path
     steps: list[str] = field(default_factory=list)
+    clips: dict[str, Any] | None = None
     faces: dict[str, Any] | None = None
     splits: dict[str, Any] | None = None
 
@@ -43,6 +46,7 @@ class PreparedData:
             "source_dir": str(self.source_dir),
             "data_dir": str(self.data_dir),
             "steps": list(self.steps),
+            "clips": self.clips,
             "faces": self.faces,
             "splits": self.splits,
         }
@@ -71,6 +75,14 @@ def faces_folder_name(margin: float, size: int | None, keep: str, min_score: flo
     return f"faces-m{_fmt(margin)}-s{size or 'native'}-{keep}-p{_fmt(min_score)}"
 
 
+def clips_folder_name(settings: Any) -> str:
+    faces = settings.faces
+    name = f"clips-T{settings.frames}-n{settings.clips}-k{settings.stride or 'uniform'}-s{settings.size}"
+    if faces:
+        name += f"-faces-m{_fmt(faces['margin'])}-{faces['keep']}-p{_fmt(faces['min_score'])}"
+    return name
+
+
 def splits_folder_name(fractions: list[float], seed: int, grouping: str | None) -> str:
     name = "splits-" + "-".join(_fmt(round(f * 100, 2)) for f in fractions) + f"-seed{seed}"
     if grouping:
@@ -78,31 +90,37 @@ def splits_folder_name(fractions: list[float], seed: int, grouping: str | None) 
     return name
 
 
-def _face_groups(
-    manifest: Path,
+def _item_groups(
+    origins: dict[str, str],
     source_dir: Path,
     group_regex: str | None = None,
     group_csv: str | None = None,
     group_column: str | None = None,
     path_column: str = "path",
 ) -> dict[str, str]:
-    """Crop path (relative to the faces folder) -> group, from the crop's source file: the regex over the source
-    file name, or the source's row in the group CSV (keyed by the original files), so the user's grouping
-    survives the crop; a source without a group is its own group (all faces of one photo stay together)."""
-    import pandas as pd
-
+    """Prepared item (crop or clip, relative to its folder) -> group, from the item's original file (``origins``,
+    relative to ``source_dir``): the regex over that file's name, or its row in the group CSV (keyed by the
+    original files), so the user's grouping survives the preparation; an original without a group is its own
+    group (all faces of one photo, all clips of one video stay together)."""
     from .splits import groups_from_csv
 
-    rows = pd.read_csv(manifest, dtype=str)
     pattern = re.compile(group_regex) if group_regex else None
     by_csv = groups_from_csv(group_csv, path_column, group_column, source_dir) if group_csv else {}
     groups = {}
-    for crop, source in zip(rows["crop"], rows["source"], strict=True):
+    for crop, source in origins.items():
         group = by_csv.get(source) or by_csv.get(Path(source).name) or source
         if pattern is not None and (m := pattern.search(Path(source).name)):
             group = (m.group(1) if m.groups() else m.group(0)) or source
         groups[crop] = group
     return groups
+
+
+def _crop_sources(manifest: Path) -> dict[str, str]:
+    """Face crop -> its source file (both relative to their folders), from a faces manifest."""
+    import pandas as pd
+
+    rows = pd.read_csv(manifest, dtype=str)
+    return dict(zip(rows["crop"], rows["source"], strict=True))
 
 
 def prepare_data(
@@ -119,11 +137,18 @@ def prepare_data(
     group_regex: str | None = None,
     group_csv: str | None = None,
     group_column: str | None = None,
+    frames: int = 8,
+    clips_per_video: int = 2,
+    frame_stride: int | None = None,
+    image_size: int = 224,
     device: str = "cpu",
     progress: bool = True,
 ) -> PreparedData:
     """Make ``data_dir`` ready for training and return where the result is.
 
+    Videos (any under ``data_dir``) first become clip folders of ``frames`` frames (``deepfake_lib.clips``: at
+    most ``clips_per_video`` per face track, sampled uniformly or every ``frame_stride``-th frame; face tracks
+    with ``faces``, else whole frames at ``image_size``); images pass through.
     ``faces``: crop faces with MTCNN (``deepfake_lib.faces``; same layout, files without a face are listed,
     not dropped silently). ``make_splits``: "auto" splits a flat ``{real,fake}`` folder into train/val/test
     (``deepfake_lib.splits``) and leaves an already split one alone; True requires a flat folder; False
@@ -152,7 +177,26 @@ def prepare_data(
     root = Path(prepared_root).expanduser() if prepared_root else default_prepared_root(source)
     root = resolve_path(root)
     result = PreparedData(source_dir=source, data_dir=source)
-    current, groups = source, None
+    current, origins = source, None  # origins: prepared item -> original file, for grouping
+    from .clips import ClipSettings, clip_origins, has_videos, prepare_clips
+    from .images import list_samples
+
+    if has_videos(source):
+        face_settings = {"margin": face_margin, "keep": face_keep, "min_score": face_min_score} if faces else None
+        clip_settings = ClipSettings(
+            frames=frames, clips=clips_per_video, stride=frame_stride,
+            size=(face_size or image_size) if faces else image_size, faces=face_settings,
+        )  # fmt: skip
+        out = root / clips_folder_name(clip_settings)
+        clip_result = prepare_clips(current, out, clip_settings, device=device, progress=progress)
+        left_out = [{"path": p, "reason": r} for p, r in [*clip_result.no_clip, *clip_result.unreadable]]
+        result.clips = {**clip_result.summary(), "settings": clip_settings.to_dict(), "left_out": left_out}
+        result.steps.append("clips")
+        items, _ = list_samples(clip_result.out_dir)
+        origins = {p.relative_to(clip_result.out_dir).as_posix(): p.relative_to(clip_result.out_dir).as_posix()
+                   for p in items}  # fmt: skip
+        origins.update(clip_origins(clip_result.manifest))
+        current = clip_result.out_dir
     if faces:
         from .faces import prepare_faces
 
@@ -168,13 +212,15 @@ def prepare_data(
             "left_out": left_out,
         }  # fmt: skip
         result.steps.append("faces")
-        if flat:
-            groups = _face_groups(face_result.manifest, source, group_regex, group_csv, group_column)
+        crops = _crop_sources(face_result.manifest)
+        # clips passed through the face step keep their video as origin; a crop's origin is its photo's
+        origins = {**(origins or {}), **{c: (origins or {}).get(src, src) for c, src in crops.items()}}
         current = face_result.out_dir
+    groups = _item_groups(origins, source, group_regex, group_csv, group_column) if origins and flat else None
     if flat and make_splits in (True, "auto"):
         grouping = group_regex or (f"{group_csv}:{group_column}" if group_csv else None)
         if groups is not None:
-            grouping = f"faces-by-source:{grouping or ''}"
+            grouping = f"{'+'.join(result.steps)}-by-source:{grouping or ''}"
         out = root / splits_folder_name(list(split_fractions), seed, grouping)
         grouping_args = (
             {"groups": groups}
@@ -201,12 +247,15 @@ def preparation_of(data_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
 
 def checkpoint_info(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """Extra checkpoint keys describing the training data's preparation, so prediction can repeat it:
-    ``{"faces": {"margin", "size", "keep", "min_score"}}`` when the model was trained on face crops."""
+    ``{"faces": {"margin", "size", "keep", "min_score"}}`` when the model was trained on face crops, and
+    ``{"clips": {"frames", "clips", "stride", "size", "faces"}}`` when videos were cut into clips."""
     prep = preparation_of(data_dir) or {}
-    face = prep.get("faces")
-    if not face:
-        return {}
-    return {"faces": {k: face.get(k) for k in ("margin", "size", "keep", "min_score")}}
+    info: dict[str, Any] = {}
+    if face := prep.get("faces"):
+        info["faces"] = {k: face.get(k) for k in ("margin", "size", "keep", "min_score")}
+    if clips := prep.get("clips"):
+        info["clips"] = {k: v for k, v in clips["settings"].items() if k != "format"}
+    return info
 
 
 def data_dir_for_run(data_dir: str | os.PathLike[str], run_dir: str | os.PathLike[str]) -> Path:
@@ -228,6 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--face-size", type=size_or_native, default=224, help="0 keeps the crop's native size")
     p.add_argument("--all-faces", action="store_true", help="keep every face, not only the largest")
     p.add_argument("--face-min-score", type=unit_interval, default=0.9)
+    p.add_argument("--frames", type=positive_int, default=8, help="videos: frames per clip (T)")
+    p.add_argument("--clips-per-video", type=positive_int, default=2, help="videos: clips per face track")
+    p.add_argument("--frame-stride", type=positive_int, default=None, help="videos: every k-th frame (default uniform)")
+    p.add_argument("--image-size", type=positive_int, default=224, help="videos without --faces: frame size")
     p.add_argument("--no-splits", action="store_true", help="never split (the folder must have splits)")
     p.add_argument("--fractions", type=float, nargs="+", default=[0.7, 0.15, 0.15])
     p.add_argument("--seed", type=int, default=0)
@@ -246,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
             face_keep="all" if args.all_faces else "largest", face_min_score=args.face_min_score,
             make_splits=False if args.no_splits else "auto", split_fractions=args.fractions, seed=args.seed,
             group_regex=args.group_regex, group_csv=args.group_csv, group_column=args.group_column,
-            device=args.device,
+            frames=args.frames, clips_per_video=args.clips_per_video, frame_stride=args.frame_stride,
+            image_size=args.image_size, device=args.device,
         )  # fmt: skip
     except ValueError as exc:  # PrepareError, FacePrepError and SplitError are ValueErrors
         print(f"error: {exc}", file=sys.stderr)

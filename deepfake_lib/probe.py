@@ -49,7 +49,8 @@ class Features:
 def extract_features(
     model: EfficientNetLSTM, samples: list[Sample], batch_size: int = 64, progress: bool = True, desc: str = "features"
 ) -> Features:
-    """Globally pooled backbone features (``model.features``, the LSTM's input) with the eval transform."""
+    """Globally pooled backbone features (``model.features``, the LSTM's input) with the eval transform; a clip's
+    features are the mean over its frames."""
     model.eval()
     device = model_device(model)
     loader = make_loader(DeepfakeDataset(samples, build_transform(model.config.image_size, train=False)), batch_size)
@@ -59,7 +60,7 @@ def extract_features(
         if batch["x"] is None:
             continue
         with autocast(device, True):
-            feats = model.features(batch["x"].to(device))[:, 0]  # [B, T=1, C] -> [B, C]
+            feats = model.features(batch["x"].to(device)).mean(dim=1)  # [B, T, C] -> [B, C] (a clip: frame mean)
         xs.append(feats.float().cpu().numpy())
         ys.append(batch["y"].numpy())
         paths += batch["path"]

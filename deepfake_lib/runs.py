@@ -50,14 +50,15 @@ def run_paths(run_dir: str | os.PathLike[str]) -> dict[str, Path]:
     return paths
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
+def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None], suffix: str = ".tmp") -> Path:
     """Call ``write(tmp_path)`` on a temporary file next to ``path``, then rename it into place.
 
-    A crash or kill during ``write`` leaves any previous ``path`` untouched.
+    A crash or kill during ``write`` leaves any previous ``path`` untouched. ``suffix``: the temporary file's
+    extension, for writers that choose the format by it (OpenCV's video writer).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     umask = os.umask(0)
@@ -98,7 +99,11 @@ def update_metrics(run_dir: str | os.PathLike[str], section: str, values: dict[s
 
 def save_figure(fig: Any, run_dir: str | os.PathLike[str], name: str, dpi: int = 120) -> Path:
     """Save a matplotlib figure as ``<run_dir>/figures/<name>.png`` (atomically) and return the path."""
-    path = run_paths(run_dir)["figures"] / f"{name}.png"
+    return save_figure_file(fig, run_paths(run_dir)["figures"] / f"{name}.png", dpi)
+
+
+def save_figure_file(fig: Any, path: str | os.PathLike[str], dpi: int = 120) -> Path:
+    """Save a matplotlib figure as the PNG ``path`` (atomically) and return the path."""
     return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png"))
 
 

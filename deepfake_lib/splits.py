@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from . import CLASS_NAMES
 from .data import DataLayoutError, find_class_dirs
-from .images import Skipped, list_image_files
+from .images import Skipped, list_samples
 from .runs import atomic_write, write_json
 
 log = logging.getLogger(__name__)
@@ -357,13 +357,14 @@ def is_flat_layout(data_dir: str | os.PathLike[str]) -> bool:
 
 
 def _scan_flat(src: Path) -> tuple[list[_File], list[Skipped]]:
-    """Image files under ``src/{real,fake}`` (not decoded), and what ``list_image_files`` skipped."""
+    """Samples under ``src/{real,fake}`` (images, clip folders and videos, each one unit; not decoded), and what
+    the listing skipped."""
     files: list[_File] = []
     skipped: list[Skipped] = []
     for label, folder in sorted(find_class_dirs(src).items()):
-        found, bad = list_image_files(folder)
+        found, bad = list_samples(folder, videos=True)
         if not found:
-            raise SplitError(f"{folder}: no image files found; every class needs images")
+            raise SplitError(f"{folder}: no image, clip or video files found; every class needs some")
         for p in found:
             inner = p.relative_to(folder).as_posix()
             files.append(_File(f"{folder.name}/{inner}", inner, label))
@@ -450,7 +451,10 @@ class _Writer:
                 self.links_ok = False
         if self.mode == "link":
             self.copied_instead_of_linked += 1
-        shutil.copy2(source, dest)
+        if source.is_dir():  # a clip folder
+            shutil.copytree(source, dest)
+        else:
+            shutil.copy2(source, dest)
         return True
 
 

@@ -169,6 +169,14 @@ def _data_prep_lines(prep: dict[str, Any] | None) -> list[str]:
     if not prep:
         return []
     lines = [f"- prepared from `{prep.get('source_dir')}`: {', '.join(prep.get('steps') or [])}"]
+    clips = prep.get("clips")
+    if clips:
+        st = clips.get("settings") or {}
+        how = "face tracks" if st.get("faces") else "whole frames"
+        lines.append(
+            f"- video clips ({st.get('frames')} frames, up to {st.get('clips')} per track, {how}): {clips.get('clips')} "
+            f"clips from {clips.get('videos')} videos, {len(clips.get('left_out') or [])} videos left out"
+        )
     faces = prep.get("faces")
     if faces:
         lines.append(
@@ -180,6 +188,18 @@ def _data_prep_lines(prep: dict[str, Any] | None) -> list[str]:
     if splits:
         lines.append(f"- splits: groups per split {splits.get('n_groups')}, no group on two sides")
     return lines + [""]
+
+
+def _video_section(video: dict[str, Any]) -> list[str]:
+    lines = ["## Videos: frame and video level", ""]
+    if "levels" not in video:
+        return lines + [f"- {video.get('status', 'not run')}", ""]
+    lines += ["- each level at its own threshold, chosen on the threshold split's videos", ""]
+    rows = [
+        [name, v.get("n"), v.get("auc"), v.get("balanced_accuracy"), v.get("eer"), v.get("threshold")]
+        for name, v in video["levels"].items()
+    ]
+    return lines + _table(rows, ["level", "n", "AUC", "balanced accuracy", "EER", "threshold"])
 
 
 def _generic_section(name: str, values: dict[str, Any]) -> list[str]:
@@ -218,6 +238,8 @@ def write_summary(run_dir: str | os.PathLike[str]) -> Path:
             lines += _robustness_section(values)
         elif section == "linear_probe":
             lines += _probe_section(values)
+        elif section == "video":
+            lines += _video_section(values)
         else:
             lines += _generic_section(section, values)
     figures = sorted((root / "figures").glob("*.png"))

@@ -29,6 +29,7 @@ from .metrics import basic_metrics
 from .model import (
     CheckpointError,
     EfficientNetLSTM,
+    ModelConfig,
     load_checkpoint,
     model_checkpoint,
     model_info,
@@ -230,7 +231,8 @@ def fit(
     if cfg.resume and last_path.exists():
         state = load_checkpoint(last_path, map_location="cpu")
         ignore = {"pretrained", "weights_path", "pretrained_loaded", "weights_source", "requested_backbone"}
-        saved = {k: v for k, v in state["config"].items() if k not in ignore}
+        # settings added since that checkpoint was written count as their defaults
+        saved = {k: v for k, v in {**asdict(ModelConfig()), **state["config"]}.items() if k not in ignore}
         current = {k: v for k, v in asdict(model.config).items() if k not in ignore}
         if saved != current:
             changed = sorted(k for k in saved.keys() | current.keys() if saved.get(k) != current.get(k))

@@ -195,3 +195,40 @@ class Inspector:
         else:
             self.select.value = index  # on_select shows it
         return index
+
+
+class FrameSlider:
+    """A video's sampled frames (what the model saw) on a slider, with each frame's time and FAKE probability.
+
+    ``result``: a ``video_predict.VideoPrediction``. Display ``slider.widget``; ``show(i)`` moves it from code.
+    """
+
+    def __init__(self, result: Any, thumb: int = 256) -> None:
+        if not result.frames:
+            raise ValueError("the video prediction has no frames")
+        self.result = result
+        self.thumb = thumb
+        self.slider = w.IntSlider(
+            value=0, min=0, max=len(result.frames) - 1, description="frame", continuous_update=False
+        )
+        self.image = w.Image(format="png", width=thumb, height=thumb)
+        self.info = w.HTML()
+        self.slider.observe(self.on_slide, names="value")
+        self.widget = w.VBox([self.slider, w.HBox([self.image, self.info])])
+        self.show(0)
+
+    def show(self, index: int) -> None:
+        frame = self.result.frames[index]
+        self.slider.value = index
+        if index < len(self.result.crops):
+            self.image.value = png_bytes(self.result.crops[index], self.thumb)
+        decision = "FAKE" if frame.probability >= self.result.threshold else "REAL"
+        self.info.value = (
+            f"<b>{html.escape(Path(self.result.path).name)}</b><br>t = {frame.time:.2f} s (frame {frame.index}), "
+            f"track {frame.track}<br>P(FAKE) = {frame.probability:.3f}: {decision} at {self.result.threshold:.3f}"
+            f"<br>video: {self.result.decision} ({self.result.aggregate} {self.result.probability:.3f})"
+        )
+
+    def on_slide(self, change: dict[str, Any]) -> None:
+        if change["new"] != change.get("old"):
+            self.show(int(change["new"]))

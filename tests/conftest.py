@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 from deepfake_lib.demo import DemoSpec, build_demo_dataset
+from deepfake_lib.demo_video import VideoDemoSpec
 from deepfake_lib.model import EfficientNetLSTM, ModelConfig, save_model
 
 # Small and fast everywhere: the CI machine has 2 cores.
@@ -28,15 +29,51 @@ LFS_POINTER = b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"0" 
 TINY_MODEL = {"pretrained": False, "image_size": TINY_SIZE, "lstm_hidden": 16, "head_hidden": 8}
 
 
-def tiny_spec(real: int = 12, fake: int = 4, size: int = TINY_SIZE, seed: int = 0) -> DemoSpec:
+TINY_FRAMES = 4  # clip length of the tiny video data
+
+
+def tiny_spec(
+    real: int = 12, fake: int = 4, size: int = TINY_SIZE, seed: int = 0, videos: VideoDemoSpec | None = None
+) -> DemoSpec:
+    """Images only unless ``videos`` is given."""
     counts = {"real": real, "fake": fake}
-    return DemoSpec(counts={"train": dict(counts), "val": dict(counts), "test": dict(counts)}, size=size, seed=seed)
+    return DemoSpec(
+        counts={"train": dict(counts), "val": dict(counts), "test": dict(counts)}, size=size, seed=seed, videos=videos
+    )
+
+
+def tiny_video_spec(real: int = 3, fake: int = 3, n_frames: int = 10, size: int = 48) -> VideoDemoSpec:
+    counts = {"real": real, "fake": fake}
+    return VideoDemoSpec(
+        counts={"train": dict(counts), "val": dict(counts), "test": dict(counts)}, n_frames=n_frames, size=size
+    )
 
 
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``<tmp>/data/{train,val,test}/{real,fake}``: 12 real + 4 fake 32x32 JPEGs per split (read-only use)."""
     return build_demo_dataset(tmp_path_factory.mktemp("tiny") / "data", tiny_spec())
+
+
+@pytest.fixture(scope="session")
+def tiny_video_clips(tiny_video_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``tiny_video_data`` prepared: its videos cut into clips of ``TINY_FRAMES`` frames at ``TINY_SIZE`` px, the
+    images linked, the splits kept (read-only use)."""
+    from deepfake_lib.prepare import prepare_data
+
+    prep = prepare_data(
+        tiny_video_data, tmp_path_factory.mktemp("tinyclips"), frames=TINY_FRAMES, image_size=TINY_SIZE, progress=False
+    )
+    assert prep.steps == ["clips"]
+    return prep.data_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_video_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Like ``tiny_data`` (8 real + 4 fake images per split) plus 3 real and 3 fake 10-frame 48x48 mp4 videos per
+    split, next to the images (read-only use)."""
+    spec = tiny_spec(real=8, fake=4, videos=tiny_video_spec())
+    return build_demo_dataset(tmp_path_factory.mktemp("tinyvideo") / "data", spec)
 
 
 def calibrate_batchnorm(model: EfficientNetLSTM, steps: int = 4) -> EfficientNetLSTM:

@@ -24,18 +24,22 @@ def test_bench_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: p
         monkeypatch.setattr(export_mod, "export_onnx", export_copy)
     out = tmp_path / "bench.json"
     assert bench.main(["--image-size", "32", "--batch-size", "4", "--repeats", "1", "--warmup", "0",
-                       "--n-images", "6", "--workers", "0", "--device", "cpu", "--out", str(out)]) == 0  # fmt: skip
+                       "--n-images", "6", "--workers", "0", "--device", "cpu", "--n-videos", "1",
+                       "--out", str(out)]) == 0  # fmt: skip
     result = json.loads(out.read_text())
     rows = result["rows"]
-    expected = {"bare_backbone", "full_model", "folder_predict", "train_default", "train_full"}
+    expected = {"bare_backbone", "full_model", "folder_predict", "video_predict", "train_default", "train_full"}
     assert set(rows) == expected | ({"folder_predict_onnx"} if bench.onnx_available() else set())
     assert rows["bare_backbone"]["ratio_to_bare"] == 1.0
     for row in rows.values():
         assert row["images_per_s"] > 0 and row["peak_rss_mb"] > 0
         assert abs(row["ratio_to_bare"] - row["images_per_s"] / rows["bare_backbone"]["images_per_s"]) < 1e-9
     assert result["image_size"] == 32 and result["device"] == "cpu"
+    split = rows["video_predict"]["time_split"]
+    assert set(split) == {"decode", "faces", "model"} and abs(sum(split.values()) - 1) < 1e-9
     table = bench.format_table(result)
     assert "| (a) bare EfficientNet-B0 forward |" in table and "1.00x" in table
+    assert "video scoring time: decode" in table
 
 
 def test_write_jpegs(tmp_path: Path) -> None:

@@ -232,7 +232,7 @@ def test_folder_mode_with_nothing_usable_exits_2(
     empty = tmp_path / "empty"
     empty.mkdir()
     result = in_process(capsys, "--frame", empty, "--weights", tiny_checkpoint, "--out", out)
-    assert_one_line_error(result, 2, "no image files")
+    assert_one_line_error(result, 2, "no image or video files")
 
 
 def test_heatmap_names_are_unique() -> None:

@@ -402,7 +402,7 @@ def test_non_flat_sources_are_refused_with_what_was_found(tmp_path: Path) -> Non
         make_splits(one_class, tmp_path / "o3", **FAST)
     empty_class = placeholders(tmp_path / "empty", {"real": ["a.jpg"]})
     (empty_class / "fake").mkdir()
-    with pytest.raises(SplitError, match="no image files"):
+    with pytest.raises(SplitError, match="no image, clip or video files"):
         make_splits(empty_class, tmp_path / "o4", **FAST)
     with pytest.raises(SplitError, match="not found"):
         make_splits(tmp_path / "nowhere", tmp_path / "o5", **FAST)
