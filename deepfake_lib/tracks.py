@@ -1,10 +1,9 @@
-"""Face tracks in a video: link per-frame face boxes into one track per person, and cut tracks into clips.
+"""Face tracks in a video: link per-frame face boxes into one track per person, and crop along a track.
 
 A video gives sampled frames (PIL images, all one size); ``FaceDetector.detect_batch`` gives the faces per
 frame; ``link_tracks`` links them into ``Track``s (IoU with each track's last box, optimal assignment per frame);
-``Track.boxes`` fills in a box for every sampled frame; ``track_crops`` cuts one face crop per frame along it;
-``clip_starts`` places windows of ``T`` consecutive sampled frames. ``whole_frame_track`` stands in for a track
-when a video is processed without face detection, so callers treat both cases alike.
+``Track.boxes`` fills in a box for every sampled frame; ``track_crops`` cuts one face crop per frame along it.
+Where the clip windows lie is ``clips.ClipSettings.frame_indices``' job.
 """
 
 from __future__ import annotations
@@ -160,27 +159,6 @@ def link_tracks(
     return kept
 
 
-def clip_starts(n_frames: int, frames: int, max_clips: int | None = None) -> list[int]:
-    """Start positions of non-overlapping windows of ``frames`` consecutive sampled frames.
-
-    Windows start at 0, ``frames``, ``2 * frames``... while a whole window fits, so the last
-    ``n_frames % frames`` frames are left out; a sequence shorter than ``frames`` gives ``[]``. With
-    ``max_clips`` (>= 1) and more windows than that, ``max_clips`` of those windows spread evenly over the
-    sequence: the first and last are kept (``max_clips=1`` keeps only the first), the rest at evenly spaced
-    indices (rounded), so the chosen windows still do not overlap.
-    Example: ``clip_starts(10, 3) == [0, 3, 6]``; ``clip_starts(40, 4, max_clips=3) == [0, 20, 36]``.
-    """
-    if frames < 1:
-        raise ValueError(f"frames must be >= 1, got {frames}")
-    if max_clips is not None and max_clips < 1:
-        raise ValueError(f"max_clips must be >= 1 or None, got {max_clips}")
-    starts = list(range(0, max(0, n_frames - frames + 1), frames))
-    if max_clips is None or len(starts) <= max_clips:
-        return starts
-    picks = np.floor(np.linspace(0, len(starts) - 1, max_clips) + 0.5).astype(int)
-    return [starts[i] for i in picks]
-
-
 def track_crops(
     images: Sequence[Image.Image], track: Track, margin: float = 1.3, size: int | None = 224, smooth: int = 0
 ) -> list[Image.Image]:
@@ -206,19 +184,3 @@ def track_crops(
         size = int(np.floor(np.median([right - left for left, _, right, _ in squares]) + 0.5))
     score = track.score
     return [crop_face(img, Face(box, score), margin, size) for img, box in zip(images, boxes, strict=True)]
-
-
-def whole_frame_track(n_frames: int, width: int, height: int) -> Track:
-    """A single track whose box is the full ``width x height`` frame on every one of ``n_frames`` frames (score
-    1.0: not a detection), for videos processed without face detection.
-
-    Its ``track_crops`` are centre crops: ``square_box`` shrinks a side larger than the frame's short side to the
-    short side and centres it, so any ``margin >= 1`` gives the central ``min(w, h)`` square of the frame (the
-    long side is cut equally on both ends, the short side kept whole), then resized to ``size``. Unlike
-    ``images.resize_center_crop`` (resize first, bilinear), this crops first and resizes bicubic. A ``margin``
-    under 1 gives a smaller central square (a zoom).
-    """
-    if n_frames < 1 or width < 1 or height < 1:
-        raise ValueError(f"whole_frame_track needs n_frames, width, height >= 1, got {n_frames}, {width}, {height}")
-    face = Face((0.0, 0.0, float(width), float(height)), 1.0)
-    return Track(0, list(range(n_frames)), [face] * n_frames)

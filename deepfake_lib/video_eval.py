@@ -11,7 +11,6 @@ Three video scores are compared (as DeepfakeBench reports video AUC next to fram
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -205,14 +204,6 @@ def _video_key(clip: str, info: dict[str, Any]) -> str:
 
 def skipped_record(reason: str) -> dict[str, Any]:
     return {"status": f"skipped ({reason})"}
-
-
-def per_video_frames(evaluation: VideoEvaluation) -> dict[str, pd.DataFrame]:
-    """``video -> its frame rows`` in clip and frame order, for timelines."""
-    out: dict[str, list[pd.DataFrame]] = defaultdict(list)
-    for video, f in evaluation.frames.groupby("video", sort=True):
-        out[video].append(f.sort_values(["clip", "frame"]))
-    return {k: pd.concat(v) for k, v in out.items()}
 
 
 def refresh_video_threshold(

@@ -8,7 +8,7 @@ from PIL import Image
 from skimage import data as skdata
 
 from deepfake_lib.faces import Face, FaceDetector
-from deepfake_lib.tracks import Track, clip_starts, iou, link_tracks, track_crops, whole_frame_track
+from deepfake_lib.tracks import Track, iou, link_tracks, track_crops
 
 
 def box(x: float, y: float, side: float, h: float | None = None) -> tuple[float, float, float, float]:
@@ -148,25 +148,6 @@ def test_smoothing_reduces_jitter_and_keeps_length() -> None:
     assert np.allclose(steady.boxes(10, smooth=4), steady.boxes(10))  # constant stays constant
 
 
-# --------------------------------------------------------------------------- clips
-def test_clip_starts() -> None:
-    assert clip_starts(12, 4) == [0, 4, 8]  # exact multiple
-    assert clip_starts(14, 4) == [0, 4, 8]  # remainder left out
-    assert clip_starts(4, 4) == [0]
-    assert clip_starts(3, 4) == [] and clip_starts(0, 4) == []
-    assert clip_starts(5, 1) == [0, 1, 2, 3, 4]
-    assert clip_starts(40, 4, max_clips=3) == [0, 20, 36]  # first and last kept
-    assert clip_starts(40, 4, max_clips=2) == [0, 36]
-    assert clip_starts(40, 4, max_clips=1) == [0]
-    assert clip_starts(12, 4, max_clips=5) == [0, 4, 8]  # fewer windows than max_clips
-    starts = clip_starts(100, 3, max_clips=7)
-    assert len(starts) == 7 and starts[0] == 0 and starts[-1] == 96
-    assert all(b - a >= 3 for a, b in zip(starts, starts[1:], strict=False))
-    for bad in ((10, 0, None), (10, 2, 0)):
-        with pytest.raises(ValueError):
-            clip_starts(*bad)
-
-
 # --------------------------------------------------------------------------- crops
 def moving_square(n: int = 8, side: int = 10) -> tuple[list[Image.Image], list[Face]]:
     """64x48 dark frames with a bright ``side`` square moving right 2 px a frame; the exact square as the face."""
@@ -210,25 +191,6 @@ def test_track_crops_native_size_is_the_median_side() -> None:
     faces = [Face(box(f.box[0], f.box[1], s), 0.9) for f, s in zip(faces, sides, strict=True)]
     crops = track_crops(images, Track(0, list(range(8)), faces), margin=1.5, size=None)
     assert len(crops) == 8 and {c.size for c in crops} == {(15, 15)}  # median 10 px * 1.5
-
-
-def test_whole_frame_track_crops_are_centre_squares() -> None:
-    rng = np.random.default_rng(1)
-    frames = [Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)) for _ in range(3)]
-    track = whole_frame_track(3, 64, 48)
-    assert track.positions == [0, 1, 2] and track.length == 3 and track.score == 1.0
-    assert track.boxes(3) == [(0.0, 0.0, 64.0, 48.0)] * 3
-    for margin in (1.0, 1.3):
-        crops = track_crops(frames, track, margin=margin, size=16)
-        for frame, crop in zip(frames, crops, strict=True):
-            expected = frame.crop((8, 0, 56, 48)).resize((16, 16), Image.Resampling.BICUBIC)
-            assert np.array_equal(np.asarray(crop), np.asarray(expected))
-    native = track_crops(frames, track, margin=1.0, size=None)
-    assert np.array_equal(np.asarray(native[0]), np.asarray(frames[0])[:, 8:56])
-    tall = track_crops([frames[0].transpose(Image.Transpose.TRANSPOSE)], whole_frame_track(1, 48, 64), 1.0, 8)
-    assert tall[0].size == (8, 8)
-    with pytest.raises(ValueError):
-        whole_frame_track(0, 64, 48)
 
 
 # --------------------------------------------------------------------------- with the real detector
