@@ -137,6 +137,10 @@ def evaluate_videos(
     })  # fmt: skip
     frames["video"] = by_clip.loc[frames["clip"], "video"].to_numpy()
     frames["track"] = by_clip.loc[frames["clip"], "track"].to_numpy()
+    index = {str(f): _frame_number(info[c], j, f) for c in paths for j, f in enumerate(clip_frame_files(c))}
+    frames["index"] = [index.get(str(f), str(f)) for f in frames["frame"]]
+    # a short video's clip windows overlap: each frame of a track counts once (as ``predict_video`` does)
+    frames = frames.drop_duplicates(["video", "track", "index"]).reset_index(drop=True)
     return VideoEvaluation(frames, clips, pool_videos(clips, frames), float(threshold), dict(thresholds or {}))
 
 
@@ -195,6 +199,12 @@ def pool_videos(clips: pd.DataFrame, frames: pd.DataFrame) -> pd.DataFrame:
             "frame_max": float(f["probability"].max()) if len(f) else math.nan,
         })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def _frame_number(info: dict[str, Any], position: int, frame: Path) -> int | str:
+    """The video frame number of a clip's ``position``-th frame file (from ``clip.json``), else the file itself."""
+    meta = info.get("frames") or []
+    return int(meta[position]["index"]) if position < len(meta) else str(frame)
 
 
 def _video_key(clip: str, info: dict[str, Any]) -> str:

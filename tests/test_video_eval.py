@@ -151,6 +151,33 @@ def test_video_scores_match_predict_video_on_the_source_videos(
     assert result.scores["frame_max"] == pytest.approx(row["frame_max"], abs=1e-5)
 
 
+def test_overlapping_clip_windows_count_each_frame_once(clip_model: EfficientNetLSTM, tmp_path: Path) -> None:
+    """A 6-frame video cut into 2 clips of 4 overlaps on frames 2 and 3: the frame level and the frame scores of
+    the video count each frame once, as ``predict_video`` does."""
+    from deepfake_lib.clips import ClipSettings, prepare_clips
+    from deepfake_lib.data import Sample
+    from deepfake_lib.evaluate import predict_samples
+    from deepfake_lib.video import write_video
+
+    rng = np.random.default_rng(0)
+    for label in ("real", "fake"):
+        frames = [rng.integers(0, 256, (40, 40, 3), dtype=np.uint8) for _ in range(6)]
+        write_video(tmp_path / "src" / label / "v.mp4", frames, fps=6.0)
+    out = prepare_clips(tmp_path / "src", tmp_path / "out", ClipSettings(frames=T, clips=2, size=SIZE), progress=False)
+    clips = sorted(p for p in out.out_dir.rglob("*.clip"))
+    assert len(clips) == 4
+    samples = [Sample(c, int(c.parent.name == "fake")) for c in clips]
+    preds = predict_samples(clip_model, samples, progress=False)
+    result = evaluate_videos(clip_model, preds, 0.5, progress=False)
+    assert len(result.frames) == 12 and len(result.clips) == 4  # 6 distinct frames per video, not 8
+    predictor = Predictor(clip_model, SIZE, 0.5, clips={**CLIPS, "size": SIZE})
+    for _, row in result.videos.iterrows():
+        video = predict_video(predictor, row["video"], heatmap=False)
+        assert len(video.frames) == row["frames"] == 6
+        assert video.scores["frame_mean"] == pytest.approx(row["frame_mean"], abs=1e-5)
+        assert video.scores["lstm"] == pytest.approx(row["lstm"], abs=1e-5)
+
+
 def test_evaluate_videos_is_none_without_clips(clip_model: EfficientNetLSTM, tiny_video_data: Path) -> None:
     images_only = predict_split(clip_model, tiny_video_data, "test", batch_size=16, progress=False)  # raw: no clip
     assert len(images_only) == 12
