@@ -180,6 +180,31 @@ def test_face_clips_follow_the_astronaut_face(
             assert diff < 10, diff
 
 
+def test_two_people_give_two_tracks_and_keep_largest_keeps_one(detector: FaceDetector, tmp_path: Path) -> None:
+    """Two astronaut faces side by side, drifting apart: "all" cuts a clip per person and window (left and right
+    tracks never swap), "largest" keeps one track."""
+    face = np.asarray(Image.fromarray(skdata.astronaut()[20:240, 120:320]).resize((128, 140)))
+    frames = []
+    for t in range(8):
+        canvas = np.full((160, 300, 3), 30, np.uint8)
+        canvas[10:150, 5 + t : 133 + t] = face
+        canvas[10:150, 160 - t : 288 - t] = face[:, ::-1]
+        frames.append(canvas)
+    path = write_video(tmp_path / "two.mp4", frames, fps=8.0)
+    every = video_clips(path, ClipSettings(frames=4, clips=2, size=32, faces={**FACES, "keep": "all"}), detector)
+    assert len(every.clips) == 4 and sorted((m["clip"], m["track"]) for m in every.info) == [
+        (0, 0),
+        (0, 1),
+        (1, 0),
+        (1, 1),
+    ]
+    for meta in every.info:
+        centres = {(f["box"][0] + f["box"][2]) / 2 for f in meta["frames"]}
+        assert all(c < 150 for c in centres) or all(c > 150 for c in centres)  # one person per clip
+    largest = video_clips(path, ClipSettings(frames=4, clips=2, size=32, faces={**FACES, "keep": "largest"}), detector)
+    assert len(largest.clips) == 2 and {m["track"] for m in largest.info} == {0}
+
+
 def test_video_without_a_face_gives_no_clip_and_says_so(videos: dict[str, Path], detector: FaceDetector) -> None:
     result = video_clips(videos["coffee"], ClipSettings(frames=4, clips=2, size=48, faces=FACES), detector)
     assert result.clips == [] and "no face" in result.reason
