@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from .argtypes import positive_float, size_or_native, unit_interval
-from .images import ImageLoadError, load_image, to_rgb
+from .images import ImageLoadError, Skipped, load_image, to_rgb
 from .runs import atomic_write, read_json, write_json
 
 if TYPE_CHECKING:
@@ -331,6 +331,7 @@ def prepare_faces(
     old_report = read_json(out / REPORT_FILE, default={}) or {}
 
     files, skipped = list_image_files(src)
+    skipped += _raw_videos(src)
     _link_clips(src, out)
     rows_by_source: dict[str, list[dict[str, Any]]] = {}
     for row in _read_manifest(out / MANIFEST_FILE):
@@ -437,6 +438,14 @@ def prepare_faces(
         n_processed=processed,
         n_removed=len(removed),
     )
+
+
+def _raw_videos(src: Path) -> list[Skipped]:
+    """Video files under ``src``, listed as left out with the way in: this step crops images; videos become face
+    clips in ``deepfake_lib.clips`` (``prepare_data`` runs it first)."""
+    from .images import VIDEO_HINT, list_samples
+
+    return [s for s in list_samples(src)[1] if s.reason == VIDEO_HINT]
 
 
 def _link_clips(src: Path, out: Path) -> int:

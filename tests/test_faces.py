@@ -25,6 +25,7 @@ from deepfake_lib.faces import (
     prepare_faces,
     square_box,
 )
+from deepfake_lib.images import VIDEO_HINT
 from tests.conftest import ASTRONAUT_FACE, iou
 
 LFS_POINTER = b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"0" * 64 + b"\nsize 12345\n"
@@ -331,3 +332,21 @@ def test_face_is_a_plain_value() -> None:
     face = Face((1.0, 2.0, 3.0, 4.0), 0.5)
     assert face == Face((1.0, 2.0, 3.0, 4.0), 0.5) and hash(face) == hash(Face((1.0, 2.0, 3.0, 4.0), 0.5))
     assert FacePrepError.__mro__[1] is ValueError
+
+
+def test_prepare_faces_lists_raw_videos_as_left_out(tmp_path: Path, detector: FaceDetector) -> None:
+    """The face step crops images; a video in its source is reported with the way in (cut it into clips), never
+    dropped silently, and clip folders pass through as links."""
+    from deepfake_lib.video import write_video
+
+    src = tmp_path / "src"
+    (src / "real").mkdir(parents=True)
+    Image.fromarray(skdata.astronaut()).save(src / "real" / "a.png")
+    write_video(src / "real" / "v.mp4", [np.zeros((32, 32, 3), np.uint8)] * 4)
+    clip = src / "real" / "w_mp4_t0_c0.clip"
+    clip.mkdir()
+    Image.new("RGB", (16, 16)).save(clip / "00.png")
+    result = prepare_faces(src, tmp_path / "out", detector=detector, progress=False)
+    assert result.n_crops == 1
+    assert result.unreadable == [("real/v.mp4", VIDEO_HINT)]
+    assert (tmp_path / "out" / "real" / "w_mp4_t0_c0.clip").is_symlink()
