@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from .images import CLIP_INFO, list_samples, resize_center_crop
-from .runs import atomic_write, read_json, write_json
+from .images import CLIP_INFO, CLIP_SUFFIX, list_samples, resize_center_crop
+from .runs import LinkWriter, atomic_write, check_step_folders, read_json, write_json
 
 if TYPE_CHECKING:
     from .faces import FaceDetector
-    from .video import VideoFrame
+    from .video import VideoFrame, VideoInfo
 
 MANIFEST_FILE = "clips_manifest.csv"
 REPORT_FILE = "clips_report.json"
@@ -140,6 +140,7 @@ class VideoClips:
     clips: list[list[Image.Image]]
     info: list[dict[str, Any]]
     reason: str = ""  # why there is no clip (no face, too short)
+    video: VideoInfo | None = None  # the file's frame count, rate and size
 
 
 def video_clips(
@@ -155,18 +156,21 @@ def video_clips(
     info = probe_video(path)
     windows = settings.frame_indices(info.frames)
     if not windows:
-        return VideoClips([], [], f"too short: {info.frames} frame(s), a clip needs {settings.frames}")
+        return VideoClips([], [], f"too short: {info.frames} frame(s), a clip needs {settings.frames}", info)
     wanted = sorted({i for w in windows for i in w})
-    frames = {f.index: f for f in read_frames(path, indices=wanted)}
+    frames = {f.index: f for f in read_frames(path, indices=wanted, info=info)}
     windows = [[i for i in w if i in frames] for w in windows]
     windows = [w for w in windows if len(w) == settings.frames]
     if not windows:
-        return VideoClips([], [], f"truncated: too few frames could be decoded for a clip of {settings.frames}")
+        reason = f"truncated: too few frames could be decoded for a clip of {settings.frames}"
+        return VideoClips([], [], reason, info)
     if settings.faces is None:
         clips = [[resize_center_crop(frames[i].image, settings.size) for i in w] for w in windows]
         meta = [_clip_meta(info.fps, [frames[i] for i in w], 0, k, None) for k, w in enumerate(windows)]
-        return VideoClips(clips, meta)
-    return _face_clips(frames, windows, settings, info.fps, detector)
+        return VideoClips(clips, meta, video=info)
+    cut = _face_clips(frames, windows, settings, info.fps, detector)
+    cut.video = info
+    return cut
 
 
 def _face_clips(
@@ -216,43 +220,6 @@ def _clip_meta(
 
 
 # --------------------------------------------------------------------------- the cached folder step
-def _check(src: Path, out: Path, settings: dict[str, Any]) -> None:
-    if not src.is_dir():
-        raise ClipPrepError(f"{src}: source folder not found")
-    if out.resolve() == src.resolve() or src.resolve() in out.resolve().parents:
-        raise ClipPrepError(f"{out}: the output folder must not be the source folder or inside it ({src})")
-    if out.exists() and not out.is_dir():
-        raise ClipPrepError(f"{out}: exists and is not a folder")
-    config = out / CONFIG_FILE
-    if not config.is_file():
-        if out.is_dir() and any(out.iterdir()):
-            raise ClipPrepError(f"{out}: not empty and holds no {CONFIG_FILE}; choose an empty or new output folder")
-        return
-    old = read_json(config, default=None)
-    if old != settings:
-        diff = ", ".join(
-            f"{k}: {(old or {}).get(k)!r} -> {settings.get(k)!r}"
-            for k in sorted(set(old or {}) | set(settings))
-            if (old or {}).get(k) != settings.get(k)
-        )
-        raise ClipPrepError(f"{out} holds clips made with other settings ({diff}); choose another folder or delete it")
-
-
-def link_into(source: Path, dest: Path) -> bool:
-    """Symlink ``dest`` -> ``source`` (a copy where links are not allowed); False when ``dest`` exists."""
-    if dest.is_symlink() or dest.exists():
-        return False
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.symlink(source.resolve(), dest)
-    except OSError:
-        if source.is_dir():
-            shutil.copytree(source, dest)
-        else:
-            shutil.copy2(source, dest)
-    return True
-
-
 def _unlink_removed(out: Path, current: set[str]) -> None:
     """Remove the links in ``out`` to images or clip folders no longer in the source (our own clips are folders,
     not links, and stay)."""
@@ -261,7 +228,8 @@ def _unlink_removed(out: Path, current: set[str]) -> None:
             p = Path(dirpath) / name
             if p.is_symlink() and p.relative_to(out).as_posix() not in current:
                 p.unlink()
-        dirnames[:] = [d for d in dirnames if not (Path(dirpath) / d).is_symlink()]
+        # links are the source's; real clip folders are ours and hold only frames
+        dirnames[:] = [d for d in dirnames if not (Path(dirpath) / d).is_symlink() and not d.endswith(CLIP_SUFFIX)]
 
 
 def _clip_name(rel: Path, track: int, clip: int) -> str:
@@ -311,13 +279,14 @@ def prepare_clips(
     settings = settings or ClipSettings()
     src, out = Path(src_dir), Path(out_dir)
     recorded = settings.to_dict()
-    _check(src, out, recorded)
+    check_step_folders(src, out, CONFIG_FILE, recorded, "clips", ClipPrepError)
     out.mkdir(parents=True, exist_ok=True)
     if not (out / CONFIG_FILE).is_file():
         write_json(out / CONFIG_FILE, recorded)
 
     items, _ = list_samples(src)  # images and clip folders pass through unchanged
-    linked = sum(link_into(p, out / p.relative_to(src)) for p in items)
+    writer = LinkWriter("link")
+    linked = sum(writer(p.resolve(), out / p.relative_to(src)) for p in items)
     _unlink_removed(out, {p.relative_to(src).as_posix() for p in items})
     videos = {p.relative_to(src).as_posix(): p for p in list_video_files(src)}
     old_rows = read_json(out / REPORT_FILE, default={}) or {}

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from . import CLASS_NAMES
 from .images import (
     VIDEO_HINT,
+    VIDEO_WAY_IN,
     ImageLoadError,
     Skipped,
     check_image,
@@ -159,8 +160,9 @@ def scan_split(data_dir: str | os.PathLike[str], split: str, validate: bool = Tr
             )
     if not samples:
         videos = sum(s.reason == VIDEO_HINT for s in skipped)
-        todo = VIDEO_HINT.split(": ", 1)[1].replace("cut it", "cut them")
-        hint = f"; {videos} of them are videos: {todo}" if videos else "; see the skipped list"
+        hint = "; see the skipped list"
+        if videos:
+            hint = f"; {videos} of them are videos: cut them into clips first ({VIDEO_WAY_IN})"
         raise DataLayoutError(f"{split_dir}: no usable images or clips ({len(skipped)} skipped){hint}")
     return scan
 

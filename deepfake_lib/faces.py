@@ -29,7 +29,7 @@ from PIL import Image
 
 from .argtypes import positive_float, size_or_native, unit_interval
 from .images import ImageLoadError, Skipped, load_image, to_rgb
-from .runs import atomic_write, read_json, write_json
+from .runs import atomic_write, check_step_folders, read_json, write_json
 
 if TYPE_CHECKING:
     from facenet_pytorch import MTCNN
@@ -195,39 +195,6 @@ def _is_inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def _check_folders(src: Path, out: Path) -> None:
-    if not src.is_dir():
-        raise FacePrepError(f"{src}: source folder not found")
-    if _is_inside(out.resolve(), src.resolve()):
-        raise FacePrepError(f"{out}: the output folder must not be the source folder or inside it ({src})")
-    if out.exists() and not out.is_dir():
-        raise FacePrepError(f"{out}: exists and is not a folder")
-
-
-def _check_settings(out: Path, settings: dict[str, Any]) -> None:
-    """Refuse an output folder made with other settings, or a non-empty folder that is not a crop folder."""
-    config_path = out / CONFIG_FILE
-    if not config_path.is_file():
-        if out.is_dir() and any(out.iterdir()):
-            raise FacePrepError(f"{out}: not empty and holds no {CONFIG_FILE}; choose an empty or new output folder")
-        return
-    try:
-        old = read_json(config_path)
-    except (OSError, ValueError) as exc:
-        raise FacePrepError(
-            f"{config_path}: unreadable ({exc}); delete {out} or choose another output folder"
-        ) from None
-    if old != settings:
-        diff = ", ".join(
-            f"{k}: {old.get(k)!r} -> {settings.get(k)!r}"
-            for k in sorted(set(old) | set(settings))
-            if old.get(k) != settings.get(k)
-        )
-        raise FacePrepError(
-            f"{out} holds face crops made with other settings ({diff}); choose another output folder or delete it"
-        )
-
-
 def _read_manifest(path: Path) -> list[dict[str, str]]:
     if not path.is_file():
         return []
@@ -323,8 +290,7 @@ def prepare_faces(
         "min_face_size": det.min_face_size,
         "format": "png",
     }
-    _check_folders(src, out)
-    _check_settings(out, settings)
+    check_step_folders(src, out, CONFIG_FILE, settings, "face crops", FacePrepError)
     out.mkdir(parents=True, exist_ok=True)
     if not (out / CONFIG_FILE).is_file():
         write_json(out / CONFIG_FILE, settings)
@@ -451,10 +417,11 @@ def _raw_videos(src: Path) -> list[Skipped]:
 def _link_clips(src: Path, out: Path) -> int:
     """Link the clip folders under ``src`` (already face crops: ``deepfake_lib.clips`` cut them along face tracks)
     into ``out`` at the same place; returns how many were new."""
-    from .clips import link_into
     from .images import is_clip_dir, list_samples
+    from .runs import LinkWriter
 
-    return sum(link_into(p, out / p.relative_to(src)) for p in list_samples(src)[0] if is_clip_dir(p))
+    writer = LinkWriter("link")
+    return sum(writer(p.resolve(), out / p.relative_to(src)) for p in list_samples(src)[0] if is_clip_dir(p))
 
 
 def _rel(path: Path, root: Path) -> str:

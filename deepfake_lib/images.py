@@ -22,9 +22,8 @@ LFS_POINTER_PREFIX = b"version https://git-lfs"
 MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 CLIP_SUFFIX = ".clip"
 CLIP_INFO = "clip.json"
-VIDEO_HINT = (
-    "a video file: cut it into clips first (notebook 01, or python -m deepfake_lib.prepare DATA_DIR --out ROOT)"
-)
+VIDEO_WAY_IN = "notebook 01, or python -m deepfake_lib.prepare DATA_DIR --out ROOT"
+VIDEO_HINT = f"a video file: cut it into clips first ({VIDEO_WAY_IN})"
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 

@@ -26,6 +26,14 @@ def _axes(ax: Any = None, figsize: tuple[float, float] = (6, 4)) -> tuple[Any, A
     return ax.figure, ax
 
 
+def _show_file(ax: Any, path: Any) -> None:
+    """The image (a clip folder: its middle frame) on ``ax``, or why it cannot be read."""
+    try:
+        ax.imshow(load_image(path))
+    except ImageLoadError as exc:
+        ax.text(0.5, 0.5, f"unreadable:\n{exc.reason[:40]}", ha="center", va="center", fontsize=7)
+
+
 def class_balance(rows: Sequence[dict[str, Any]], ax: Any = None) -> Any:
     """Grouped bar chart of image counts per split and class (``rows`` from ``data.counts_table``)."""
     fig, ax = _axes(ax)
@@ -48,10 +56,7 @@ def sample_grid(paths_by_class: dict[str, Sequence[Any]], thumb: float = 1.6) ->
             ax.axis("off")
             if c >= len(paths):
                 continue
-            try:
-                ax.imshow(load_image(paths[c]))
-            except ImageLoadError as exc:
-                ax.text(0.5, 0.5, f"unreadable:\n{exc.reason[:40]}", ha="center", va="center", fontsize=7)
+            _show_file(ax, paths[c])
             if c == 0:
                 ax.set_title(name.upper(), loc="left", fontsize=11, color=PALETTE.get(name, "black"))
     fig.suptitle("Sample images per class")
@@ -213,10 +218,7 @@ def failure_grid(failures: Sequence[dict[str, Any]], n: int = 16, cols: int = 8,
     for ax in axes.flat:
         ax.axis("off")
     for ax, rec in zip(axes.flat, shown, strict=False):
-        try:
-            ax.imshow(load_image(rec["path"]))
-        except ImageLoadError as exc:
-            ax.text(0.5, 0.5, f"unreadable:\n{exc.reason[:40]}", ha="center", va="center", fontsize=7)
+        _show_file(ax, rec["path"])
         true = rec["true_label"]
         ax.set_title(f"true {true.upper()}\np(FAKE)={rec['probability']:.3f}", fontsize=8, color=PALETTE.get(true))
     fig.tight_layout()
@@ -359,10 +361,7 @@ def clip_strips(clips_by_class: dict[str, Sequence[Any]], thumb: float = 1.2, ma
             ax = axes[r][c]
             ax.axis("off")
             if c < len(files):
-                try:
-                    ax.imshow(load_image(files[c]))
-                except ImageLoadError as exc:
-                    ax.text(0.5, 0.5, f"unreadable:\n{exc.reason[:40]}", ha="center", va="center", fontsize=7)
+                _show_file(ax, files[c])
         axes[r][0].set_title(f"{name.upper()} · {Path(clip).name[:40]}", loc="left", fontsize=8,
                              color=PALETTE.get(name, "black"))  # fmt: skip
     fig.suptitle("Video clips: the frames of one clip per row")

@@ -440,7 +440,8 @@ class Predictor(BasePredictor):
     def score(
         self, x: torch.Tensor, heatmaps: bool = True, batch_size: int = 16
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """``x [B, 1, 3, S, S]`` normalized -> ``(probs [B], heatmaps [B, S, S] in [0, 1] or None)``.
+        """``x [B, T, 3, S, S]`` normalized (images: T = 1; heatmaps only for T = 1) -> ``(probs [B], heatmaps
+        [B, S, S] in [0, 1] or None)``.
 
         The probabilities always come from the same forward pass as in evaluation (mixed precision on CUDA),
         with or without heatmaps, so an image's decision does not depend on whether it was explained.
@@ -700,19 +701,20 @@ def _score_videos(
     videos = list_video_files(root)
     if not videos:
         return
+    if not isinstance(predictor, Predictor):
+        for path in videos:
+            rows.setdefault(str(path), _row(path))["error"] = "videos need a PyTorch checkpoint (--runtime torch)"
+        return
+    from .faces import FaceDetector
+    from .video_predict import predict_video, settings_for, write_outputs
+
+    settings = settings_for(predictor, faces)
     detector = None
+    if settings.faces is not None:
+        detector = FaceDetector(str(predictor.device), min_score=float(settings.faces["min_score"]))
     names = heatmap_names(videos, root)
     for path, name in tqdm(list(zip(videos, names, strict=True)), desc="videos", disable=not progress):
         row = rows.setdefault(str(path), _row(path))
-        if not isinstance(predictor, Predictor):
-            row["error"] = "videos need a PyTorch checkpoint (--runtime torch)"
-            continue
-        from .faces import FaceDetector
-        from .video_predict import predict_video, settings_for, write_outputs
-
-        settings = settings_for(predictor, faces)
-        if settings.faces is not None and detector is None:
-            detector = FaceDetector(str(predictor.device), min_score=float(settings.faces["min_score"]))
         try:
             result = predict_video(predictor, path, settings, detector, heatmap=heat_dir is not None)
         except (VideoError, NoClipError) as exc:

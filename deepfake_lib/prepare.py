@@ -156,6 +156,8 @@ def prepare_data(
     the user's, all crops of one source image form a group.
     """
     from . import splits as sp
+    from .clips import ClipSettings, clip_origins, has_videos, prepare_clips
+    from .images import list_samples
 
     source = resolve_path(data_dir)
     group_csv = str(resolve_path(group_csv)) if group_csv else None  # relative to the project, like DATA_DIR
@@ -178,9 +180,6 @@ def prepare_data(
     root = resolve_path(root)
     result = PreparedData(source_dir=source, data_dir=source)
     current, origins = source, None  # origins: prepared item -> original file, for grouping
-    from .clips import ClipSettings, clip_origins, has_videos, prepare_clips
-    from .images import list_samples
-
     if has_videos(source):
         face_settings = {"margin": face_margin, "keep": face_keep, "min_score": face_min_score} if faces else None
         clip_settings = ClipSettings(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from datetime import datetime
@@ -11,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
 # checkpoint file names inside <run_dir>/checkpoints/
@@ -73,6 +77,71 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None], su
         tmp_path.unlink(missing_ok=True)
         raise
     return target
+
+
+def check_step_folders(
+    src: Path, out: Path, config_file: str, settings: dict[str, Any], what: str, error: type[Exception]
+) -> None:
+    """Refuse what a cached preparation step (face crops, clips) must not write into, raising ``error`` with a
+    one-line message: a missing ``src``; ``out`` that is ``src``, inside it, or a file; a non-empty ``out`` holding
+    no ``config_file`` (not the step's own folder); an unreadable one; and an ``out`` made with other settings (the
+    message lists them; ``what`` names the step's output, e.g. "face crops")."""
+    if not src.is_dir():
+        raise error(f"{src}: source folder not found")
+    resolved_out, resolved_src = out.resolve(), src.resolve()
+    if resolved_out == resolved_src or resolved_src in resolved_out.parents:
+        raise error(f"{out}: the output folder must not be the source folder or inside it ({src})")
+    if out.exists() and not out.is_dir():
+        raise error(f"{out}: exists and is not a folder")
+    config_path = out / config_file
+    if not config_path.is_file():
+        if out.is_dir() and any(out.iterdir()):
+            raise error(f"{out}: not empty and holds no {config_file}; choose an empty or new output folder")
+        return
+    try:
+        old = read_json(config_path)
+    except (OSError, ValueError) as exc:
+        raise error(f"{config_path}: unreadable ({exc}); delete {out} or choose another output folder") from None
+    if old != settings:
+        old = old if isinstance(old, dict) else {}
+        diff = ", ".join(
+            f"{k}: {old.get(k)!r} -> {settings.get(k)!r}"
+            for k in sorted(set(old) | set(settings))
+            if old.get(k) != settings.get(k)
+        )
+        raise error(f"{out} holds {what} made with other settings ({diff}); choose another output folder or delete it")
+
+
+class LinkWriter:
+    """Creates each output file (or clip folder) as a symlink to ``source`` (give it absolute), or a copy: ``mode``
+    "link" falls back to copies once links fail (counted in ``copied_instead_of_linked``), "copy" always copies."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.links_ok = mode == "link"
+        self.copied_instead_of_linked = 0
+
+    def __call__(self, source: Path, dest: Path) -> bool:
+        """Create ``dest`` unless it already exists; True when something was written."""
+        if dest.is_symlink() or dest.exists():
+            return False
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if self.links_ok:
+            try:
+                os.symlink(source, dest)
+                return True
+            except FileExistsError:
+                raise
+            except OSError as exc:
+                log.warning("cannot create symlinks in %s (%s); copying the files instead", dest.parent, exc)
+                self.links_ok = False
+        if self.mode == "link":
+            self.copied_instead_of_linked += 1
+        if source.is_dir():  # a clip folder
+            shutil.copytree(source, dest)
+        else:
+            shutil.copy2(source, dest)
+        return True
 
 
 def write_json(path: str | os.PathLike[str], data: Any) -> Path:

@@ -18,7 +18,6 @@ import os
 import posixpath
 import random
 import re
-import shutil
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -32,7 +31,7 @@ from tqdm.auto import tqdm
 from . import CLASS_NAMES
 from .data import DataLayoutError, find_class_dirs
 from .images import Skipped, list_samples
-from .runs import atomic_write, write_json
+from .runs import LinkWriter, atomic_write, write_json
 
 log = logging.getLogger(__name__)
 
@@ -427,37 +426,6 @@ def _previous_run(out: Path, settings: dict[str, Any], rows: list[dict[str, str]
     return info
 
 
-class _Writer:
-    """Creates each output file as an absolute symlink (or a copy), falling back to copies where links fail."""
-
-    def __init__(self, mode: str) -> None:
-        self.mode = mode
-        self.links_ok = mode == "link"
-        self.copied_instead_of_linked = 0
-
-    def __call__(self, source: Path, dest: Path) -> bool:
-        """Create ``dest`` unless it already exists; True when something was written."""
-        if dest.is_symlink() or dest.exists():
-            return False
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if self.links_ok:
-            try:
-                os.symlink(source, dest)
-                return True
-            except FileExistsError:
-                raise
-            except OSError as exc:
-                log.warning("cannot create symlinks in %s (%s); copying the files instead", dest.parent, exc)
-                self.links_ok = False
-        if self.mode == "link":
-            self.copied_instead_of_linked += 1
-        if source.is_dir():  # a clip folder
-            shutil.copytree(source, dest)
-        else:
-            shutil.copy2(source, dest)
-        return True
-
-
 # --------------------------------------------------------------------------- make_splits
 @dataclass
 class SplitResult:
@@ -652,7 +620,7 @@ def make_splits(
         _write_manifest(manifest, rows)
         write_json(info_path, info)  # marks the folder as ours before the first file is written
 
-    writer = _Writer(mode)
+    writer = LinkWriter(mode)
     written = 0
     for r in tqdm(rows, desc=f"writing splits ({mode})", disable=not progress, leave=False):
         inner = r["path"].split("/", 1)[1]

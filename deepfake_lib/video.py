@@ -210,11 +210,13 @@ def iter_frames(
     every: int | None = None,
     max_frames: int | None = None,
     indices: Iterable[int] | None = None,
+    info: VideoInfo | None = None,
 ) -> Iterator[VideoFrame]:
     """Yield the frames ``sample_indices`` picks, in order, reading the file once from the start (``grab`` every
     frame, ``retrieve`` only the wanted ones: only those are kept in memory; no seeking, which is unreliable for many
     codecs). ``indices`` instead of ``num``/``every``: those frame numbers. ``time = index / fps``. A file that ends
-    early yields what it has with a logged warning; ``VideoError`` when no wanted frame decodes."""
+    early yields what it has with a logged warning; ``VideoError`` when no wanted frame decodes. ``info``: this
+    file's ``probe_video`` when the caller has it (the file is not probed again)."""
     if indices is not None:
         if num is not None or every is not None:
             raise ValueError("give indices, or one of num / every, not both")
@@ -222,7 +224,7 @@ def iter_frames(
         wanted = sorted({int(i) for i in indices})[:max_frames]
         if wanted and wanted[0] < 0:
             raise ValueError(f"frame indices must be >= 0, got {wanted[0]}")
-    info = probe_video(path)
+    info = info or probe_video(path)
     if indices is None:
         wanted = sample_indices(info.frames, num=num, every=every, max_frames=max_frames)
     if not wanted:
@@ -260,9 +262,10 @@ def read_frames(
     every: int | None = None,
     max_frames: int | None = None,
     indices: Iterable[int] | None = None,
+    info: VideoInfo | None = None,
 ) -> list[VideoFrame]:
     """The sampled frames of a video as a list (see ``iter_frames``, ``sample_indices``)."""
-    return list(iter_frames(path, num=num, every=every, max_frames=max_frames, indices=indices))
+    return list(iter_frames(path, num=num, every=every, max_frames=max_frames, indices=indices, info=info))
 
 
 def check_video(path: str | os.PathLike[str]) -> str | None:

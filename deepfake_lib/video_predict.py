@@ -11,7 +11,7 @@ the validation videos) when there is one. Grad-CAM explains the most suspicious 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,10 +94,9 @@ def settings_for(predictor: Predictor, faces: bool | None = None) -> ClipSetting
     settings = ClipSettings(**stored) if stored else ClipSettings(frames=DEFAULT_FRAMES, size=predictor.image_size)
     use_faces = (settings.faces is not None or predictor.trained_on_faces) if faces is None else faces
     if use_faces and settings.faces is None:
-        face = {"margin": predictor.face_margin, "keep": "largest", "min_score": 0.9}
-        settings = ClipSettings(settings.frames, settings.clips, settings.stride, settings.size, face)
+        settings = replace(settings, faces={"margin": predictor.face_margin, "keep": "largest", "min_score": 0.9})
     elif not use_faces and settings.faces is not None:
-        settings = ClipSettings(settings.frames, settings.clips, settings.stride, settings.size, None)
+        settings = replace(settings, faces=None)
     return settings
 
 
@@ -121,10 +120,7 @@ def predict_video(
     ``NoClipError`` when no clip can be cut (no face, too short)."""
     import torch
 
-    from .video import probe_video
-
     settings = settings or settings_for(predictor)
-    info = probe_video(path)
     cut = video_clips(path, settings, detector)
     if not cut.clips:
         raise NoClipError(f"{path}: no clip: {cut.reason}")
@@ -162,7 +158,7 @@ def predict_video(
     result = VideoPrediction(
         path=str(path), probability=probability, decision=predictor.decide(probability, threshold),
         threshold=threshold, aggregate=aggregate, scores=scores, frames=frames, clips=clips,
-        info={"frames": info.frames, "fps": round(info.fps, 3), "duration": round(info.duration, 3)},
+        info={"frames": cut.video.frames, "fps": round(cut.video.fps, 3), "duration": round(cut.video.duration, 3)},
         crops=crops,
     )  # fmt: skip
     top = int(np.argmax([f.probability for f in frames]))
