@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -129,3 +130,27 @@ def test_merge_parameters(tmp_path: Path) -> None:
     # every name the pipeline sets is declared by some notebook
     declared = set().union(*(P.declared_parameters(nb) for nb in P.list_notebooks().values()))
     assert set(demo) | set(real) <= declared
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the IPC kernel manager is POSIX-only")
+def test_kernels_are_not_interrupted_before_a_clean_shutdown(monkeypatch: pytest.MonkeyPatch) -> None:
+    """jupyter_client sends SIGINT before every shutdown; a kernel finishing its last message then logs
+    "KeyboardInterrupt caught in kernel". The pipeline's manager skips that interrupt while shutting down and keeps
+    every other one (a user's or papermill's interrupt of a running cell)."""
+    import asyncio
+
+    from jupyter_client.manager import AsyncKernelManager
+
+    sent: list[str] = []
+
+    async def interrupt(self) -> None:
+        sent.append("SIGINT")
+
+    monkeypatch.setattr(AsyncKernelManager, "_async_interrupt_kernel", interrupt)
+    manager = P.kernel_options()["kernel_manager_class"]()
+    manager.shutting_down = True
+    asyncio.run(manager._async_interrupt_kernel())
+    assert sent == []
+    manager.shutting_down = False
+    asyncio.run(manager._async_interrupt_kernel())
+    assert sent == ["SIGINT"]
