@@ -2,10 +2,12 @@
 
     python -m deepfake_lib.bench [--image-size 224] [--batch-size 32] [--device auto] [--threads N]
 
-Rows: (a) bare efficientnet-pytorch forward, (b) full EfficientNetLSTM forward, (c) folder prediction from
-JPEG files (decode + transforms + model, no heatmaps), (c') the same through the exported ONNX model in
-onnxruntime (when the ``[onnx]`` extra is installed), (d) training step at the default freezing and with
-the whole backbone trainable, (e) peak memory. Median of ``--repeats`` timed runs after warm-up.
+Rows: (a) bare efficientnet-pytorch forward, (b) full EfficientNetLSTM forward, (b'') the same with the
+frequency branch, (c) folder prediction from JPEG files (decode + transforms + model, no heatmaps), (c') the same
+through the exported ONNX model in onnxruntime (when the ``[onnx]`` extra is installed), (e) video scoring,
+(f) spectra of a JPEG folder (decode + FFT + DCT, what notebook 07 and the spectral baseline read), (d) training
+step at the default freezing and with the whole backbone trainable, (d'') the latter with the frequency branch;
+peak memory. Median of ``--repeats`` timed runs after warm-up.
 """
 
 from __future__ import annotations
@@ -82,10 +84,21 @@ def bench_full_model(model: nn.Module, x: torch.Tensor, device: torch.device, am
 
 
 def bench_training(
-    trainable_blocks: int, x: torch.Tensor, device: torch.device, amp: bool, image_size: int, **kw: Any
+    trainable_blocks: int,
+    x: torch.Tensor,
+    device: torch.device,
+    amp: bool,
+    image_size: int,
+    frequency_branch: bool = False,
+    **kw: Any,
 ) -> float:
     """(d) One optimizer step (forward, BCE, backward, AdamW) on a batch."""
-    model = EfficientNetLSTM(ModelConfig(pretrained=False, image_size=image_size, trainable_blocks=trainable_blocks))
+    model = EfficientNetLSTM(
+        ModelConfig(
+            pretrained=False, image_size=image_size, trainable_blocks=trainable_blocks,
+            frequency_branch=frequency_branch,
+        )
+    )  # fmt: skip
     model.to(device).train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     y = (torch.arange(len(x)) % 2).float().to(device)
@@ -100,6 +113,21 @@ def bench_training(
         opt.step()
 
     return timed(step, device, **kw)
+
+
+def bench_spectra(image_size: int, n_images: int, batch_size: int, workers: int, device: torch.device, **kw: Any):
+    """(f) ``spectral.compute_spectra`` over a folder of ``n_images`` JPEGs (decode, eval transform, FFT, DCT)."""
+    from .data import Sample
+    from .spectral import compute_spectra
+
+    with tempfile.TemporaryDirectory() as tmp:
+        samples = [Sample(p, i % 2) for i, p in enumerate(write_jpegs(Path(tmp), n_images, image_size))]
+
+        def run() -> None:
+            compute_spectra(samples, image_size, batch_size=batch_size, num_workers=workers, device=device,
+                            progress=False)  # fmt: skip
+
+        return timed(run, device, **kw)
 
 
 def write_jpegs(folder: Path, n: int, size: int, seed: int = 0) -> list[Path]:
@@ -249,6 +277,12 @@ def run_bench(
     add("bare_backbone", "(a) bare EfficientNet-B0 forward", bench_bare_backbone(x, dev, amp, **kw), batch_size)
     model = EfficientNetLSTM(ModelConfig(pretrained=False, image_size=image_size)).to(dev).eval()
     add("full_model", "(b) EfficientNetLSTM forward", bench_full_model(model, x, dev, amp, **kw), batch_size)
+    branch = (
+        EfficientNetLSTM(ModelConfig(pretrained=False, image_size=image_size, frequency_branch=True)).to(dev).eval()
+    )
+    seconds = bench_full_model(branch, x, dev, amp, **kw)
+    add("full_model_frequency", "(b'') EfficientNetLSTM + frequency branch forward", seconds, batch_size)
+    del branch
     if compile_model:
         compiled = torch.compile(model)
         t0 = time.perf_counter()
@@ -274,6 +308,8 @@ def run_bench(
         label = f"(e) video scoring, {n_videos} videos, {video['frames']} sampled frames (decode + faces + model)"
         add("video_predict", label, video["seconds"], video["frames"])
         rows["video_predict"]["time_split"] = {k: video[k] / video["seconds"] for k in ("decode", "faces", "model")}
+    seconds = bench_spectra(image_size, n_images, batch_size, workers, dev, **folder_kw)
+    add("spectra_folder", f"(f) spectra of {n_images} JPEGs (decode + FFT + DCT)", seconds, n_images)
     train_kw = {"warmup": max(1, warmup), "repeats": repeats}
     default_blocks = ModelConfig().trainable_blocks
     add(
@@ -283,6 +319,10 @@ def run_bench(
     add(
         "train_full", "(d') training step, whole backbone trainable",
         bench_training(-1, x, dev, amp, image_size, **train_kw), batch_size,
+    )  # fmt: skip
+    add(
+        "train_full_frequency", "(d'') training step, whole backbone trainable, + frequency branch",
+        bench_training(-1, x, dev, amp, image_size, frequency_branch=True, **train_kw), batch_size,
     )  # fmt: skip
     ref = rows["bare_backbone"]["images_per_s"]
     for row in rows.values():

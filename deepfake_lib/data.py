@@ -499,3 +499,16 @@ def sample_clips(scan: SplitScan, per_class: int, seed: int = 0) -> dict[str, li
         paths = [s.path for s in scan.samples if s.label == label and is_clip_dir(s.path)]
         out[name] = rng.sample(paths, min(per_class, len(paths)))
     return out
+
+
+def pick_alternating(items: Sequence[tuple[Any, int]], n: int, seed: int = 0) -> list[tuple[Any, int]]:
+    """Up to ``n`` of ``(item, label)`` pairs, FAKE and REAL alternating (a reproducible random pick within each
+    class)."""
+    rng = random.Random(seed)
+    by_label = {y: rng.sample([v for v in items if v[1] == y], sum(v[1] == y for v in items)) for y in (1, 0)}
+    out: list[tuple[Any, int]] = []
+    while len(out) < n and any(by_label.values()):
+        for y in (1, 0):
+            if by_label[y] and len(out) < n:
+                out.append(by_label[y].pop(0))
+    return out

@@ -22,6 +22,7 @@ from torch import nn
 
 from . import CLASS_NAMES, __version__
 from .data import IMAGENET_MEAN, IMAGENET_STD
+from .frequency import FrequencyBranch
 from .images import is_lfs_pointer, lfs_pointer_reason, weights_file_problem
 from .runs import atomic_write
 
@@ -62,6 +63,8 @@ class ModelConfig:
     are useless). ``bn_momentum``: BatchNorm running-stat momentum of the trainable backbone layers (PyTorch's
     0.1, not efficientnet-pytorch's 0.01, so the statistics follow a small new dataset within a few epochs).
     ``frames``: the clip length T the model was trained on (1: images only); video scoring cuts clips of it.
+    ``frequency_branch``: add the frequency stream (``frequency.FrequencyBranch``, a small CNN over each frame's
+    log-DCT), whose ``frequency_features`` are joined to the backbone's per-frame features before the LSTM.
     """
 
     backbone: str = "efficientnet-b0"
@@ -77,6 +80,8 @@ class ModelConfig:
     bn_momentum: float = 0.1
     channels_last: bool = True
     frames: int = 1
+    frequency_branch: bool = False
+    frequency_features: int = 128
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:
@@ -243,8 +248,13 @@ class EfficientNetLSTM(nn.Module):
         self.register_buffer("input_shift", shift, persistent=False)
         n_feat = self.backbone._conv_head.out_channels
         self.pool = nn.AdaptiveAvgPool2d(1)
+        self.frequency = (
+            FrequencyBranch(cfg.image_size, cfg.frequency_features, IMAGENET_MEAN, IMAGENET_STD)
+            if cfg.frequency_branch
+            else None
+        )
         self.lstm = nn.LSTM(
-            n_feat,
+            n_feat + (cfg.frequency_features if cfg.frequency_branch else 0),
             cfg.lstm_hidden,
             num_layers=cfg.lstm_layers,
             batch_first=True,
@@ -332,12 +342,16 @@ class EfficientNetLSTM(nn.Module):
             return bb._swish(bb._bn1(bb._conv_head(x)))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, T, 3, H, W]`` -> pooled per-frame features ``[B, T, C]``."""
+        """``[B, T, 3, H, W]`` -> per-frame features ``[B, T, C]``: the pooled backbone features, followed (with the
+        frequency branch) by the frequency stream's ``frequency_features``."""
         if x.dim() != 5:
             raise ValueError(f"expected input [B, T, 3, H, W], got shape {tuple(x.shape)}")
         b, t = x.shape[:2]
-        fmap = self.frame_features(x.flatten(0, 1))
-        return self.pool(fmap).flatten(1).view(b, t, -1)
+        frames = x.flatten(0, 1)
+        feats = self.pool(self.frame_features(frames)).flatten(1)
+        if self.frequency is not None:
+            feats = torch.cat([feats.float(), self.frequency(frames)], dim=1)
+        return feats.view(b, t, -1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, T, 3, H, W]`` -> FAKE logits ``[B]``."""

@@ -12,27 +12,20 @@ import argparse
 import json
 import os
 import sys
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegressionCV
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
+from .baselines import KEYS, score_baseline
 from .data import DeepfakeDataset, Sample, build_transform, make_loader, scan_split
 from .device import autocast, resolve_device
-from .evaluate import choose_threshold
 from .inference import model_device
-from .metrics import full_metrics
 from .model import EfficientNetLSTM, ModelConfig, model_info
 from .runs import resolve_path
-
-KEYS = ("auc", "balanced_accuracy", "eer", "ece", "average_precision")
 
 
 @dataclass
@@ -70,17 +63,6 @@ def extract_features(
     return Features(x, y, paths, bad)
 
 
-def fit_probe(train: Features, seed: int = 0) -> Pipeline:
-    """Standardise, then L2 logistic regression with class-balanced weights and C chosen by 5-fold CV (log loss)."""
-    clf = LogisticRegressionCV(
-        Cs=np.logspace(-4, 2, 13), cv=5, scoring="neg_log_loss", class_weight="balanced", max_iter=5000,
-        random_state=seed,
-    )  # fmt: skip
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # convergence chatter at the weakest regularisation
-        return make_pipeline(StandardScaler(), clf).fit(train.x, train.labels)
-
-
 def linear_probe(
     data_dir: str | os.PathLike[str],
     backbone: str = "efficientnet-b0",
@@ -113,22 +95,11 @@ def linear_probe(
         )
         for split in dict.fromkeys([train_split, threshold_split, report_split])
     }
-    probe = fit_probe(feats[train_split], seed)
-    probs = {split: probe.predict_proba(f.x)[:, 1] for split, f in feats.items()}
-    choice = choose_threshold(
-        feats[threshold_split].labels, probs[threshold_split], threshold_method, split=threshold_split
-    )
-    report = full_metrics(feats[report_split].labels, probs[report_split], choice.threshold)
-    return {
-        "model": model_info(model),
-        "C": float(probe[-1].C_[0]),
-        "threshold": choice.threshold,
-        "threshold_split": threshold_split,
-        "report_split": report_split,
-        "n": {split: len(f.labels) for split, f in feats.items()},
-        "skipped": {split: len(f.bad) for split, f in feats.items()},
-        "report": report,
-    }
+    scores = score_baseline(
+        {split: (f.x, f.labels) for split, f in feats.items()},
+        train_split, threshold_split, report_split, threshold_method, seed,
+    )  # fmt: skip
+    return {"model": model_info(model), **scores.record, "skipped": {split: len(f.bad) for split, f in feats.items()}}
 
 
 def probe_like(model: EfficientNetLSTM, data_dir: str | os.PathLike[str], **kwargs: Any) -> dict[str, Any]:
@@ -140,11 +111,6 @@ def probe_like(model: EfficientNetLSTM, data_dir: str | os.PathLike[str], **kwar
         data_dir, backbone=model.config.backbone, pretrained="auto", weights_path=local,
         image_size=model.config.image_size, **kwargs,
     )  # fmt: skip
-
-
-def comparison(detector_report: dict[str, Any], probe_result: dict[str, Any], keys: tuple[str, ...] = KEYS) -> dict:
-    """``{metric: {"detector": x, "linear_probe": y}}`` on the same report split."""
-    return {k: {"detector": detector_report.get(k), "linear_probe": probe_result["report"].get(k)} for k in keys}
 
 
 def build_parser() -> argparse.ArgumentParser:

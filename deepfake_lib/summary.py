@@ -165,6 +165,39 @@ def _probe_section(lp: dict[str, Any]) -> list[str]:
     return lines + _table(rows, ["metric", "detector", "linear probe"])
 
 
+def _spectral_section(sb: dict[str, Any]) -> list[str]:
+    lines = ["## Baseline: spectral classifier", ""]
+    if "comparison" not in sb:
+        return lines + [f"- {sb.get('status', 'not run')}", ""]
+    lines += [
+        f"- logistic regression on the {sb.get('features')}",
+        f"- fitted on `train`, threshold on `{sb.get('threshold_split')}`, numbers on `{sb.get('report_split')}`",
+        "",
+    ]
+    rows = [[k, v.get("detector"), v.get("spectral_baseline")] for k, v in sb["comparison"].items()]
+    return lines + _table(rows, ["metric", "detector", "spectral baseline"])
+
+
+def _frequency_section(freq: dict[str, Any]) -> list[str]:
+    n = freq.get("n") or {}
+    lines = [
+        "## Frequency analysis",
+        "",
+        f"- spectra of `{freq.get('spectra_split')}` at {freq.get('image_size')} px: "
+        + ", ".join(f"{k} {v}" for k, v in n.items()),
+        "",
+    ]
+    rows = [[b["band"], b["real"], b["fake"], b["fake_minus_real"], b["effect_size"]] for b in freq.get("bands", [])]
+    lines += _table(rows, ["band", "REAL mean log power", "FAKE", "FAKE - REAL", "effect size"])
+    report = freq.get("report") or {}
+    if report:
+        rows = [
+            [name, r.get("n"), r.get("auc"), r.get("balanced_accuracy"), r.get("eer")] for name, r in report.items()
+        ]
+        lines += _table(rows, ["scoring", "n", "AUC", "balanced accuracy", "EER"])
+    return lines
+
+
 def _data_prep_lines(prep: dict[str, Any] | None) -> list[str]:
     if not prep:
         return []
@@ -240,6 +273,10 @@ def write_summary(run_dir: str | os.PathLike[str]) -> Path:
             lines += _probe_section(values)
         elif section == "video":
             lines += _video_section(values)
+        elif section == "spectral_baseline":
+            lines += _spectral_section(values)
+        elif section == "frequency":
+            lines += _frequency_section(values)
         else:
             lines += _generic_section(section, values)
     figures = sorted((root / "figures").glob("*.png"))

@@ -193,20 +193,6 @@ def split_videos(data_dir: str | os.PathLike[str], split: str) -> list[tuple[Pat
     return sorted(found.items())
 
 
-def pick_videos(videos: list[tuple[Path, int]], n: int, seed: int = 0) -> list[tuple[Path, int]]:
-    """Up to ``n`` videos, FAKE and REAL alternating (a reproducible random pick within each class)."""
-    import random
-
-    rng = random.Random(seed)
-    by_label = {y: rng.sample([v for v in videos if v[1] == y], sum(v[1] == y for v in videos)) for y in (1, 0)}
-    out: list[tuple[Path, int]] = []
-    while len(out) < n and any(by_label.values()):
-        for y in (1, 0):
-            if by_label[y] and len(out) < n:
-                out.append(by_label[y].pop(0))
-    return out
-
-
 def write_outputs(result: VideoPrediction, out: str | os.PathLike[str]) -> tuple[Path | None, Path]:
     """Write ``gradcam.png`` (the most suspicious frame's heatmap, when there is one) and ``timeline.png``."""
     from .explain import save_overlay

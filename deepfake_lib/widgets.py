@@ -11,11 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
+import matplotlib.pyplot as plt
 from PIL import Image
 
+from . import CLASS_NAMES, plots
 from .gallery import GROUP_COLORS, Example
 from .images import ImageLoadError, load_image
 from .predict import Prediction, Predictor
+from .spectral import image_spectrum
 
 log = logging.getLogger(__name__)
 
@@ -231,4 +234,77 @@ class FrameSlider:
 
     def on_slide(self, change: dict[str, Any]) -> None:
         if change["new"] != change.get("old"):
+            self.show(int(change["new"]))
+
+
+def figure_png(fig: Any, dpi: int = 90) -> bytes:
+    """A matplotlib figure as PNG bytes (for ``ipywidgets.Image``); the figure is closed."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+class SpectrumInspector:
+    """One image's spectrum next to its class mean (``plots.spectrum_view``), one image at a time.
+
+    ``spectra``: where the class means come from (e.g. the train split's ``spectral.SplitSpectra``); ``paths`` and
+    ``labels``: the images to browse; ``scores``: optional ``{path: {name: P(FAKE)}}`` shown beside (the detector,
+    the spectral baseline). An image is read when selected; one that cannot be read says why. Display
+    ``inspector.widget``; under papermill nothing waits for input.
+    """
+
+    def __init__(
+        self,
+        spectra: Any,
+        paths: Sequence[str | Path],
+        labels: Sequence[int],
+        scores: dict[str, dict[str, float]] | None = None,
+    ) -> None:
+        if len(paths) != len(labels):
+            raise ValueError("paths and labels must match one to one")
+        self.spectra = spectra
+        self.paths = [str(p) for p in paths]
+        self.labels = [int(y) for y in labels]
+        self.scores = scores or {}
+        self.class_profiles = spectra.class_profiles()
+        options = [
+            (f"{Path(p).name} ({CLASS_NAMES[y].upper()})", i)
+            for i, (p, y) in enumerate(zip(self.paths, self.labels, strict=True))
+        ]
+        self.select = w.Dropdown(options=options, description="image", layout=w.Layout(width="460px"))
+        self.view = w.Image(format="png")
+        self.info = w.HTML()
+        self.shown: int | None = None
+        self.widget = w.VBox([self.select, self.info, self.view])
+        self.select.observe(self.on_select, names="value")
+        if options:
+            self.show(0)
+
+    def show(self, index: int) -> None:
+        """Put image ``index`` on display."""
+        self.shown = index
+        path, label = self.paths[index], self.labels[index]
+        try:
+            spec = image_spectrum(path, self.spectra.size)
+        except ImageLoadError as exc:
+            self.view.value = b""
+            self.info.value = (
+                f"<span style='color:#c0392b'>{html.escape(Path(path).name)}: {html.escape(exc.reason)}</span>"
+            )
+            return
+        name = CLASS_NAMES[label].upper()
+        fig = plots.spectrum_view(
+            spec.image, spec.power, self.spectra.mean_power(label), self.spectra.freqs, spec.profile,
+            self.class_profiles, f"{Path(path).name} ({name})",
+        )  # fmt: skip
+        self.view.value = figure_png(fig)
+        probs = " | ".join(f"{k}: P(FAKE) = {v:.3f}" for k, v in self.scores.get(path, {}).items())
+        self.info.value = (
+            f"<b>{html.escape(Path(path).name)}</b> (label {name}; class mean over the {self.spectra.split} split)"
+            + (f"<br>{html.escape(probs)}" if probs else "")
+        )
+
+    def on_select(self, change: dict[str, Any]) -> None:
+        if change["new"] is not None and change["new"] != change.get("old"):
             self.show(int(change["new"]))

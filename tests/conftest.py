@@ -178,7 +178,7 @@ NOTEBOOK_RUN_PARAMS = {
 
 @dataclass
 class NotebookRun:
-    """The shared run of notebooks 01..05 on ``tiny_data``: its folder, the pipeline's own lines and whatever
+    """The shared run of every notebook on ``tiny_data``: its folder, the pipeline's own lines and whatever
     reached the process's stdout/stderr file descriptors meanwhile (the kernels' output included)."""
 
     root: Path
@@ -213,7 +213,7 @@ def captured_fds(folder: Path) -> Iterator[tuple[Path, Path]]:
 
 @pytest.fixture(scope="session")
 def notebook_run(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> NotebookRun:
-    """Notebooks 01..05 run once through the pipeline (``run_pipeline``, SEED 3 from a YAML config) on tiny
+    """Every notebook runs once through the pipeline (``run_pipeline``, SEED 3 from a YAML config) on tiny
     data; the notebook tests read its files, the pipeline test its output. Treat it as read-only."""
     from deepfake_lib import pipeline
 

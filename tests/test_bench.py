@@ -28,7 +28,10 @@ def test_bench_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: p
                        "--out", str(out)]) == 0  # fmt: skip
     result = json.loads(out.read_text())
     rows = result["rows"]
-    expected = {"bare_backbone", "full_model", "folder_predict", "video_predict", "train_default", "train_full"}
+    expected = {
+        "bare_backbone", "full_model", "full_model_frequency", "folder_predict", "video_predict", "spectra_folder",
+        "train_default", "train_full", "train_full_frequency",
+    }  # fmt: skip
     assert set(rows) == expected | ({"folder_predict_onnx"} if bench.onnx_available() else set())
     assert rows["bare_backbone"]["ratio_to_bare"] == 1.0
     for row in rows.values():

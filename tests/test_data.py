@@ -209,3 +209,15 @@ def test_resolve_num_workers() -> None:
     assert data.resolve_num_workers(-1, "cpu") == 0  # workers only steal cores from the model on a CPU
     assert data.resolve_num_workers(-1, None) == 0
     assert 0 <= data.resolve_num_workers(-1, "cuda") <= 4
+
+
+def test_pick_alternating_alternates_fake_and_real_reproducibly() -> None:
+    videos = [(Path(f"f{i}.mp4"), 1) for i in range(3)] + [(Path(f"r{i}.mp4"), 0) for i in range(3)]
+    picked = data.pick_alternating(videos, 4, seed=1)
+    assert [y for _, y in picked] == [1, 0, 1, 0] and len(set(picked)) == 4
+    assert data.pick_alternating(videos, 4, seed=1) == picked
+    everything = data.pick_alternating(videos, 10)
+    assert [y for _, y in everything] == [1, 0] * 3 and sorted(everything) == sorted(videos)
+    uneven = data.pick_alternating([(Path("r.mp4"), 0), *videos[:3]], 4)
+    assert [y for _, y in uneven] == [1, 0, 1, 1]
+    assert data.pick_alternating([], 3) == [] and data.pick_alternating(videos, 0) == []

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def run_dir(notebook_run: NotebookRun) -> Path:
-    """The shared pipeline run of 01..05 on tiny data (see ``conftest.NOTEBOOK_RUN_PARAMS``)."""
+    """The shared pipeline run of every notebook on tiny data (see ``conftest.NOTEBOOK_RUN_PARAMS``)."""
     return notebook_run.root
 
 

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from deepfake_lib import probe
 from deepfake_lib.data import scan_split
@@ -32,10 +31,3 @@ def test_probe_separates_an_easy_set_and_reports_on_the_report_split(separable: 
     assert result["report_split"] == "val" and result["n"] == {"train": 24, "val": 12}
     assert result["report"]["auc"] > 0.95  # dark vs bright images: trivially linearly separable
     assert probe.main([*argv, "--report-split", "test"]) == 2  # no such split: a clear error
-
-
-def test_comparison_lines_up_detector_and_probe() -> None:
-    cmp = probe.comparison({"auc": 0.9, "eer": 0.1}, {"report": {"auc": 0.7, "eer": 0.3}}, keys=("auc", "eer"))
-    assert cmp == {"auc": {"detector": 0.9, "linear_probe": 0.7}, "eer": {"detector": 0.1, "linear_probe": 0.3}}
-    with pytest.raises(KeyError):
-        probe.comparison({}, {})

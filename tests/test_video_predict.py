@@ -26,7 +26,6 @@ from deepfake_lib.video_predict import (
     VideoPrediction,
     frames_figure,
     most_suspicious,
-    pick_videos,
     pool_tracks,
     predict_video,
     predict_videos,
@@ -437,18 +436,6 @@ def test_split_videos_finds_each_source_video_once_with_its_label(tiny_video_dat
     assert split_videos(prepared, "test") == expected  # from the clip folders' clip.json, 2 clips per video
     assert split_videos(tiny_video_data, "test") == expected  # the video files themselves
     assert split_videos(prepared, "no_such_split") == []
-
-
-def test_pick_videos_alternates_fake_and_real_reproducibly() -> None:
-    videos = [(Path(f"f{i}.mp4"), 1) for i in range(3)] + [(Path(f"r{i}.mp4"), 0) for i in range(3)]
-    picked = pick_videos(videos, 4, seed=1)
-    assert [y for _, y in picked] == [1, 0, 1, 0] and len(set(picked)) == 4
-    assert pick_videos(videos, 4, seed=1) == picked
-    everything = pick_videos(videos, 10)
-    assert [y for _, y in everything] == [1, 0] * 3 and sorted(everything) == sorted(videos)
-    uneven = pick_videos([(Path("r.mp4"), 0), *videos[:3]], 4)
-    assert [y for _, y in uneven] == [1, 0, 1, 1]
-    assert pick_videos([], 3) == [] and pick_videos(videos, 0) == []
 
 
 # --------------------------------------------------------------------------- several videos

@@ -13,7 +13,8 @@ from deepfake_lib import gallery
 from deepfake_lib.data import Sample
 from deepfake_lib.gallery import Example
 from deepfake_lib.predict import Predictor
-from deepfake_lib.widgets import Inspector
+from deepfake_lib.spectral import split_spectra
+from deepfake_lib.widgets import Inspector, SpectrumInspector
 from tests.conftest import tiny_model
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -161,3 +162,28 @@ def test_gradcam_grid_and_table(predictor, examples) -> None:
     rows = gallery.examples_table(kept, preds, 0.5)
     assert [r["group"] for r in rows] == ["real", "real", "fake", "fake", "failed"]
     assert all(r["correct"] == ((r["decision"] == "FAKE") == (r["label"] == "FAKE")) for r in rows)
+
+
+def test_spectrum_inspector_shows_an_image_beside_its_class_and_says_why_one_cannot_be_read(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    spectra = split_spectra(tiny_data, "train", 32, progress=False)
+    good = [tiny_data / "test" / "fake" / "fake_0000.jpg", tiny_data / "test" / "real" / "real_0000.jpg"]
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff not really a jpeg")
+    scores = {str(good[1]): {"detector": 0.25, "spectral baseline": 0.75}}
+    insp = SpectrumInspector(spectra, [*good, broken], [1, 0, 1], scores)
+    assert [label for label, _ in insp.select.options] == [
+        "fake_0000.jpg (FAKE)",
+        "real_0000.jpg (REAL)",
+        "broken.jpg (FAKE)",
+    ]
+    assert insp.shown == 0 and bytes(insp.view.value).startswith(PNG) and "label FAKE" in insp.info.value
+    first = bytes(insp.view.value)
+    insp.on_select({"new": 1, "old": 0})
+    assert insp.shown == 1 and bytes(insp.view.value).startswith(PNG) and bytes(insp.view.value) != first
+    assert "detector: P(FAKE) = 0.250" in insp.info.value and "spectral baseline: P(FAKE) = 0.750" in insp.info.value
+    insp.on_select({"new": 2, "old": 1})
+    assert bytes(insp.view.value) == b"" and "broken.jpg" in insp.info.value and "cannot" in insp.info.value.lower()
+    with pytest.raises(ValueError, match="one to one"):
+        SpectrumInspector(spectra, good, [1])
