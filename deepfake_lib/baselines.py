@@ -16,14 +16,23 @@ from .evaluate import choose_threshold
 from .metrics import full_metrics
 
 KEYS = ("auc", "balanced_accuracy", "eer", "ece", "average_precision")
+MAX_FOLDS = 5
+
+
+class TooFewSamples(ValueError):
+    """The training set has fewer than 2 samples of a class: no baseline can be fitted."""
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, seed: int = 0) -> Pipeline:
-    """Standardise ``x [N, F]``, then L2 logistic regression with class-balanced weights and C chosen by 5-fold
-    cross-validation (log loss)."""
+    """Standardise ``x [N, F]``, then L2 logistic regression with class-balanced weights and C chosen by
+    cross-validation (log loss; 5 folds, fewer when the smaller class has fewer than 5 samples).
+    ``TooFewSamples`` when a class has fewer than 2."""
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=2)
+    if counts.min() < 2:
+        raise TooFewSamples(f"needs at least 2 samples of each class to fit, got REAL {counts[0]}, FAKE {counts[1]}")
     clf = LogisticRegressionCV(
-        Cs=np.logspace(-4, 2, 13), cv=5, scoring="neg_log_loss", class_weight="balanced", max_iter=5000,
-        random_state=seed,
+        Cs=np.logspace(-4, 2, 13), cv=int(min(MAX_FOLDS, counts.min())), scoring="neg_log_loss",
+        class_weight="balanced", max_iter=5000, random_state=seed,
     )  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence chatter at the weakest regularisation

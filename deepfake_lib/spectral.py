@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from . import CLASS_NAMES
 from .argtypes import positive_int
-from .baselines import BaselineScores, score_baseline
+from .baselines import BaselineScores, TooFewSamples, score_baseline
 from .data import (
     DataLayoutError,
     DeepfakeDataset,
@@ -261,16 +261,32 @@ def split_spectra(
     return spectra
 
 
+NAME = "spectral baseline"
+
+
 @dataclass
 class SpectralBaseline:
-    """The spectral baseline's scores per split and its record, with the spectra it was fitted on."""
+    """The spectral baseline's scores per split (``None`` when it could not be fitted: ``skipped`` says why), with
+    the spectra it was fitted on."""
 
-    scores: BaselineScores
+    scores: BaselineScores | None
     spectra: dict[str, SplitSpectra]
+    skipped: str | None = None
 
     @property
     def record(self) -> dict[str, Any]:
-        return self.scores.record
+        """What 03 writes to ``metrics.json``: the fit's record, or ``{"status": "skipped (why)"}``."""
+        return self.scores.record if self.scores is not None else {"status": f"skipped ({self.skipped})"}
+
+    def scorings(self, split: str) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
+        """``{"spectral baseline": (labels [N], probs [N], threshold)}`` on ``split`` (empty when skipped)."""
+        if self.scores is None:
+            return {}
+        return {NAME: (self.scores.labels[split], self.scores.probs[split], self.scores.record["threshold"])}
+
+    def probs_by_path(self, split: str) -> dict[str, tuple[list[str], np.ndarray]]:
+        """``{"spectral baseline": (paths, probs [N])}`` on ``split`` (empty when skipped)."""
+        return {} if self.scores is None else {NAME: (self.spectra[split].paths, self.scores.probs[split])}
 
 
 def spectral_baseline(
@@ -287,16 +303,17 @@ def spectral_baseline(
 ) -> SpectralBaseline:
     """Logistic regression on the 1-D spectra (``frequency.spectral_features``): fitted on ``train_split``,
     threshold on ``threshold_split`` by ``threshold_method``, numbers on ``report_split``, exactly as 03 scores
-    the detector. Keyword arguments go to ``compute_spectra``."""
+    the detector. A train split too small to fit (under 2 images of a class) gives a skipped baseline that says
+    so, not an error. Keyword arguments go to ``compute_spectra``."""
     splits = list(dict.fromkeys([train_split, threshold_split, report_split]))
     spectra = {s: split_spectra(data_dir, s, size, cache_dir, channels, **kwargs) for s in splits}
-    for s, sp in spectra.items():
-        if len(set(sp.labels.tolist())) < 2 and s == train_split:
-            raise ValueError(f"the spectral baseline needs both classes in '{s}' ({len(sp)} readable images)")
-    scores = score_baseline(
-        {s: (sp.features(), sp.labels) for s, sp in spectra.items()},
-        train_split, threshold_split, report_split, threshold_method, seed,
-    )  # fmt: skip
+    try:
+        scores = score_baseline(
+            {s: (sp.features(), sp.labels) for s, sp in spectra.items()},
+            train_split, threshold_split, report_split, threshold_method, seed,
+        )  # fmt: skip
+    except TooFewSamples as exc:
+        return SpectralBaseline(None, spectra, f"'{train_split}': {exc}")
     scores.record.update(
         features=f"1-D log power spectrum ({len(spectra[train_split].freqs) - 1} rings, {channels}) at {size} px",
         image_size=size, channels=channels, skipped={s: len(sp.bad) for s, sp in spectra.items()},

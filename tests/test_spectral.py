@@ -159,3 +159,22 @@ def test_a_skipped_baseline_gets_no_comparison() -> None:
     }  # fmt: skip
     skipped = {"status": "skipped (SPECTRAL_BASELINE = False)"}
     assert with_comparison({"auc": 0.9}, "spectral_baseline", skipped) == skipped
+
+
+@pytest.mark.parametrize(("n_fake", "fitted"), [(3, True), (1, False)])
+def test_a_small_train_split_fits_with_fewer_folds_or_says_why_not(tmp_path: Path, n_fake: int, fitted: bool) -> None:
+    for s, (split, n_real, n_f) in enumerate([("train", 4, n_fake), ("val", 3, 3), ("test", 3, 3)]):
+        for label, (name, n) in enumerate([("real", n_real), ("fake", n_f)]):
+            folder = tmp_path / split / name
+            folder.mkdir(parents=True)
+            for i, arr in enumerate(upsampled_images(n, bool(label), seed=10 * s + label)):
+                Image.fromarray(arr).save(folder / f"{i}.png")
+    result = spectral.spectral_baseline(tmp_path, 32, progress=False)
+    if fitted:
+        assert result.skipped is None and result.record["n"]["train"] == 4 + n_fake
+        (name,) = result.scorings("test")
+        assert result.scorings("test")[name][1].shape == (6,) and len(result.probs_by_path("test")[name][0]) == 6
+    else:
+        assert result.scores is None and result.scorings("test") == {} and result.probs_by_path("test") == {}
+        assert result.record == {"status": "skipped ('train': needs at least 2 samples of each class to fit, "
+                                           "got REAL 4, FAKE 1)"}  # fmt: skip
