@@ -75,7 +75,9 @@ def score_baseline(
     return BaselineScores(probs, labels, record)
 
 
-def comparison(detector_report: dict[str, Any], baselines: dict[str, dict[str, Any]], keys: tuple[str, ...] = KEYS):
+def comparison(
+    detector_report: dict[str, Any], baselines: dict[str, dict[str, Any]], keys: tuple[str, ...] = KEYS
+) -> dict[str, dict[str, Any]]:
     """``{metric: {"detector": x, name: y, ...}}`` on the same report split, for each baseline record that has a
     ``report``."""
     return {
