@@ -151,31 +151,31 @@ def _robustness_section(rb: dict[str, Any]) -> list[str]:
     return lines + _table(rows, ["degradation", "severity", "AUC", "balanced accuracy", "AUC drop"])
 
 
-def _probe_section(lp: dict[str, Any]) -> list[str]:
-    lines = ["## Baseline: linear probe", ""]
-    if "comparison" not in lp:
-        return lines + [f"- {lp.get('status', 'not run')}", ""]
-    model = lp.get("model") or {}
+def _baseline_section(record: dict[str, Any], key: str, name: str, column: str, what: str) -> list[str]:
+    """A baseline beside the detector (``record["comparison"]``: ``{metric: {"detector": x, key: y}}``)."""
+    lines = [f"## Baseline: {name}", ""]
+    if "comparison" not in record:
+        return lines + [f"- {record.get('status', 'not run')}", ""]
     lines += [
-        f"- logistic regression on frozen ImageNet features: {describe_weights(model)}" if model else "",
-        f"- fitted on `train`, threshold on `{lp.get('threshold_split')}`, numbers on `{lp.get('report_split')}`",
+        f"- logistic regression on {what}" if what else "",
+        f"- fitted on `train`, threshold on `{record.get('threshold_split')}`, numbers on "
+        f"`{record.get('report_split')}`",
         "",
     ]
-    rows = [[k, v.get("detector"), v.get("linear_probe")] for k, v in lp["comparison"].items()]
-    return lines + _table(rows, ["metric", "detector", "linear probe"])
+    rows = [[k, v.get("detector"), v.get(key)] for k, v in record["comparison"].items()]
+    return lines + _table(rows, ["metric", "detector", column])
+
+
+def _probe_section(lp: dict[str, Any]) -> list[str]:
+    model = lp.get("model") or {}
+    what = f"frozen ImageNet features: {describe_weights(model)}" if model else ""
+    return _baseline_section(lp, "linear_probe", "linear probe", "linear probe", what)
 
 
 def _spectral_section(sb: dict[str, Any]) -> list[str]:
-    lines = ["## Baseline: spectral classifier", ""]
-    if "comparison" not in sb:
-        return lines + [f"- {sb.get('status', 'not run')}", ""]
-    lines += [
-        f"- logistic regression on the {sb.get('features')}",
-        f"- fitted on `train`, threshold on `{sb.get('threshold_split')}`, numbers on `{sb.get('report_split')}`",
-        "",
-    ]
-    rows = [[k, v.get("detector"), v.get("spectral_baseline")] for k, v in sb["comparison"].items()]
-    return lines + _table(rows, ["metric", "detector", "spectral baseline"])
+    return _baseline_section(
+        sb, "spectral_baseline", "spectral classifier", "spectral baseline", f"the {sb.get('features')}"
+    )
 
 
 def _frequency_section(freq: dict[str, Any]) -> list[str]:
@@ -243,6 +243,19 @@ def _generic_section(name: str, values: dict[str, Any]) -> list[str]:
     return [f"## {name.capitalize()}", ""] + _table([[k, v] for k, v in items[:40]], ["metric", "value"])
 
 
+SECTIONS = {
+    "data": _data_section,
+    "train": _train_section,
+    "evaluate": _evaluate_section,
+    "finetune": _finetune_section,
+    "robustness": _robustness_section,
+    "linear_probe": _probe_section,
+    "video": _video_section,
+    "spectral_baseline": _spectral_section,
+    "frequency": _frequency_section,
+}
+
+
 def write_summary(run_dir: str | os.PathLike[str]) -> Path:
     """Write ``summary.md`` for ``run_dir`` from ``config.json``, ``metrics.json`` and the files present."""
     root = Path(run_dir)
@@ -259,26 +272,8 @@ def write_summary(run_dir: str | os.PathLike[str]) -> Path:
     for section, values in metrics.items():
         if not isinstance(values, dict):
             continue
-        if section == "data":
-            lines += _data_section(values)
-        elif section == "train":
-            lines += _train_section(values)
-        elif section == "evaluate":
-            lines += _evaluate_section(values)
-        elif section == "finetune":
-            lines += _finetune_section(values)
-        elif section == "robustness":
-            lines += _robustness_section(values)
-        elif section == "linear_probe":
-            lines += _probe_section(values)
-        elif section == "video":
-            lines += _video_section(values)
-        elif section == "spectral_baseline":
-            lines += _spectral_section(values)
-        elif section == "frequency":
-            lines += _frequency_section(values)
-        else:
-            lines += _generic_section(section, values)
+        render = SECTIONS.get(section)
+        lines += render(values) if render else _generic_section(section, values)
     figures = sorted((root / "figures").glob("*.png"))
     if figures:
         lines += ["## Figures", ""]
