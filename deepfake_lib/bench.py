@@ -5,7 +5,8 @@
 Rows: (a) bare efficientnet-pytorch forward, (b) full EfficientNetLSTM forward, (b'') the same with the
 frequency branch, (c) folder prediction from JPEG files (decode + transforms + model, no heatmaps), (c') the same
 through the exported ONNX model in onnxruntime (when the ``[onnx]`` extra is installed), (e) video scoring,
-(f) spectra of a JPEG folder (decode + FFT + DCT, what notebook 07 and the spectral baseline read), (d) training
+(f) spectra of a JPEG folder (decode + FFT + DCT, what notebook 07 and the spectral baseline read), (g) training
+batches from a JPEG folder as they are and (g') as self-blended pseudo-fakes (``FAKES`` in 02), (d) training
 step at the default freezing and with the whole backbone trainable, (d'') the latter with the frequency branch;
 peak memory. Median of ``--repeats`` timed runs after warm-up.
 """
@@ -128,6 +129,27 @@ def bench_spectra(image_size: int, n_images: int, batch_size: int, workers: int,
                             progress=False)  # fmt: skip
 
         return timed(run, device, **kw)
+
+
+def bench_training_batches(
+    image_size: int, n_images: int, batch_size: int, workers: int, device: torch.device, blended: bool, **kw: Any
+) -> float:
+    """(g) one epoch of augmented training batches from ``n_images`` JPEGs through the DataLoader, the images as
+    they are; (g') ``blended``: each one made into a self-blended pseudo-fake first (template landmarks)."""
+    from .data import DeepfakeDataset, Sample, build_transform, make_loader, resolve_num_workers
+    from .selfblend import SelfBlendedDataset
+
+    with tempfile.TemporaryDirectory() as tmp:
+        samples = [Sample(p, 0) for p in write_jpegs(Path(tmp), n_images, image_size)]
+        transform = build_transform(image_size, train=True)
+        ds = SelfBlendedDataset([], samples, transform) if blended else DeepfakeDataset(samples, transform)
+        loader = make_loader(ds, batch_size, shuffle=True, num_workers=resolve_num_workers(workers, device))
+
+        def run() -> None:
+            for _ in loader:
+                pass
+
+        return timed(run, torch.device("cpu"), **kw)
 
 
 def write_jpegs(folder: Path, n: int, size: int, seed: int = 0) -> list[Path]:
@@ -310,6 +332,12 @@ def run_bench(
         rows["video_predict"]["time_split"] = {k: video[k] / video["seconds"] for k in ("decode", "faces", "model")}
     seconds = bench_spectra(image_size, n_images, batch_size, workers, dev, **folder_kw)
     add("spectra_folder", f"(f) spectra of {n_images} JPEGs (decode + FFT + DCT)", seconds, n_images)
+    for key, label, blended in (
+        ("train_batches", f"(g) training batches of {n_images} JPEGs (decode + augmentation)", False),
+        ("train_batches_blended", "(g') the same as self-blended pseudo-fakes", True),
+    ):
+        seconds = bench_training_batches(image_size, n_images, batch_size, workers, dev, blended, **folder_kw)
+        add(key, label, seconds, n_images)
     train_kw = {"warmup": max(1, warmup), "repeats": repeats}
     default_blocks = ModelConfig().trainable_blocks
     add(

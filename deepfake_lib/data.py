@@ -109,11 +109,19 @@ def find_class_dirs(split_dir: Path) -> dict[int, Path]:
     return {label: dirs[0] for label, dirs in found.items()}
 
 
-def scan_split(data_dir: str | os.PathLike[str], split: str, validate: bool = True, workers: int = 4) -> SplitScan:
+def scan_split(
+    data_dir: str | os.PathLike[str],
+    split: str,
+    validate: bool = True,
+    workers: int = 4,
+    required: Sequence[str] = CLASS_NAMES,
+) -> SplitScan:
     """Scan ``data_dir/split/{real,fake}``.
 
     With ``validate`` every image is decoded once; broken files are skipped and listed with the
-    reason. Raises ``DataLayoutError`` for a missing split or class folder, or a split with no usable image.
+    reason. Raises ``DataLayoutError`` for a missing split or ``required`` class folder, or a split with no usable
+    image; a missing class folder that is not required is a warning (``required=("real",)`` for training on
+    self-blended pseudo-fakes, which needs no fakes).
     """
     root = Path(data_dir)
     split_dir = root / split
@@ -124,7 +132,8 @@ def scan_split(data_dir: str | os.PathLike[str], split: str, validate: bool = Tr
             f"split folder '{split_dir}' not found{hint}; expected {root}/{split}/real and {root}/{split}/fake"
         )
     class_dirs = find_class_dirs(split_dir)
-    missing = [CLASS_NAMES[i] for i in range(len(CLASS_NAMES)) if i not in class_dirs]
+    absent = [CLASS_NAMES[i] for i in range(len(CLASS_NAMES)) if i not in class_dirs]
+    missing = [name for name in absent if name in required]
     if missing:
         others = sorted(p.name for p in split_dir.iterdir() if p.is_dir())
         raise DataLayoutError(
@@ -153,8 +162,10 @@ def scan_split(data_dir: str | os.PathLike[str], split: str, validate: bool = Tr
     scan = SplitScan(split=split, root=split_dir, samples=samples, skipped=skipped)
     for s in skipped:
         log.warning("skipped %s: %s", s.path, s.reason)
+    for name in absent:
+        scan.warnings.append(f"{split}: no '{name}' folder in {split_dir}")
     for name, n in scan.counts.items():
-        if n == 0:
+        if n == 0 and name not in absent:
             scan.warnings.append(
                 f"{split}: class '{name}' has no usable images in {class_dirs[CLASS_NAMES.index(name)]}"
             )
@@ -431,16 +442,20 @@ def resolve_num_workers(num_workers: int, device: torch.device | str | None = No
 
 # --------------------------------------------------------------------------- whole dataset
 def scan_dataset(
-    data_dir: str | os.PathLike[str], splits: Sequence[str] = ("train", "val"), validate: bool = True
+    data_dir: str | os.PathLike[str],
+    splits: Sequence[str] = ("train", "val"),
+    validate: bool = True,
+    required: Sequence[str] = CLASS_NAMES,
 ) -> dict[str, SplitScan]:
-    """``scan_split`` for each split; raises ``DataLayoutError`` naming the first problem found."""
+    """``scan_split`` for each split (``required``: the class folders that must exist); raises
+    ``DataLayoutError`` naming the first problem found."""
     root = Path(data_dir)
     if not root.is_dir():
         raise DataLayoutError(
             f"data folder {root} not found; expected {root}/<split>/real and {root}/<split>/fake "
             f"(build the demo data with `python -m deepfake_lib.demo --out {root}`)"
         )
-    return {split: scan_split(root, split, validate=validate) for split in splits}
+    return {split: scan_split(root, split, validate=validate, required=required) for split in splits}
 
 
 def counts_table(scans: dict[str, SplitScan]) -> list[dict[str, Any]]:

@@ -54,10 +54,13 @@ class FacePrepError(ValueError):
 
 @dataclass(frozen=True)
 class Face:
-    """One detected face: ``box`` = ``(x1, y1, x2, y2)`` in image pixels (inside the image), detector ``score``."""
+    """One detected face: ``box`` = ``(x1, y1, x2, y2)`` in image pixels (inside the image), detector ``score``,
+    and MTCNN's five ``landmarks`` ``((x, y), ...)`` in image pixels (eyes, nose tip, mouth corners; ``None`` when
+    not known)."""
 
     box: tuple[float, float, float, float]
     score: float
+    landmarks: tuple[tuple[float, float], ...] | None = None
 
     @property
     def area(self) -> float:
@@ -108,26 +111,31 @@ class FaceDetector:
         for (width, height), idxs in groups.items():
             for start in range(0, len(idxs), batch_size):
                 chunk = idxs[start : start + batch_size]
-                boxes, probs = self.mtcnn.detect([rgb[i] for i in chunk])
-                for i, b, p in zip(chunk, boxes, probs, strict=True):
-                    out[i] = self._faces(b, p, width, height)
+                boxes, probs, points = self.mtcnn.detect([rgb[i] for i in chunk], landmarks=True)
+                for i, b, p, pts in zip(chunk, boxes, probs, points, strict=True):
+                    out[i] = self._faces(b, p, width, height, pts)
         return out
 
-    def _faces(self, boxes: Any, probs: Any, width: int, height: int) -> list[Face]:
-        """MTCNN's per-image output (``None`` or ``[N, 4]`` boxes, ``[N]`` probabilities; numpy *object* arrays
-        under numpy 2) -> ``Face`` list with plain floats, boxes clipped to the image, largest first."""
+    def _faces(self, boxes: Any, probs: Any, width: int, height: int, points: Any = None) -> list[Face]:
+        """MTCNN's per-image output (``None`` or ``[N, 4]`` boxes, ``[N]`` probabilities, ``[N, 5, 2]`` landmarks;
+        numpy *object* arrays under numpy 2) -> ``Face`` list with plain floats, boxes clipped to the image, largest
+        first."""
         if boxes is None:
             return []
         b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         p = np.asarray([np.nan if v is None else v for v in np.ravel(probs)], dtype=np.float64)
+        marks: list[Any] = [None] * len(b)
+        if points is not None and np.size(points) == len(b) * 10:
+            marks = list(np.asarray(points, dtype=np.float64).reshape(-1, 5, 2))
         faces = []
-        for (x1, y1, x2, y2), score in zip(b, p, strict=True):
+        for (x1, y1, x2, y2), score, pts in zip(b, p, marks, strict=True):
             if not np.isfinite(score) or score < self.min_score:
                 continue
             x1, x2 = (float(np.clip(v, 0, width)) for v in (x1, x2))
             y1, y2 = (float(np.clip(v, 0, height)) for v in (y1, y2))
             if x2 > x1 and y2 > y1:
-                faces.append(Face((x1, y1, x2, y2), float(score)))
+                landmarks = None if pts is None else tuple((float(x), float(y)) for x, y in pts)
+                faces.append(Face((x1, y1, x2, y2), float(score), landmarks))
         return sorted(faces, key=lambda f: f.area, reverse=True)
 
 

@@ -326,6 +326,7 @@ def finetune(
     run_dir: str | os.PathLike[str],
     config: FinetuneConfig | None = None,
     val_split: str = "val",
+    train_dataset: DeepfakeDataset | None = None,
 ) -> FinetuneResult:
     """Fine-tune a copy of ``model`` on ``ft_set`` and save ``<run_dir>/checkpoints/best_model_finetuned.pth``.
 
@@ -334,6 +335,8 @@ def finetune(
     "kept_original": no epoch lowered the validation loss below the original's (``keep_original_if_worse``),
     so the original weights and threshold are saved. "skipped": no failures, or a set of one class only;
     nothing is trained and the original is saved. The file exists in every case, and says which.
+    ``train_dataset``: what to train on instead of ``ft_set``'s images as they are (``selfblend.finetune_dataset``
+    adds pseudo-fakes for a model trained on them).
     """
     cfg = config or FinetuneConfig()
     paths = run_paths(run_dir)
@@ -345,7 +348,7 @@ def finetune(
     predict_kw = {"batch_size": cfg.batch_size * 2, "num_workers": cfg.num_workers, "amp": cfg.amp}
 
     reason = None
-    classes = {s.label for s in ft_set.samples}
+    classes = set(train_dataset.labels if train_dataset is not None else (s.label for s in ft_set.samples))
     if not ft_set.failures:
         reason = "failures.json lists no failures: nothing to fine-tune on"
     elif len(classes) < 2:
@@ -362,7 +365,11 @@ def finetune(
 
     work = copy.deepcopy(model).to(device)
     before_val = predict_samples(work, list(val_samples), size, progress=cfg.progress, desc="val before", **predict_kw)
-    train_ds = DeepfakeDataset(ft_set.samples, build_transform(size, train=True))
+    train_ds = (
+        train_dataset
+        if train_dataset is not None
+        else DeepfakeDataset(ft_set.samples, build_transform(size, train=True))
+    )
     val_ds = DeepfakeDataset(list(val_samples), build_transform(size, train=False))
     tcfg = TrainConfig(
         epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, backbone_lr=cfg.backbone_lr, patience=cfg.patience,

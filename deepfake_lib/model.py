@@ -36,7 +36,7 @@ BACKBONES = B_BACKBONES + LITE_BACKBONES
 FALLBACK_BACKBONE = "efficientnet-lite0"
 # Checkpoint keys besides the model that describe its input (e.g. the face-crop settings of the training
 # data); every checkpoint derived from another carries them over.
-CARRIED_KEYS = ("faces",)
+CARRIED_KEYS = ("faces", "fakes")
 # EfficientNet-Lite was trained on inputs scaled to [-1, 1] (mean 127, std 128 in TF), not ImageNet mean/std.
 LITE_INPUT_MEAN, LITE_INPUT_STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
 

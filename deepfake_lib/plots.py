@@ -65,6 +65,31 @@ def sample_grid(paths_by_class: dict[str, Sequence[Any]], thumb: float = 1.6) ->
     return fig
 
 
+def pseudo_fake_grid(rows: Sequence[Any], thumb: float = 1.8) -> Any:
+    """Real faces next to their self-blended pseudo-fakes (``selfblend.preview`` rows): the real face with the
+    landmarks used (green: detected, orange: the fallback layout), the pseudo-fake, its blend mask, and the
+    difference from the real face (amplified 4x)."""
+    n = max(1, len(rows))
+    titles = ("real + landmarks", "pseudo-fake", "blend mask", "|fake - real| x4")
+    fig, axes = plt.subplots(n, 4, figsize=(thumb * 4, thumb * n + 0.5), squeeze=False)
+    for r, row in enumerate(rows):
+        diff = np.clip(np.abs(row.fake.image.astype(np.int16) - row.real.astype(np.int16)) * 4, 0, 255)
+        panels = (row.real, row.fake.image, row.fake.mask, diff.astype(np.uint8))
+        for c, (ax, img) in enumerate(zip(axes[r], panels, strict=True)):
+            ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1 if img.ndim == 2 else None)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(titles[c], fontsize=9)
+        axes[r][0].scatter(row.points[:, 0], row.points[:, 1], s=8, c="#2ca02c" if row.detected else "#ff7f0e")
+        axes[r][1].set_xlabel(f"{row.fake.region}, ratio {row.fake.ratio:.2f}", fontsize=8)
+    for ax in axes.ravel()[len(rows) * 4 :]:
+        ax.axis("off")
+    fig.suptitle("Self-blended pseudo-fakes of real training faces")
+    fig.tight_layout()
+    return fig
+
+
 def training_curves(history: Sequence[dict[str, float]], best_epoch: int | None = None) -> Any:
     """Loss, accuracy and validation AUC per epoch (``history`` from ``train.fit``)."""
     df = pd.DataFrame(history)

@@ -243,7 +243,35 @@ def _generic_section(name: str, values: dict[str, Any]) -> list[str]:
     return [f"## {name.capitalize()}", ""] + _table([[k, v] for k, v in items[:40]], ["metric", "value"])
 
 
+def _cross_dataset_section(cd: dict[str, Any]) -> list[str]:
+    lines = ["## Cross-dataset", ""]
+    if "sets" not in cd:
+        return lines + [f"- {cd.get('reason', 'not run')}", ""]
+    lines += [
+        f"- every set scored at the run's threshold {_fmt(cd.get('threshold'))}, face crops: {cd.get('faces')}",
+        "",
+    ]
+    keys = ("n_real", "n_fake", "auc", "balanced_accuracy", "eer")
+    rows = [[f"{cd['in_domain'].get('name')} (in-domain)", *(cd["in_domain"].get(k) for k in keys)]]
+    rows += [[s.get("name"), *(s.get(k) for k in keys)] for s in cd["sets"]]
+    return lines + _table(rows, ["set", "real", "fake", "AUC", "balanced accuracy", "EER"])
+
+
+def _fakes_section(fk: dict[str, Any]) -> list[str]:
+    lm = fk.get("landmarks") or {}
+    lines = ["## Training fakes", "", f"- FAKES = `{fk.get('mode')}`"]
+    if lm.get("images"):
+        lines.append(f"- landmarks found in {lm.get('with_landmarks')} of {lm.get('images')} real faces")
+    rows = [
+        [split, *(fk.get(split, {}).get(k) for k in ("real", "labelled_fake", "pseudo_fake"))]
+        for split in ("train", "val")
+    ]
+    return lines + [""] + _table(rows, ["split", "real", "labelled fake", "pseudo-fake"])
+
+
 SECTIONS = {
+    "fakes": _fakes_section,
+    "cross_dataset": _cross_dataset_section,
     "data": _data_section,
     "train": _train_section,
     "evaluate": _evaluate_section,

@@ -214,17 +214,19 @@ def captured_fds(folder: Path) -> Iterator[tuple[Path, Path]]:
 @pytest.fixture(scope="session")
 def notebook_run(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> NotebookRun:
     """Every notebook runs once through the pipeline (``run_pipeline``, SEED 3 from a YAML config) on tiny
-    data; the notebook tests read its files, the pipeline test its output. Treat it as read-only."""
+    data, with a second tiny set (5 real + 3 fake per split) as 03's extra test folder; the notebook tests read
+    its files, the pipeline test its output. Treat it as read-only."""
     from deepfake_lib import pipeline
 
     base = tmp_path_factory.mktemp("notebook_run")
+    extra = build_demo_dataset(base / "extra", tiny_spec(real=5, fake=3, seed=7))  # an out-of-domain set for 03
     config = base / "run.yaml"
     config.write_text("parameters:\n  SEED: 3\n")
     _, params = pipeline.load_config(config)
     lines: list[str] = []
     with captured_fds(base) as (out, err):
         root = pipeline.run_pipeline(
-            {**params, **NOTEBOOK_RUN_PARAMS}, run_id="shared", runs_dir=base / "runs", data_dir=tiny_data,
+            {**params, **NOTEBOOK_RUN_PARAMS, "EXTRA_TEST_DIRS": [str(extra)]}, run_id="shared", runs_dir=base / "runs", data_dir=tiny_data,
             log=lambda msg, **_: lines.append(str(msg)),
         )  # fmt: skip
     return NotebookRun(root, base / "runs", lines, out.read_text(), err.read_text())

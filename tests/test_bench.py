@@ -30,7 +30,7 @@ def test_bench_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: p
     rows = result["rows"]
     expected = {
         "bare_backbone", "full_model", "full_model_frequency", "folder_predict", "video_predict", "spectra_folder",
-        "train_default", "train_full", "train_full_frequency",
+        "train_default", "train_full", "train_full_frequency", "train_batches", "train_batches_blended",
     }  # fmt: skip
     assert set(rows) == expected | ({"folder_predict_onnx"} if bench.onnx_available() else set())
     assert rows["bare_backbone"]["ratio_to_bare"] == 1.0

@@ -66,6 +66,11 @@ def test_detects_the_astronaut_face_with_plain_floats(detector: FaceDetector, as
     assert type(face.score) is float and face.score >= 0.9
     assert all(type(v) is float for v in face.box)
     json.dumps(dataclasses.asdict(face))  # plain Python values all the way down
+    assert face.landmarks is not None and len(face.landmarks) == 5
+    x1, y1, x2, y2 = face.box
+    assert all(x1 <= x <= x2 and y1 <= y <= y2 and type(x) is float for x, y in face.landmarks)
+    (lx, ly), (rx, ry), (_, ny), (_, ml), (_, mr) = face.landmarks
+    assert lx < rx and max(ly, ry) < ny < min(ml, mr)  # eyes, then the nose, then the mouth
     with pytest.raises(dataclasses.FrozenInstanceError):
         face.score = 0.0  # type: ignore[misc]
 

@@ -220,3 +220,26 @@ def test_original_is_kept_when_fine_tuning_does_not_lower_the_val_loss(
     assert kept["finetune"]["status"] == "kept_original" and kept["threshold"] == ckpt["threshold"]
     assert all(torch.equal(v, ckpt["state_dict"][k]) for k, v in kept["state_dict"].items())
     assert result.fit["epochs_run"] == 1 and result.summary()["status"] == "kept_original"
+
+
+def test_a_self_blended_model_keeps_its_pseudo_fakes_in_fine_tuning(tmp_path, tiny_checkpoint, tiny_data, train_preds):
+    """Real failures alone would be one class; with a pseudo-fake of each real image the set trains, and the
+    fine-tuned checkpoint still says which fakes its model was trained on."""
+    from deepfake_lib import selfblend
+
+    run = make_run(tmp_path, tiny_checkpoint, tiny_data, train_preds, n_failures=16)
+    ckpt_path = run / "checkpoints" / "best_model.pth"
+    save_checkpoint({**load_checkpoint(ckpt_path), "fakes": "self-blended"}, ckpt_path)
+    model, ckpt = load_model(ckpt_path)
+    ft = F.build_finetune_set(model, F.load_failures(run), tiny_data, F.FinetuneConfig(replay_ratio=0))
+    ft.failures = [s for s in ft.failures if s.label == 0]
+    assert ft.failures
+    plain = selfblend.finetune_dataset(ft.samples, "labelled", 32, run, progress=False)
+    assert len(plain) == len(ft.failures) and set(plain.labels) == {0}
+    blended = selfblend.finetune_dataset(ft.samples, "self-blended", 32, run, progress=False)
+    assert len(blended) == 2 * len(ft.failures) and blended.labels.count(1) == len(ft.failures)
+    val = scan_split(tiny_data, "val", validate=False).samples
+    cfg = F.FinetuneConfig(device="cpu", epochs=1, progress=False, keep_original_if_worse=False)
+    result = F.finetune(model, ckpt, ft, val, run, cfg, train_dataset=blended)
+    assert result.status == "done"
+    assert load_checkpoint(result.checkpoint)["fakes"] == "self-blended"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from deepfake_lib.model import load_checkpoint
 from deepfake_lib.runs import read_json
-from tests.conftest import NotebookRun
+from tests.conftest import NOTEBOOK_RUN_PARAMS, NotebookRun
 
 pytestmark = pytest.mark.slow
 
@@ -18,7 +21,9 @@ def test_01_and_02(notebook_run: NotebookRun) -> None:
     assert metrics["data"]["imbalance_ratio"]["train"] == 3.0
     assert metrics["data"]["oversampling"]["epoch_size"] == 16
     assert read_json(run_dir / "data_report.json")["val"]["skipped"] == 0
-    for fig in ("01_class_balance", "01_sample_grid"):
+    assert metrics["fakes"]["mode"] == "labelled"
+    assert metrics["fakes"]["train"] == {"real": 12, "labelled_fake": 4, "pseudo_fake": 0}
+    for fig in ("01_class_balance", "01_sample_grid", "01_pseudo_fakes"):
         assert (run_dir / "figures" / f"{fig}.png").stat().st_size > 1000
 
     train = metrics["train"]
@@ -26,5 +31,35 @@ def test_01_and_02(notebook_run: NotebookRun) -> None:
     assert {"train_loss", "val_loss", "val_auc", "train_images_per_s"} <= set(train["history"][0])
     ckpt = load_checkpoint(run_dir / "checkpoints" / "best_model.pth")
     assert ckpt["config"]["image_size"] == 32 and ckpt["epoch"] == train["best_epoch"]
+    assert ckpt["fakes"] == "labelled"
     assert (run_dir / "checkpoints" / "last.pth").exists()
     assert (run_dir / "figures" / "02_training_curves.png").stat().st_size > 1000
+
+
+@pytest.fixture(scope="module")
+def self_blended_run(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """01 and 02 with ``FAKES = "self-blended"`` on a copy of the tiny data's REAL folders: no fakes at all."""
+    from deepfake_lib import pipeline
+
+    base = tmp_path_factory.mktemp("self_blended_run")
+    data = base / "reals"
+    for split in ("train", "val"):
+        shutil.copytree(tiny_data / split / "real", data / split / "real")
+    params = {**NOTEBOOK_RUN_PARAMS, "FAKES": "self-blended", "SPLITS": ["train", "val"]}
+    return pipeline.run_pipeline(
+        params, steps="01,02", run_id="sbi", runs_dir=base / "runs", data_dir=data, log=lambda *a, **k: None
+    )
+
+
+def test_01_and_02_train_on_real_faces_alone(self_blended_run: Path) -> None:
+    metrics = read_json(self_blended_run / "metrics.json")
+    assert metrics["data"]["counts"]["train"] == {"real": 12, "fake": 0}
+    assert metrics["data"]["oversampling"]["drawn"]["fake"] > 0  # the pseudo-fakes are drawn like fakes
+    assert metrics["data"]["oversampling"]["epoch_size"] == 24
+    assert metrics["fakes"]["train"] == {"real": 12, "labelled_fake": 0, "pseudo_fake": 12}
+    assert metrics["fakes"]["val"] == {"real": 12, "labelled_fake": 0, "pseudo_fake": 12}
+    history = metrics["train"]["history"]
+    assert len(history) == 2 and all(0.0 <= row["val_auc"] <= 1.0 for row in history)
+    assert load_checkpoint(self_blended_run / "checkpoints" / "best_model.pth")["fakes"] == "self-blended"
+    assert (self_blended_run / "figures" / "01_pseudo_fakes.png").stat().st_size > 1000
+    assert "## Training fakes" in (self_blended_run / "summary.md").read_text()

@@ -78,6 +78,22 @@ def test_03_metrics_threshold_and_figures(run_dir):
         assert path.is_file() and path.stat().st_size > 1000, path
 
 
+def test_03_cross_dataset_rows(run_dir):
+    m = metrics(run_dir)
+    cross = m["cross_dataset"]
+    threshold = m["evaluate"]["threshold"]["threshold"]
+    assert cross["threshold"] == pytest.approx(threshold) and cross["faces"] == "auto"
+    assert cross["in_domain"]["name"] == "test"
+    assert cross["in_domain"]["auc"] == pytest.approx(m["evaluate"]["report"]["auc"])
+    (extra,) = cross["sets"]
+    assert extra["name"] == "extra/test" and (extra["n_real"], extra["n_fake"]) == (5, 3)
+    assert extra["faces"] is False and extra["n_left_out"] == 0
+    assert 0.0 <= extra["auc"] <= 1.0 and 0.0 <= extra["balanced_accuracy"] <= 1.0
+    assert (run_dir / "figures" / "03_cross_dataset_roc.png").stat().st_size > 1000
+    summary = (run_dir / "summary.md").read_text()
+    assert "## Cross-dataset" in summary and "| extra/test | 5 | 3 |" in summary
+
+
 def test_03_failures_json(run_dir):
     payload = json.loads((run_dir / "failures.json").read_text())
     ev = metrics(run_dir)["evaluate"]
