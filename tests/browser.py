@@ -101,8 +101,16 @@ class JupyterLab:
         """Wait until a kernel of this server is idle with a client (a browser tab) connected to it; returns
         its ``/api/kernels`` entry. Raises RuntimeError with the server log's tail after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
+        kernels: Any = []
         while time.monotonic() < deadline:
-            kernels = self.get_json("api/kernels")
+            try:
+                kernels = self.get_json("api/kernels")
+            except urllib.error.HTTPError as exc:  # jupyter_server answers 500 while a kernel is still starting
+                if exc.code < 500:
+                    raise
+                kernels = f"HTTP {exc.code} from /api/kernels"
+                time.sleep(0.25)
+                continue
             ready = [k for k in kernels if k.get("execution_state") == "idle" and k.get("connections", 0) > 0]
             if ready:
                 return ready[0]
