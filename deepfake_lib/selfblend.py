@@ -61,6 +61,11 @@ def training_labels(labels: Sequence[int], mode: str) -> list[int]:
 
 
 # --------------------------------------------------------------------------- landmarks
+def landmarks_file(run_dir: str | os.PathLike[str]) -> Path:
+    """Where a run caches its faces' landmarks (01, 02 and 04 share it): ``run_dir/blend/landmarks.json``."""
+    return Path(run_dir) / "blend" / LANDMARKS_FILE
+
+
 def _stamp(path: Path) -> list[int]:
     """``[size, mtime_ns]`` of an image, or of a clip folder's middle frame (what ``load_image`` reads)."""
     if is_clip_dir(path):
@@ -258,8 +263,7 @@ def datasets_for(
     landmarks: dict[str, np.ndarray | None] = {}
     if mode != "labelled":
         reals = [s.path for s in (*train, *val) if s.label == REAL]
-        cache = Path(run_dir) / "blend" / LANDMARKS_FILE
-        landmarks = find_landmarks(reals, cache, device, progress=progress)
+        landmarks = find_landmarks(reals, landmarks_file(run_dir), device, progress=progress)
     train_ds, val_ds = training_sets(train, val, mode, image_size, landmarks, seed)
     return train_ds, val_ds, fakes_record(mode, train_ds, val_ds, landmarks)
 
@@ -279,8 +283,7 @@ def finetune_dataset(
     if check_fakes_mode(mode) == "labelled":
         return DeepfakeDataset(samples, transform)
     reals = [s for s in samples if s.label == REAL]
-    landmarks = find_landmarks([s.path for s in reals], Path(run_dir) / "blend" / LANDMARKS_FILE, device,
-                               progress=progress)  # fmt: skip
+    landmarks = find_landmarks([s.path for s in reals], landmarks_file(run_dir), device, progress=progress)
     return SelfBlendedDataset(samples, reals, transform, landmarks)
 
 
