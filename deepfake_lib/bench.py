@@ -7,8 +7,9 @@ frequency branch, (c) folder prediction from JPEG files (decode + transforms + m
 through the exported ONNX model in onnxruntime (when the ``[onnx]`` extra is installed), (e) video scoring,
 (f) spectra of a JPEG folder (decode + FFT + DCT, what notebook 07 and the spectral baseline read), (g) training
 batches from a JPEG folder as they are and (g') as self-blended pseudo-fakes (``FAKES`` in 02), (d) training
-step at the default freezing and with the whole backbone trainable, (d'') the latter with the frequency branch;
-peak memory. Median of ``--repeats`` timed runs after warm-up.
+step at the default freezing and with the whole backbone trainable, (d'') the latter with the frequency branch,
+(h) the whole-backbone training step on ``--processes`` DDP processes (the same batch per process, as forked by
+02's ``NUM_PROCESSES``; on the CPU each process gets one thread), with its throughput as a ratio to (d'); peak memory. Median of ``--repeats`` timed runs after warm-up.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from efficientnet_pytorch import EfficientNet
 from PIL import Image
 from torch import nn
 
-from . import __version__
+from . import __version__, distributed
 from .cpu_env import reexec_with_malloc_env
 from .device import autocast, configure_backends, resolve_device
 from .inference import model_device
@@ -101,19 +102,25 @@ def bench_training(
         )
     )  # fmt: skip
     model.to(device).train()
+    return timed(training_step(model, model, x, device, amp), device, **kw)
+
+
+def training_step(model: nn.Module, net: nn.Module, x: torch.Tensor, device: torch.device, amp: bool) -> Callable:
+    """One optimizer step (forward through ``net``, BCE, backward, AdamW on ``model``'s trainable parameters) on the
+    batch ``x`` ``[B, 1, 3, H, W]`` with alternating labels; ``net`` is ``model`` or ``model`` in DDP."""
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     y = (torch.arange(len(x)) % 2).float().to(device)
     loss_fn = nn.BCEWithLogitsLoss()
 
     def step() -> None:
         with autocast(device, amp):
-            logits = model(x)
+            logits = net(x)
         loss = loss_fn(logits.float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
-    return timed(step, device, **kw)
+    return step
 
 
 def bench_spectra(image_size: int, n_images: int, batch_size: int, workers: int, device: torch.device, **kw: Any):
@@ -262,6 +269,47 @@ def onnx_available() -> bool:
     return True
 
 
+def _train_steps_in_process(
+    image_size: int, batch_size: int, device: str, amp: bool, warmup: int, repeats: int, out: str
+) -> None:
+    """One of the processes of row (h): DDP training steps like 02's on ``batch_size`` random images; rank 0
+    writes the wall time of ``repeats`` steps (after ``warmup``, all processes in step) to ``out``."""
+    ranks = distributed.init_processes(device)
+    dev = distributed.process_device(resolve_device(device), ranks)
+    configure_backends(dev)
+    torch.manual_seed(ranks.rank)
+    model = EfficientNetLSTM(ModelConfig(pretrained=False, image_size=image_size, trainable_blocks=-1))
+    model = distributed.use_sync_batchnorm(model, dev, ranks).to(dev).train()
+    x = torch.randn(batch_size, 1, 3, image_size, image_size, device=dev)
+    step = training_step(model, distributed.wrap(model, dev, ranks), x, dev, amp)
+    for _ in range(warmup):
+        step()
+    _sync(dev)
+    distributed.barrier(ranks)
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        step()
+    _sync(dev)
+    distributed.barrier(ranks)
+    if ranks.is_main:
+        Path(out).write_text(json.dumps({"seconds": time.perf_counter() - t0, "threads": torch.get_num_threads()}))
+    torch.distributed.destroy_process_group()
+
+
+def bench_processes(
+    n: int, image_size: int, batch_size: int, device: torch.device, amp: bool, warmup: int, repeats: int
+) -> dict[str, Any]:
+    """(h) ``n`` forked DDP processes (before this process touches CUDA): seconds per step, threads per process."""
+    from .launch import run_processes
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "h.json"
+        args = (image_size, batch_size, str(device), amp, warmup, repeats, str(out))
+        run_processes(_train_steps_in_process, args, n)
+        result = json.loads(out.read_text())
+    return {"seconds": result["seconds"] / repeats, "threads": result["threads"]}
+
+
 def run_bench(
     image_size: int = 224,
     batch_size: int = 32,
@@ -275,14 +323,21 @@ def run_bench(
     compile_model: bool = False,
     onnx: bool = True,
     n_videos: int = 4,
+    processes: int = 2,
 ) -> dict[str, Any]:
-    """Measure every row in one process; returns the ``bench.json`` dict."""
+    """Measure every row (row (h) in forked processes); returns the ``bench.json`` dict."""
     dev = resolve_device(device)
     if threads:
         torch.set_num_threads(threads)
     configure_backends(dev)
     torch.manual_seed(0)
     kw = {"warmup": warmup, "repeats": repeats}
+    multi, multi_skipped = None, None
+    gpus = torch.cuda.device_count() if dev.type == "cuda" else 0
+    if processes > 1 and dev.type == "cuda" and processes > gpus:
+        multi_skipped = f"(h) skipped: {processes} processes need {processes} GPUs, this machine has {gpus}"
+    elif processes > 1:  # first: forked processes cannot use CUDA once this process has
+        multi = bench_processes(processes, image_size, batch_size, dev, amp, max(1, warmup), repeats)
     x = torch.randn(batch_size, 1, 3, image_size, image_size, device=dev)
     rows: dict[str, dict[str, Any]] = {}
 
@@ -352,6 +407,15 @@ def run_bench(
         "train_full_frequency", "(d'') training step, whole backbone trainable, + frequency branch",
         bench_training(-1, x, dev, amp, image_size, frequency_branch=True, **train_kw), batch_size,
     )  # fmt: skip
+    if multi is not None:
+        label = f"(h) training step, whole backbone, {processes} processes (DDP), batch {batch_size} per process"
+        add("train_processes", label, multi["seconds"], batch_size * processes)
+        rows["train_processes"].update(
+            processes=processes, threads_per_process=multi["threads"],
+            ratio_to_one_process=rows["train_processes"]["images_per_s"] / rows["train_full"]["images_per_s"],
+        )  # fmt: skip
+    elif multi_skipped:
+        print(f"  {multi_skipped}", file=sys.stderr)
     ref = rows["bare_backbone"]["images_per_s"]
     for row in rows.values():
         row["ratio_to_bare"] = row["images_per_s"] / ref
@@ -393,6 +457,12 @@ def format_table(result: dict[str, Any]) -> str:
     if video:
         split = ", ".join(f"{k} {v:.0%}" for k, v in video["time_split"].items())
         lines.append(f"video scoring time: {split} (images/s there = sampled frames/s)")
+    multi = result["rows"].get("train_processes")
+    if multi:
+        lines.append(
+            f"{multi['processes']} training processes ({multi['threads_per_process']} thread(s) each) vs one: "
+            f"{multi['ratio_to_one_process']:.2f}x the images/s of (d')"
+        )
     compiled = result["rows"].get("full_model_compiled")
     if compiled:
         lines.append(f"torch.compile: {compiled['compile_seconds']:.1f} s to compile before the first batch")
@@ -418,11 +488,12 @@ def main(argv: list[str] | None = None, reexec: bool = False) -> int:
     p.add_argument("--compile", action="store_true", help="also time torch.compile of the full model")
     p.add_argument("--no-onnx", action="store_true", help="skip the onnxruntime folder-prediction row")
     p.add_argument("--n-videos", type=int, default=4, help="videos for the video-scoring row (0 skips it)")
+    p.add_argument("--processes", type=int, default=2, help="DDP processes for row (h) (0 or 1 skips it)")
     p.add_argument("--out", default="bench.json")
     args = p.parse_args(argv)
     result = run_bench(
         args.image_size, args.batch_size, args.device, args.threads, args.repeats, args.warmup, args.n_images,
-        args.workers, not args.no_amp, args.compile, not args.no_onnx, args.n_videos,
+        args.workers, not args.no_amp, args.compile, not args.no_onnx, args.n_videos, args.processes,
     )  # fmt: skip
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(format_table(result))

@@ -22,7 +22,15 @@ from typing import Any
 
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler, WeightedRandomSampler
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    WeightedRandomSampler,
+)
 from torchvision import transforms as T
 from tqdm.auto import tqdm
 
@@ -346,6 +354,35 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         return n // self.batch_size + groups
 
 
+class ShardedBatchSampler(Sampler[list[int]]):
+    """One process's share of an epoch: the batches of ``batches`` dealt round robin over ``world`` processes.
+
+    Every process builds ``batches`` from the same seed, so each sees the same epoch of batches and keeps
+    batches ``rank, rank + world, ...``: the shards are disjoint and together are the whole epoch, and global
+    step k is the batches ``k * world .. k * world + world - 1`` (for one sequence length: consecutive draws,
+    as one process with a ``world`` times larger batch would take them). The epoch is padded with its first
+    batches to a multiple of ``world``, so every process takes the same number of steps (collective operations
+    need that); ``padding(n)`` says how many batches were repeated.
+    """
+
+    def __init__(self, batches: Any, rank: int, world: int) -> None:
+        if world < 1 or not 0 <= rank < world:
+            raise ValueError(f"rank must be in 0..{world - 1} for {world} processes, got {rank}")
+        self.batches, self.rank, self.world = batches, rank, world
+
+    @staticmethod
+    def padding(n_batches: int, world: int) -> int:
+        return (-n_batches) % world if n_batches else 0
+
+    def __iter__(self) -> Iterator[list[int]]:
+        epoch = [list(b) for b in self.batches]
+        epoch += [epoch[i % len(epoch)] for i in range(self.padding(len(epoch), self.world))]
+        yield from epoch[self.rank :: self.world]
+
+    def __len__(self) -> int:
+        return -(-len(self.batches) // self.world)
+
+
 def collate_skip_bad(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Stack good items into ``x [B, T, 3, H, W]``, ``y [B]``, ``path``; list bad ones under ``bad``."""
     good = [it for it in items if "error" not in it]
@@ -397,19 +434,27 @@ def make_loader(
     num_workers: int = 0,
     pin_memory: bool = False,
     drop_last: bool = False,
+    shard: tuple[int, int] | None = None,
 ) -> DataLoader:
     """A DataLoader using ``collate_skip_bad``; batches hold one sequence length (images and clips apart).
 
     Workers are re-created each epoch and seeded from torch's global RNG, so an epoch's augmentations
     depend only on the seed set before it (which makes resumed training match an uninterrupted run).
+    ``shard=(rank, world)``: this process's share of the epoch's batches (``ShardedBatchSampler``); the
+    ``sampler`` must then draw the same sequence in every process (a generator seeded alike).
     """
     lengths = dataset.lengths if isinstance(dataset, DeepfakeDataset) else []
-    if len(set(lengths)) > 1:
+    if shard is not None or len(set(lengths)) > 1:
         if sampler is None:
             sampler = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
+        batches: Any = (
+            LengthGroupedBatchSampler(sampler, lengths, batch_size, drop_last)
+            if len(set(lengths)) > 1
+            else BatchSampler(sampler, batch_size, drop_last)
+        )
         return DataLoader(
             dataset,
-            batch_sampler=LengthGroupedBatchSampler(sampler, lengths, batch_size, drop_last),
+            batch_sampler=batches if shard is None else ShardedBatchSampler(batches, *shard),
             num_workers=num_workers,
             collate_fn=collate_skip_bad,
             pin_memory=pin_memory,

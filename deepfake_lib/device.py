@@ -11,7 +11,12 @@ import torch
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """``"auto"``/``None`` -> CUDA when available, else Apple MPS, else CPU; otherwise ``torch.device(device)``."""
+    """``"auto"``/``None`` -> CUDA when available, else Apple MPS, else CPU; otherwise ``torch.device(device)``.
+
+    CUDA's availability is asked through NVML, which leaves CUDA uninitialised, so a notebook kernel that asked can
+    still fork training processes that use the GPUs (``launch.fit_processes``).
+    """
+    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
     if device is None or str(device) == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from . import __version__
+from .argtypes import positive_int
 from .cpu_env import set_for_children
 from .runs import new_run_id, project_root, read_json, resolve_path, write_json
 from .summary import write_summary
@@ -293,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-id", help="run folder name; an existing run is reused (e.g. with --steps 05)")
     p.add_argument("--runs-dir", default=None, help="where run folders go (default outputs/runs)")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:1 ...")
+    p.add_argument(
+        "--num-processes", type=positive_int, help="02 trains on this many processes, one per GPU (NUM_PROCESSES)"
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="show the notebooks' output and the kernels' log")
     return p
 
@@ -302,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         options, params = load_config(args.config) if args.config else ({}, {})
         params.update({name: parse_value(value) for name, value in args.param})
+        if args.num_processes:
+            params["NUM_PROCESSES"] = args.num_processes
         run_pipeline(
             params=params,
             steps=args.steps or options.get("steps"),

@@ -214,7 +214,8 @@ def captured_fds(folder: Path) -> Iterator[tuple[Path, Path]]:
 @pytest.fixture(scope="session")
 def notebook_run(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> NotebookRun:
     """Every notebook runs once through the pipeline (``run_pipeline``, SEED 3 from a YAML config) on tiny
-    data, with a second tiny set (5 real + 3 fake per split) as 03's extra test folder; the notebook tests read
+    data, 02 on two training processes, with a second tiny set (5 real + 3 fake per split) as 03's extra test
+    folder; the notebook tests read
     its files, the pipeline test its output. Treat it as read-only."""
     from deepfake_lib import pipeline
 
@@ -226,7 +227,8 @@ def notebook_run(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> N
     lines: list[str] = []
     with captured_fds(base) as (out, err):
         root = pipeline.run_pipeline(
-            {**params, **NOTEBOOK_RUN_PARAMS, "EXTRA_TEST_DIRS": [str(extra)]}, run_id="shared", runs_dir=base / "runs", data_dir=tiny_data,
+            {**params, **NOTEBOOK_RUN_PARAMS, "EXTRA_TEST_DIRS": [str(extra)], "NUM_PROCESSES": 2}, run_id="shared",
+            runs_dir=base / "runs", data_dir=tiny_data,
             log=lambda msg, **_: lines.append(str(msg)),
         )  # fmt: skip
     return NotebookRun(root, base / "runs", lines, out.read_text(), err.read_text())

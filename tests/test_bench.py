@@ -31,6 +31,7 @@ def test_bench_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: p
     expected = {
         "bare_backbone", "full_model", "full_model_frequency", "folder_predict", "video_predict", "spectra_folder",
         "train_default", "train_full", "train_full_frequency", "train_batches", "train_batches_blended",
+        "train_processes",
     }  # fmt: skip
     assert set(rows) == expected | ({"folder_predict_onnx"} if bench.onnx_available() else set())
     assert rows["bare_backbone"]["ratio_to_bare"] == 1.0
@@ -43,6 +44,10 @@ def test_bench_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: p
     table = bench.format_table(result)
     assert "| (a) bare EfficientNet-B0 forward |" in table and "1.00x" in table
     assert "video scoring time: decode" in table
+    multi = rows["train_processes"]  # the default 2 processes, forked, one CPU thread each
+    assert (multi["processes"], multi["threads_per_process"]) == (2, 1)
+    assert multi["ratio_to_one_process"] == pytest.approx(multi["images_per_s"] / rows["train_full"]["images_per_s"])
+    assert "2 training processes (1 thread(s) each) vs one:" in table
 
 
 def test_write_jpegs(tmp_path: Path) -> None:

@@ -26,8 +26,9 @@ def test_01_and_02(notebook_run: NotebookRun) -> None:
     for fig in ("01_class_balance", "01_sample_grid", "01_pseudo_fakes"):
         assert (run_dir / "figures" / f"{fig}.png").stat().st_size > 1000
 
-    train = metrics["train"]
-    assert len(train["history"]) == 2
+    train = metrics["train"]  # two processes (NUM_PROCESSES 2) of BATCH_SIZE 8
+    assert len(train["history"]) == 2 and (train["processes"], train["global_batch_size"]) == (2, 16)
+    assert "trained on 2 process(es), global batch 16" in (run_dir / "executed" / "02_train.ipynb").read_text()
     assert {"train_loss", "val_loss", "val_auc", "train_images_per_s"} <= set(train["history"][0])
     ckpt = load_checkpoint(run_dir / "checkpoints" / "best_model.pth")
     assert ckpt["config"]["image_size"] == 32 and ckpt["epoch"] == train["best_epoch"]
