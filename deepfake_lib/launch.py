@@ -116,5 +116,11 @@ def _root_cause(exc: BaseException) -> str:
         message = failure.message
         if isinstance(message, dict):
             message = message.get("message", message)
+        if "autograd's threading in combination with fork" in str(message):
+            return (
+                f"process {rank}: this kernel has run work that started autograd's worker threads (an ONNX export "
+                "does), and processes forked from it can no longer train: restart the kernel and run 02 from the top "
+                "(or train from a shell with torchrun / accelerate launch, see the README)"
+            )
         return f"process {rank}: {message}"
     return str(exc)

@@ -115,11 +115,16 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def exported(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory):
     """``tiny_checkpoint`` exported to ONNX with the defaults (``export.ExportResult``; skipped without the
-    ``[onnx]`` extra)."""
+    ``[onnx]`` extra). The export runs in a separate process: ``torch.export`` starts autograd's worker threads,
+    after which processes forked from this one could not train (the multi-process tests fork)."""
     pytest.importorskip("onnxruntime", reason="the [onnx] extra is not installed: pip install -e '.[onnx]'")
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     from deepfake_lib.export import export_onnx
 
-    return export_onnx(tiny_checkpoint, tmp_path_factory.mktemp("onnx") / "tiny.onnx")
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(export_onnx, tiny_checkpoint, tmp_path_factory.mktemp("onnx") / "tiny.onnx").result()
 
 
 @pytest.fixture(scope="session")
