@@ -362,7 +362,7 @@ class ShardedBatchSampler(Sampler[list[int]]):
     step k is the batches ``k * world .. k * world + world - 1`` (for one sequence length: consecutive draws,
     as one process with a ``world`` times larger batch would take them). The epoch is padded with its first
     batches to a multiple of ``world``, so every process takes the same number of steps (collective operations
-    need that); ``padding(n)`` says how many batches were repeated.
+    need that); ``padding(n_batches, world)`` says how many batches are repeated.
     """
 
     def __init__(self, batches: Any, rank: int, world: int) -> None:

@@ -21,7 +21,7 @@ from .device import resolve_device
 
 T = TypeVar("T")
 
-FORKED_ENV = "DEEPFAKE_FORKED_PROCESS"  # set by launch.fit_processes in the processes it forks
+FORKED_ENV = "DEEPFAKE_FORKED_PROCESS"  # set by launch.run_processes in the processes it forks
 
 
 @dataclass(frozen=True)
@@ -171,10 +171,6 @@ def wrap(model: nn.Module, device: torch.device, ranks: Ranks) -> nn.Module:
         "forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(ddp).parameters else "broadcast_buffers"
     )
     return ddp(model, device_ids=ids, **{no_sync: False})
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
 @torch.no_grad()

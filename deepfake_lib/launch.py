@@ -48,7 +48,7 @@ def kernel_device(device: str, num_processes: int) -> str:
 
 
 def free_port() -> int:
-    """A TCP port free on this machine now, for the process group's rendezvous."""
+    """A TCP port on 127.0.0.1 that nothing listens on right now (the process group's rendezvous, a test server)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -119,8 +119,8 @@ def _root_cause(exc: BaseException) -> str:
         if "autograd's threading in combination with fork" in str(message):
             return (
                 f"process {rank}: this kernel has run work that started autograd's worker threads (an ONNX export "
-                "does), and processes forked from it can no longer train: restart the kernel and run 02 from the top "
-                "(or train from a shell with torchrun / accelerate launch, see the README)"
+                "followed by a training does), and processes forked from it can no longer train: restart the kernel "
+                "and run 02 from the top (or train from a shell with torchrun / accelerate launch, see the README)"
             )
         return f"process {rank}: {message}"
     return str(exc)

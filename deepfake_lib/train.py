@@ -246,7 +246,6 @@ def _phase_model(model: EfficientNetLSTM, device: torch.device, ranks: distribut
     return distributed.wrap(model, device, ranks)
 
 
-@torch.no_grad()
 def _validate(
     model: nn.Module,
     val_ds: DeepfakeDataset,

@@ -14,7 +14,6 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from .argtypes import positive_float, positive_int
@@ -112,8 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     ranks = distributed.current()
     if ranks.is_main:
-        print(json.dumps({k: summary[k] for k in ("processes", "global_batch_size", "best_epoch", "epochs_run")}
-                         | {"best_checkpoint": str(Path(summary["best_checkpoint"]))}))  # fmt: skip
+        keys = ("processes", "global_batch_size", "best_epoch", "epochs_run", "best_checkpoint")
+        print(json.dumps({k: summary[k] for k in keys}))
     if ranks.distributed:
         import torch.distributed
 

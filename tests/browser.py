@@ -8,7 +8,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,8 @@ import nbformat
 import psutil
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
+
+from deepfake_lib.launch import free_port
 
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
@@ -38,13 +39,6 @@ def find_chromium() -> str | None:
     if found:
         return found
     return next((p for p in CHROMIUM_CANDIDATES if Path(p).is_file() and os.access(p, os.X_OK)), None)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def write_parameterized_notebook(source: Path, dest: Path, parameters: dict[str, Any]) -> Path:

@@ -115,8 +115,9 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def exported(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory):
     """``tiny_checkpoint`` exported to ONNX with the defaults (``export.ExportResult``; skipped without the
-    ``[onnx]`` extra). The export runs in a separate process: ``torch.export`` starts autograd's worker threads,
-    after which processes forked from this one could not train (the multi-process tests fork)."""
+    ``[onnx]`` extra). The export runs in a separate process: ``torch.export`` plus any training in one process
+    starts autograd's worker threads, after which processes forked from it cannot train (the multi-process tests
+    fork)."""
     pytest.importorskip("onnxruntime", reason="the [onnx] extra is not installed: pip install -e '.[onnx]'")
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor

@@ -142,11 +142,12 @@ def test_two_processes_train_like_one_with_the_same_global_batch(separable: Path
     assert one.history[0]["train_loss"] != one.history[-1]["train_loss"]  # it trained
 
 
-def test_resume_across_process_counts(separable: Path, tmp_path: Path) -> None:
+def test_resume_across_process_counts(separable: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     train_ds, val_ds = _datasets(separable)
     run, common = tmp_path / "run", {"batch_size": 4, "head_warmup_epochs": 1, **FAST}
     first = launch.fit_processes(tiny_model(), train_ds, val_ds, run, TrainConfig(epochs=2, **common), num_processes=2)
     then = fit(tiny_model(), train_ds, val_ds, run, TrainConfig(epochs=3, **common))  # 2 processes -> 1
+    assert "resuming a run trained on 2 process(es) (global batch 8) on 1 (global batch 4)" in capsys.readouterr().out
     assert then.resumed_from_epoch == 2 and then.history[:2] == first.history and len(then.history) == 3
     assert (then.processes, then.global_batch_size) == (1, 4)
     again = launch.fit_processes(tiny_model(), train_ds, val_ds, run, TrainConfig(epochs=4, **common), num_processes=2)
@@ -167,6 +168,48 @@ def test_launch_errors_are_clear(separable: Path, tmp_path: Path) -> None:
     with pytest.raises(launch.LaunchError, match=r"process \d.*monitor='val_auc' needs REAL and FAKE"):
         launch.fit_processes(tiny_model(), train_ds, one_class, tmp_path / "bad", cfg, num_processes=2)
     assert launch.kernel_device("auto", 2) == "cpu" and launch.kernel_device("cpu", 1) == "cpu"
+
+
+def test_launch_refuses_more_processes_than_gpus_and_a_kernel_that_used_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(launch, "resolve_device", lambda device: torch.device("cuda"))
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ValueError, match=r"NUM_PROCESSES = 2 but this machine has 1 GPU\(s\)"):
+        launch.check_num_processes(2, "auto")
+    assert launch.check_num_processes(1, "auto") == 1
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    with pytest.raises(launch.LaunchError, match="CUDA is already in use in this kernel"):
+        launch.run_processes(print, (), 2)
+
+
+def test_a_kernel_that_ran_torch_export_and_a_training_cannot_fork_trainings_and_is_told_so(
+    separable: Path, tmp_path: Path
+) -> None:
+    """After ``torch.export`` (what the ONNX export runs) and a training in the same process, autograd's worker
+    threads are running and processes forked from it cannot run backward. A fresh interpreter (this one must keep
+    forking) exports a layer, trains one epoch, then launches two processes."""
+    script = f"""
+import sys
+from pathlib import Path
+import torch
+from deepfake_lib import launch
+from deepfake_lib.train import TrainConfig, fit
+from tests.conftest import tiny_model
+from tests.test_distributed import FAST, _datasets
+
+torch.export.export(torch.nn.Linear(2, 2), (torch.randn(1, 2),))
+train_ds, val_ds = _datasets(Path("{separable}"))
+cfg = TrainConfig(epochs=1, batch_size=4, **FAST)
+fit(tiny_model(), train_ds, val_ds, "{tmp_path}/one", cfg)
+try:
+    launch.fit_processes(tiny_model(), train_ds, val_ds, "{tmp_path}/run", cfg, num_processes=2)
+except launch.LaunchError as exc:
+    print("LaunchError:", exc)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).parent.parent)  # fmt: skip
+    assert "LaunchError: 2 processes failed: process " in proc.stdout, proc.stderr[-3000:]
+    assert "autograd's worker threads (an ONNX export followed by a training does)" in proc.stdout
+    assert "restart the kernel and run 02 from the top" in proc.stdout
 
 
 # --------------------------------------------------------------------------- the command line
@@ -197,6 +240,15 @@ def test_cli_trains_on_two_processes_under_torchrun(tiny_data: Path, tmp_path: P
     metrics = read_json(run / "metrics.json")
     assert len(metrics["train"]["history"]) == 2 and metrics["fakes"]["mode"] == "labelled"
     assert load_checkpoint(run / "checkpoints" / "best_model.pth")["config"]["image_size"] == 32
+
+
+def test_pipeline_passes_num_processes_to_02(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    seen = {}
+    monkeypatch.setattr(pipeline, "run_pipeline", lambda params, **kw: seen.update(params))
+    assert pipeline.main(["--data", str(tmp_path), "--num-processes", "2", "-p", "EPOCHS", "1"]) == 0
+    assert seen == {"NUM_PROCESSES": 2, "EPOCHS": 1}
+    with pytest.raises(SystemExit):
+        pipeline.main(["--num-processes", "0"])
 
 
 def test_cli_reports_bad_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
