@@ -41,7 +41,7 @@ bench: setup
 	$(PY) -m deepfake_lib.bench $(ARGS)
 
 urls: setup  # after changing [project.urls] Repository in pyproject.toml (a fork): update notebooks and README
-	$(PY) -m deepfake_lib.repo_url
+	$(PY) -m deepfake_lib.cli.repo_url
 
 clean:
 	rm -rf outputs data/demo .pytest_cache

@@ -32,11 +32,12 @@ from efficientnet_pytorch import EfficientNet
 from PIL import Image
 from torch import nn
 
-from . import __version__, distributed
-from .cpu_env import reexec_with_malloc_env
-from .device import autocast, configure_backends, resolve_device
-from .inference import model_device
-from .model import EfficientNetLSTM, ModelConfig
+from deepfake_lib import __version__
+from deepfake_lib.core.cpu_env import reexec_with_malloc_env
+from deepfake_lib.core.device import autocast, configure_backends, resolve_device
+from deepfake_lib.evaluation.inference import model_device
+from deepfake_lib.models.detector import EfficientNetLSTM, ModelConfig
+from deepfake_lib.training import distributed
 
 
 def _sync(device: torch.device) -> None:
@@ -125,8 +126,8 @@ def training_step(model: nn.Module, net: nn.Module, x: torch.Tensor, device: tor
 
 def bench_spectra(image_size: int, n_images: int, batch_size: int, workers: int, device: torch.device, **kw: Any):
     """(f) ``spectral.compute_spectra`` over a folder of ``n_images`` JPEGs (decode, eval transform, FFT, DCT)."""
-    from .data import Sample
-    from .spectral import compute_spectra
+    from deepfake_lib.data.datasets import Sample
+    from deepfake_lib.explain.spectra import compute_spectra
 
     with tempfile.TemporaryDirectory() as tmp:
         samples = [Sample(p, i % 2) for i, p in enumerate(write_jpegs(Path(tmp), n_images, image_size))]
@@ -143,8 +144,8 @@ def bench_training_batches(
 ) -> float:
     """(g) one epoch of augmented training batches from ``n_images`` JPEGs through the DataLoader, the images as
     they are; (g') ``blended``: each one made into a self-blended pseudo-fake first (template landmarks)."""
-    from .data import DeepfakeDataset, Sample, build_transform, make_loader, resolve_num_workers
-    from .selfblend import SelfBlendedDataset
+    from deepfake_lib.data.datasets import DeepfakeDataset, Sample, build_transform, make_loader, resolve_num_workers
+    from deepfake_lib.data.selfblend import SelfBlendedDataset
 
     with tempfile.TemporaryDirectory() as tmp:
         samples = [Sample(p, 0) for p in write_jpegs(Path(tmp), n_images, image_size)]
@@ -180,7 +181,7 @@ def time_folder(
 ) -> float:
     """Seconds for ``predict_folder`` with ``predictor`` over ``n_images`` fresh JPEGs, without heatmaps (decode +
     preprocessing + model + CSV)."""
-    from .predict import predict_folder
+    from deepfake_lib.predict.predictors import predict_folder
 
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "images"
@@ -200,7 +201,7 @@ def bench_folder(
     model: EfficientNetLSTM, image_size: int, n_images: int, batch_size: int, workers: int, **kw: Any
 ) -> float:
     """(c) predict_folder over ``n_images`` JPEGs without heatmaps: decode + transform + model + CSV."""
-    from .predict import Predictor
+    from deepfake_lib.predict.predictors import Predictor
 
     predictor = Predictor(model, image_size)
     return time_folder(predictor, model_device(model), image_size, n_images, batch_size, workers, **kw)
@@ -210,9 +211,9 @@ def bench_folder_onnx(
     model: EfficientNetLSTM, image_size: int, n_images: int, batch_size: int, workers: int, **kw: Any
 ) -> tuple[float, str]:
     """(c') ``bench_folder`` through ``export_onnx`` + ``OnnxPredictor``: -> (seconds, execution provider)."""
-    from .export import export_onnx
-    from .model import save_model
-    from .onnx_predict import OnnxPredictor
+    from deepfake_lib.deploy.export import export_onnx
+    from deepfake_lib.models.detector import save_model
+    from deepfake_lib.predict.onnx_predictor import OnnxPredictor
 
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = save_model(model.cpu(), Path(tmp) / "model.pth")
@@ -223,9 +224,9 @@ def bench_folder_onnx(
 
 def write_videos(folder: Path, n: int, size: int = 256, n_frames: int = 48, seed: int = 0) -> list[Path]:
     """``n`` mp4 videos of a camera moving over the astronaut photo's face (``demo_video.real_video``)."""
-    from .demo import photo_paths
-    from .demo_video import real_video
-    from .video import write_video
+    from deepfake_lib.core.video import write_video
+    from deepfake_lib.demo.images import photo_paths
+    from deepfake_lib.demo.videos import real_video
 
     photo = np.asarray(Image.open(photo_paths()["astronaut"]).convert("RGB"))
     rng = np.random.default_rng(seed)
@@ -237,11 +238,11 @@ def bench_video(image_size: int, n_videos: int, device: torch.device, frames: in
     """(e) ``predict_video`` with face tracks on ``n_videos`` 256 px videos, without Grad-CAM: seconds in all and
     split into decoding (reading the sampled frames), face detection + tracking + cropping, and the model (each
     sampled frame scored alone and in its clip). Returns ``{"seconds", "frames", "decode", "faces", "model"}``."""
-    from .clips import ClipSettings, video_clips
-    from .faces import FaceDetector
-    from .predict import Predictor
-    from .video import probe_video, read_frames
-    from .video_predict import predict_video
+    from deepfake_lib.core.video import probe_video, read_frames
+    from deepfake_lib.data.clips import ClipSettings, video_clips
+    from deepfake_lib.data.faces import FaceDetector
+    from deepfake_lib.predict.predictors import Predictor
+    from deepfake_lib.predict.video import predict_video
 
     model = EfficientNetLSTM(ModelConfig(pretrained=False, image_size=image_size, frames=frames)).to(device).eval()
     face = {"margin": 1.3, "keep": "largest", "min_score": 0.9}
@@ -300,7 +301,7 @@ def bench_processes(
     n: int, image_size: int, batch_size: int, device: torch.device, amp: bool, warmup: int, repeats: int
 ) -> dict[str, Any]:
     """(h) ``n`` forked DDP processes (before this process touches CUDA): seconds per step, threads per process."""
-    from .launch import run_processes
+    from deepfake_lib.training.launch import run_processes
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "h.json"

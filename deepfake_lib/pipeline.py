@@ -21,11 +21,11 @@ from typing import Any
 
 import yaml
 
-from . import __version__
-from .argtypes import positive_int
-from .cpu_env import set_for_children
-from .runs import new_run_id, project_root, read_json, resolve_path, write_json
-from .summary import write_summary
+from deepfake_lib import __version__
+from deepfake_lib.cli.argtypes import positive_int
+from deepfake_lib.core.cpu_env import set_for_children
+from deepfake_lib.core.runs import new_run_id, project_root, read_json, resolve_path, write_json
+from deepfake_lib.report.summary import write_summary
 
 NOTEBOOK_RE = re.compile(r"^(\d\d)_[\w-]+\.ipynb$")
 DEMO_DATA = "data/demo"
@@ -213,7 +213,7 @@ def run_pipeline(
     if not demo and isinstance(data, str) and not resolve_path(data).exists():  # before any kernel starts
         raise PipelineError(f"data folder {resolve_path(data)} not found (DATA_DIR); --demo runs on the demo data")
     if demo and params["DATA_DIR"] == DEMO_DATA:
-        from .demo import build_demo_dataset
+        from deepfake_lib.demo.images import build_demo_dataset
 
         detail(f"demo data: {build_demo_dataset(resolve_path(DEMO_DATA), progress=verbose)}")
 

@@ -22,7 +22,7 @@ import psutil
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 
-from deepfake_lib.launch import free_port
+from deepfake_lib.training.launch import free_port
 
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page

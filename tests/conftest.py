@@ -16,9 +16,9 @@ import pytest
 import torch
 from PIL import Image
 
-from deepfake_lib.demo import DemoSpec, build_demo_dataset
-from deepfake_lib.demo_video import VideoDemoSpec
-from deepfake_lib.model import EfficientNetLSTM, ModelConfig, save_model
+from deepfake_lib.demo.images import DemoSpec, build_demo_dataset
+from deepfake_lib.demo.videos import VideoDemoSpec
+from deepfake_lib.models.detector import EfficientNetLSTM, ModelConfig, save_model
 
 # Small and fast everywhere: the CI machine has 2 cores.
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
@@ -59,7 +59,7 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_video_clips(tiny_video_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``tiny_video_data`` prepared: its videos cut into clips of ``TINY_FRAMES`` frames at ``TINY_SIZE`` px, the
     images linked, the splits kept (read-only use)."""
-    from deepfake_lib.prepare import prepare_data
+    from deepfake_lib.prepare.dataset import prepare_data
 
     prep = prepare_data(
         tiny_video_data, tmp_path_factory.mktemp("tinyclips"), frames=TINY_FRAMES, image_size=TINY_SIZE, progress=False
@@ -122,7 +122,7 @@ def exported(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from deepfake_lib.export import export_onnx
+    from deepfake_lib.deploy.export import export_onnx
 
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         return pool.submit(export_onnx, tiny_checkpoint, tmp_path_factory.mktemp("onnx") / "tiny.onnx").result()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from deepfake_lib import bench
-from deepfake_lib import export as export_mod
+from deepfake_lib.deploy import export as export_mod
 
 
 def test_bench_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:

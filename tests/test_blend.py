@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deepfake_lib.blend import REGIONS, TEMPLATE, as_rgb_array, self_blend, template_landmarks
+from deepfake_lib.data.blend import REGIONS, TEMPLATE, as_rgb_array, self_blend, template_landmarks
 
 
 def face_image(size: int = 128, seed: int = 0) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Videos -> clip folders (``deepfake_lib.clips``): frame windows, whole-frame and face-track clips, the cached
+"""Videos -> clip folders (``deepfake_lib.data.clips``): frame windows, whole-frame and face-track clips, the cached
 folder step, and ``prepare_data`` on flat folders holding videos."""
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ import pytest
 from PIL import Image
 from skimage import data as skdata
 
-from deepfake_lib import prepare
-from deepfake_lib.clips import (
+from deepfake_lib.core.images import clip_frame_files, is_clip_dir, load_clip
+from deepfake_lib.core.runs import read_json
+from deepfake_lib.core.video import NO_STREAM, write_video
+from deepfake_lib.data.clips import (
     CONFIG_FILE,
     MANIFEST_FILE,
     REPORT_FILE,
@@ -24,12 +26,10 @@ from deepfake_lib.clips import (
     read_clip_info,
     video_clips,
 )
-from deepfake_lib.demo_video import render_path
-from deepfake_lib.faces import Face, FaceDetector, crop_face, square_box
-from deepfake_lib.images import clip_frame_files, is_clip_dir, load_clip
-from deepfake_lib.runs import read_json
-from deepfake_lib.splits import check_no_leakage
-from deepfake_lib.video import NO_STREAM, write_video
+from deepfake_lib.data.faces import Face, FaceDetector, crop_face, square_box
+from deepfake_lib.demo.videos import render_path
+from deepfake_lib.prepare import dataset as prepare
+from deepfake_lib.prepare.splits import check_no_leakage
 from tests.conftest import ASTRONAUT_FACE, LFS_POINTER, iou
 
 H, W, FPS = 48, 64, 10.0

@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from deepfake_lib import data
-from deepfake_lib.images import ImageLoadError, load_image
+from deepfake_lib.core.images import ImageLoadError, load_image
+from deepfake_lib.data import datasets as data
 
 
 def _tree(root: Path, layout: dict[str, int], size: int = 24) -> Path:
@@ -83,7 +83,7 @@ def test_layout_errors_say_what_to_fix(tmp_path: Path, layout: dict[str, int], m
 
 
 def test_missing_data_dir_points_at_demo_builder(tmp_path: Path) -> None:
-    with pytest.raises(data.DataLayoutError, match="deepfake_lib.demo"):
+    with pytest.raises(data.DataLayoutError, match="deepfake_lib.demo.images"):
         data.scan_dataset(tmp_path / "nope")
 
 
@@ -123,7 +123,7 @@ def test_animated_gif_gives_first_frame(tmp_path: Path) -> None:
 
 
 def test_decompression_bomb_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import deepfake_lib.images as images
+    import deepfake_lib.core.images as images
 
     monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 100 * 100)
     path = tmp_path / "big.png"

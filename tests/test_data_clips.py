@@ -1,5 +1,5 @@
 """Clip folders in the data layer: scanning raw and prepared video data, clip tensors with replayed augmentation,
-length-grouped batches, clip loading errors and listing (``deepfake_lib.data``, ``deepfake_lib.images``)."""
+length-grouped batches, clip loading errors and listing (``deepfake_lib.data.datasets``, ``deepfake_lib.core.images``)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import pytest
 import torch
 from PIL import Image
 
-from deepfake_lib import images
-from deepfake_lib.data import (
+from deepfake_lib.core import images
+from deepfake_lib.core.images import VIDEO_HINT, ImageLoadError, check_image, is_clip_dir, load_clip, load_image
+from deepfake_lib.data.datasets import (
     DataLayoutError,
     DeepfakeDataset,
     LengthGroupedBatchSampler,
@@ -24,7 +25,6 @@ from deepfake_lib.data import (
     scan_split,
     transform_frames,
 )
-from deepfake_lib.images import VIDEO_HINT, ImageLoadError, check_image, is_clip_dir, load_clip, load_image
 
 T = 4  # frames per clip of the prepared data
 SIZE = 32

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepfake_lib import demo
-from deepfake_lib.data import scan_dataset
+from deepfake_lib.data.datasets import scan_dataset
+from deepfake_lib.demo import images as demo
 from tests.conftest import tiny_spec
 
 

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deepfake_lib import demo, demo_video
-from deepfake_lib.demo_video import VideoDemoSpec, build_demo_videos, fake_video, fake_video_pair, real_video
-from deepfake_lib.runs import read_json
+from deepfake_lib.core.runs import read_json
+from deepfake_lib.demo import images as demo
+from deepfake_lib.demo import videos as demo_video
+from deepfake_lib.demo.videos import VideoDemoSpec, build_demo_videos, fake_video, fake_video_pair, real_video
 
 TINY_VIDEOS = VideoDemoSpec(counts={"train": {"real": 2, "fake": 2}}, n_frames=6, size=64, fps=5.0, seed=0)
 

@@ -14,12 +14,15 @@ import pytest
 import torch
 from torch.utils.data import BatchSampler
 
-from deepfake_lib import data, launch, pipeline, train_cli
-from deepfake_lib.inference import predict_loader
-from deepfake_lib.metrics import basic_metrics
-from deepfake_lib.model import load_checkpoint, load_model
-from deepfake_lib.runs import read_json
-from deepfake_lib.train import TrainConfig, _epoch_seed, fit
+from deepfake_lib import pipeline
+from deepfake_lib.cli import train as train_cli
+from deepfake_lib.core.runs import read_json
+from deepfake_lib.data import datasets as data
+from deepfake_lib.evaluation.inference import predict_loader
+from deepfake_lib.evaluation.metrics import basic_metrics
+from deepfake_lib.models.detector import load_checkpoint, load_model
+from deepfake_lib.training import launch
+from deepfake_lib.training.loop import TrainConfig, _epoch_seed, fit
 from tests.conftest import tiny_model
 
 FAST = {"num_workers": 0, "progress": False, "device": "cpu", "seed": 0}
@@ -191,8 +194,8 @@ def test_a_kernel_that_ran_torch_export_and_a_training_cannot_fork_trainings_and
 import sys
 from pathlib import Path
 import torch
-from deepfake_lib import launch
-from deepfake_lib.train import TrainConfig, fit
+from deepfake_lib.training import launch
+from deepfake_lib.training.loop import TrainConfig, fit
 from tests.conftest import tiny_model
 from tests.test_distributed import FAST, _datasets
 
@@ -228,7 +231,7 @@ def test_cli_defaults_are_notebook_02s() -> None:
 def test_cli_trains_on_two_processes_under_torchrun(tiny_data: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "deepfake_lib.train_cli",
+        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "deepfake_lib.cli.train",
         "--data", str(tiny_data), "--run-dir", str(run), "--image-size", "32", "--epochs", "2", "--batch-size", "4",
         "--pretrained", "false", "--device", "cpu", "--num-workers", "0", "--no-progress",
     ]  # fmt: skip

@@ -14,16 +14,16 @@ import pytest
 import torch
 from PIL import Image
 
-from deepfake_lib import export as export_mod
-from deepfake_lib.data import build_transform
-from deepfake_lib.export import ExportFailed, export_onnx
-from deepfake_lib.model import save_model
-from deepfake_lib.predict import PredictError, Predictor, main
+from deepfake_lib.data.datasets import build_transform
+from deepfake_lib.deploy import export as export_mod
+from deepfake_lib.deploy.export import ExportFailed, export_onnx
+from deepfake_lib.models.detector import save_model
+from deepfake_lib.predict.predictors import PredictError, Predictor, main
 from tests.conftest import LFS_POINTER, read_csv, tiny_model
 
 onnx = pytest.importorskip("onnx", reason="the [onnx] extra is not installed: pip install -e '.[onnx]'")
 ort = pytest.importorskip("onnxruntime", reason="the [onnx] extra is not installed: pip install -e '.[onnx]'")
-from deepfake_lib.onnx_predict import NO_HEATMAP_NOTE, OnnxPredictor, Preprocessing  # noqa: E402
+from deepfake_lib.predict.onnx_predictor import NO_HEATMAP_NOTE, OnnxPredictor, Preprocessing  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -85,7 +85,7 @@ def test_numpy_preprocessing_equals_the_torch_eval_transform() -> None:
 
 
 def _flatten(img: Image.Image) -> Image.Image:
-    from deepfake_lib.images import to_rgb
+    from deepfake_lib.core.images import to_rgb
 
     return to_rgb(img)
 
@@ -234,7 +234,7 @@ def test_export_cli(tiny_checkpoint: Path, tmp_path: Path, exported: export_mod.
     torch.save({"model": {"w": torch.zeros(2)}}, foreign)
     out = ["--out", str(tmp_path / "x.onnx")]
     result = subprocess.run(
-        [sys.executable, "-m", "deepfake_lib.export", "--weights", str(foreign), *out],
+        [sys.executable, "-m", "deepfake_lib.deploy.export", "--weights", str(foreign), *out],
         capture_output=True, text=True, cwd=ROOT, timeout=300,
     )  # fmt: skip
     assert result.returncode == 2 and result.stdout == "", result.stderr
@@ -258,7 +258,7 @@ def test_onnx_scoring_needs_no_pytorch(exported: export_mod.ExportResult, mixed_
     """With ``import torch`` made to fail, predict --runtime onnx still scores an image and a folder."""
     code = (
         "import sys; sys.modules['torch'] = None; sys.modules['torchvision'] = None\n"
-        "from deepfake_lib.predict import main\n"
+        "from deepfake_lib.predict.predictors import main\n"
         f"rc1 = main(['--frame', {str(mixed_folder / 'y.jpg')!r}, '--weights', {str(exported.path)!r}, "
         f"'--out', {str(tmp_path / 'a')!r}])\n"
         f"rc2 = main(['--input', {str(mixed_folder)!r}, '--weights', {str(exported.path)!r}, "
@@ -274,7 +274,7 @@ def test_onnx_scoring_needs_no_pytorch(exported: export_mod.ExportResult, mixed_
 
 def test_face_mode_scores_crops_like_pytorch(exported: export_mod.ExportResult, tiny_checkpoint: Path) -> None:
     """Face mode is shared by both runtimes: the same crops, the same most suspicious face."""
-    from deepfake_lib.faces import Face
+    from deepfake_lib.data.faces import Face
 
     rng = np.random.default_rng(3)
     image = Image.fromarray(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))

@@ -1,4 +1,4 @@
-"""Face detection, square crops and the cached face-crop preparation (``deepfake_lib.faces``)."""
+"""Face detection, square crops and the cached face-crop preparation (``deepfake_lib.data.faces``)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 from skimage import data as skdata
 
-from deepfake_lib.faces import (
+from deepfake_lib.core.images import VIDEO_HINT
+from deepfake_lib.data.faces import (
     CONFIG_FILE,
     MANIFEST_COLUMNS,
     Face,
@@ -25,7 +26,6 @@ from deepfake_lib.faces import (
     prepare_faces,
     square_box,
 )
-from deepfake_lib.images import VIDEO_HINT
 from tests.conftest import ASTRONAUT_FACE, iou
 
 LFS_POINTER = b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"0" * 64 + b"\nsize 12345\n"
@@ -342,7 +342,7 @@ def test_face_is_a_plain_value() -> None:
 def test_prepare_faces_lists_raw_videos_as_left_out(tmp_path: Path, detector: FaceDetector) -> None:
     """The face step crops images; a video in its source is reported with the way in (cut it into clips), never
     dropped silently, and clip folders pass through as links."""
-    from deepfake_lib.video import write_video
+    from deepfake_lib.core.video import write_video
 
     src = tmp_path / "src"
     (src / "real").mkdir(parents=True)

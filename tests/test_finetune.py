@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from deepfake_lib import evaluate as E
-from deepfake_lib import finetune as F
-from deepfake_lib.data import scan_split
-from deepfake_lib.model import load_checkpoint, load_model, model_from_checkpoint, save_checkpoint, save_model
-from deepfake_lib.predict import find_checkpoint
+from deepfake_lib.data.datasets import scan_split
+from deepfake_lib.evaluation import evaluate as E
+from deepfake_lib.models.detector import load_checkpoint, load_model, model_from_checkpoint, save_checkpoint, save_model
+from deepfake_lib.predict.predictors import find_checkpoint
+from deepfake_lib.training import finetuning as F
 from tests.conftest import tiny_model
 
 
@@ -225,7 +225,7 @@ def test_original_is_kept_when_fine_tuning_does_not_lower_the_val_loss(
 def test_a_self_blended_model_keeps_its_pseudo_fakes_in_fine_tuning(tmp_path, tiny_checkpoint, tiny_data, train_preds):
     """Real failures alone would be one class; with a pseudo-fake of each real image the set trains, and the
     fine-tuned checkpoint still says which fakes its model was trained on."""
-    from deepfake_lib import selfblend
+    from deepfake_lib.data import selfblend
 
     run = make_run(tmp_path, tiny_checkpoint, tiny_data, train_preds, n_failures=16)
     ckpt_path = run / "checkpoints" / "best_model.pth"

@@ -11,9 +11,9 @@ import scipy.fft
 import torch
 import torch.nn.functional as TF
 
-from deepfake_lib import frequency as F
-from deepfake_lib.explain import gradcam
-from deepfake_lib.model import build_model, model_checkpoint, model_from_checkpoint, save_model
+from deepfake_lib.explain.heatmaps import gradcam
+from deepfake_lib.models import frequency as F
+from deepfake_lib.models.detector import build_model, model_checkpoint, model_from_checkpoint, save_model
 from tests.conftest import tiny_model
 
 
@@ -183,7 +183,7 @@ def test_gradcam_explains_the_rgb_stream_of_a_model_with_the_branch() -> None:
 
 def test_a_model_with_the_branch_exports_to_onnx_with_the_same_scores(tmp_path) -> None:
     pytest.importorskip("onnxruntime", reason="the [onnx] extra is not installed: pip install -e '.[onnx]'")
-    from deepfake_lib.export import export_onnx
+    from deepfake_lib.deploy.export import export_onnx
 
     weights = tmp_path / "branch.pth"
     save_model(tiny_model(frequency_branch=True, frequency_features=16), weights)

@@ -84,8 +84,8 @@ def test_gitattributes_routes_data_and_weights_to_lfs_but_not_notebooks() -> Non
 
 def test_repository_url_comes_from_pyproject(tmp_path: Path) -> None:
     """Notebooks' REPO_URL and the README's Colab badges are pyproject's [project.urls] Repository, and a fork's
-    one-line change there reaches all of them through ``python -m deepfake_lib.repo_url``."""
-    from deepfake_lib import repo_url
+    one-line change there reaches all of them through ``python -m deepfake_lib.cli.repo_url``."""
+    from deepfake_lib.cli import repo_url
 
     assert repo_url.out_of_step(ROOT) == []
     fork = tmp_path / "fork"

@@ -18,7 +18,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from deepfake_lib import metrics as M
+from deepfake_lib.evaluation import metrics as M
 
 # 4 REAL, 4 FAKE; one REAL (0.7) scores above one FAKE (0.6).
 Y8 = np.array([0, 0, 0, 0, 1, 1, 1, 1])

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from deepfake_lib import model as M
+from deepfake_lib.models import detector as M
 from tests.conftest import TINY_MODEL, tiny_model
 
 
@@ -183,7 +183,7 @@ def test_lite0_loads_its_shipped_imagenet_weights_offline(monkeypatch: pytest.Mo
     """The weights come from the installed package, with no download; they classify ImageNet photos."""
     from skimage import data as skdata
 
-    from deepfake_lib.data import build_transform
+    from deepfake_lib.data.datasets import build_transform
 
     def no_network(*args, **kwargs):
         raise AssertionError("no download may be attempted for efficientnet-lite0")
@@ -218,7 +218,7 @@ def test_lite0_checkpoint_round_trip_records_backbone_and_weights(tmp_path: Path
     x = torch.randn(2, 1, 3, 32, 32)
     assert torch.allclose(m(x), loaded(x), atol=1e-6)
     # prediction with a Grad-CAM heatmap works the same as for the B family
-    from deepfake_lib.predict import Predictor
+    from deepfake_lib.predict.predictors import Predictor
 
     pred = Predictor.from_checkpoint(path, "cpu").predict([Image.new("RGB", (48, 40), (120, 60, 30))])[0]
     assert 0.0 < pred.probability < 1.0 and pred.heatmap.shape == (40, 48)
@@ -226,7 +226,7 @@ def test_lite0_checkpoint_round_trip_records_backbone_and_weights(tmp_path: Path
 
 def test_weights_id_fingerprints_the_weights(tmp_path) -> None:
     """Same weights, same id (also computed for checkpoints written before ids); any changed value changes it."""
-    from deepfake_lib.model import checkpoint_weights_id, model_checkpoint, weights_id
+    from deepfake_lib.models.detector import checkpoint_weights_id, model_checkpoint, weights_id
 
     model = tiny_model()
     ckpt = model_checkpoint(model)

@@ -9,9 +9,9 @@ import nbformat
 import papermill as pm
 import pytest
 
-from deepfake_lib.evaluate import find_failures, predict_split
-from deepfake_lib.predict import Predictor
-from deepfake_lib.runs import read_json, write_json
+from deepfake_lib.core.runs import read_json, write_json
+from deepfake_lib.evaluation.evaluate import find_failures, predict_split
+from deepfake_lib.predict.predictors import Predictor
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow

@@ -9,9 +9,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from deepfake_lib.model import load_checkpoint
-from deepfake_lib.runs import read_json
-from deepfake_lib.summary import write_summary
+from deepfake_lib.core.runs import read_json
+from deepfake_lib.models.detector import load_checkpoint
+from deepfake_lib.report.summary import write_summary
 from tests.conftest import NOTEBOOK_RUN_PARAMS, NotebookRun
 
 pytestmark = pytest.mark.slow

@@ -11,8 +11,8 @@ import papermill as pm
 import pytest
 import torch
 
-from deepfake_lib.model import load_checkpoint, model_from_checkpoint
-from deepfake_lib.summary import write_summary
+from deepfake_lib.models.detector import load_checkpoint, model_from_checkpoint
+from deepfake_lib.report.summary import write_summary
 from tests.conftest import NotebookRun
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from deepfake_lib import pipeline as P
-from deepfake_lib.runs import read_json
+from deepfake_lib.core.runs import read_json
 from tests.conftest import NotebookRun
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,12 +11,12 @@ from PIL import Image, ImageEnhance
 from skimage import data as skdata
 
 from deepfake_lib import pipeline as P
-from deepfake_lib import prepare
-from deepfake_lib.data import scan_dataset
-from deepfake_lib.demo import self_blend
-from deepfake_lib.model import load_checkpoint
-from deepfake_lib.runs import read_json, write_json
-from deepfake_lib.splits import check_no_leakage
+from deepfake_lib.core.runs import read_json, write_json
+from deepfake_lib.data.datasets import scan_dataset
+from deepfake_lib.demo.images import self_blend
+from deepfake_lib.models.detector import load_checkpoint
+from deepfake_lib.prepare import dataset as prepare
+from deepfake_lib.prepare.splits import check_no_leakage
 
 N_PER_CLASS = 8
 

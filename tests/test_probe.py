@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from deepfake_lib import probe
-from deepfake_lib.data import scan_split
-from deepfake_lib.model import build_model
+from deepfake_lib.data.datasets import scan_split
+from deepfake_lib.evaluation import probe
+from deepfake_lib.models.detector import build_model
 
 
 def test_features_are_the_frozen_pooled_backbone_output(separable: Path) -> None:

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from deepfake_lib import prepare
-from deepfake_lib.data import scan_dataset
-from deepfake_lib.faces import FaceDetector
-from deepfake_lib.images import load_image
-from deepfake_lib.splits import is_flat_layout
+from deepfake_lib.core.images import load_image
+from deepfake_lib.data.datasets import scan_dataset
+from deepfake_lib.data.faces import FaceDetector
+from deepfake_lib.prepare import dataset as prepare
+from deepfake_lib.prepare.splits import is_flat_layout
 
 REAL_SET = Path(__file__).resolve().parents[2] / "shared" / "data" / "real_and_fake_face"
 pytestmark = pytest.mark.skipif(not (REAL_SET / "real").is_dir(), reason=f"{REAL_SET} not present")

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from deepfake_lib import model as M
-from deepfake_lib.runs import atomic_write
+from deepfake_lib.core.runs import atomic_write
+from deepfake_lib.models import detector as M
 from tests.conftest import tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,7 +68,7 @@ def test_a_failed_save_leaves_the_previous_checkpoint_intact(tmp_path: Path, mon
 
 SAVE_LOOP = """
 import sys, torch
-from deepfake_lib.model import save_checkpoint
+from deepfake_lib.models.detector import save_checkpoint
 path, i = sys.argv[1], 0
 big = {"format": "x", "blob": torch.randn(4_000_000)}
 while True:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from deepfake_lib.evaluate import predict_split
-from deepfake_lib.model import load_model
-from deepfake_lib.runs import read_json
+from deepfake_lib.core.runs import read_json
+from deepfake_lib.evaluation.evaluate import predict_split
+from deepfake_lib.models.detector import load_model
 from tests.test_reliability_resume import train_run
 
 

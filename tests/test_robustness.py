@@ -12,12 +12,12 @@ import pytest
 from PIL import Image
 from skimage import data as skdata
 
-from deepfake_lib import evaluate as E
-from deepfake_lib import robustness as R
-from deepfake_lib.data import scan_split
-from deepfake_lib.metrics import full_metrics
-from deepfake_lib.runs import update_metrics
-from deepfake_lib.summary import write_summary
+from deepfake_lib.core.runs import update_metrics
+from deepfake_lib.data.datasets import scan_split
+from deepfake_lib.evaluation import evaluate as E
+from deepfake_lib.evaluation import robustness as R
+from deepfake_lib.evaluation.metrics import full_metrics
+from deepfake_lib.report.summary import write_summary
 from tests.conftest import tiny_model
 
 ROW_METRICS = ("auc", "balanced_accuracy", "eer", "fake_recall", "real_recall", "auc_drop")
@@ -206,7 +206,7 @@ def test_robustness_plot():
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from deepfake_lib import plots
+    from deepfake_lib.report import plots
 
     rows = [
         {"degradation": "none", "severity": "-", "auc": 0.9, "balanced_accuracy": 0.8},

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from deepfake_lib import runs
+from deepfake_lib.core import runs
 
 
 def test_write_json_converts_numpy_and_torch_values(tmp_path: Path) -> None:

@@ -11,10 +11,11 @@ import torch
 from PIL import Image
 from skimage import data as skdata
 
-from deepfake_lib import FAKE, REAL, selfblend
-from deepfake_lib.data import DataLayoutError, Sample, build_transform, scan_dataset, scan_split
-from deepfake_lib.faces import Face
-from deepfake_lib.train import fit
+from deepfake_lib import FAKE, REAL
+from deepfake_lib.data import selfblend
+from deepfake_lib.data.datasets import DataLayoutError, Sample, build_transform, scan_dataset, scan_split
+from deepfake_lib.data.faces import Face
+from deepfake_lib.training.loop import fit
 from tests.conftest import TINY_SIZE, tiny_model
 
 

@@ -14,11 +14,11 @@ import torch
 import torch.nn.functional as TF
 from PIL import Image
 
-from deepfake_lib import spectral
-from deepfake_lib.baselines import comparison, with_comparison
-from deepfake_lib.data import build_transform, denormalize, transform_frames
-from deepfake_lib.frequency import log_spectrum, radial_profile, to_gray
-from deepfake_lib.images import load_clip
+from deepfake_lib.core.images import load_clip
+from deepfake_lib.data.datasets import build_transform, denormalize, transform_frames
+from deepfake_lib.evaluation.baselines import comparison, with_comparison
+from deepfake_lib.explain import spectra as spectral
+from deepfake_lib.models.frequency import log_spectrum, radial_profile, to_gray
 from tests.conftest import LFS_POINTER, TINY_FRAMES, TINY_SIZE
 
 

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from deepfake_lib import data, splits
-from deepfake_lib.splits import (
+from deepfake_lib.data import datasets as data
+from deepfake_lib.prepare import splits
+from deepfake_lib.prepare.splits import (
     SPLIT_NAMES,
     LeakageError,
     SplitError,
@@ -427,7 +428,15 @@ def test_bad_arguments_raise_before_anything_is_written(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- command line
 def test_cli_prints_one_json_line(tmp_path: Path) -> None:
     src = regex_dataset(tmp_path / "src")
-    cmd = [sys.executable, "-m", "deepfake_lib.splits", str(src), "--out", str(tmp_path / "out"), "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "deepfake_lib.prepare.splits",
+        str(src),
+        "--out",
+        str(tmp_path / "out"),
+        "--no-progress",
+    ]
     cmd += ["--fractions", "0.6", "0.2", "0.2", "--seed", "2", "--group-regex", r"_(\d+)_", "--copy"]
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr

@@ -1,4 +1,4 @@
-"""Face tracks: IoU linking, gap filling, smoothing, clip windows and crops (``deepfake_lib.tracks``)."""
+"""Face tracks: IoU linking, gap filling, smoothing, clip windows and crops (``deepfake_lib.data.tracks``)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 from skimage import data as skdata
 
-from deepfake_lib.faces import Face, FaceDetector
-from deepfake_lib.tracks import Track, iou, link_tracks, track_crops
+from deepfake_lib.data.faces import Face, FaceDetector
+from deepfake_lib.data.tracks import Track, iou, link_tracks, track_crops
 
 
 def box(x: float, y: float, side: float, h: float | None = None) -> tuple[float, float, float, float]:

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from deepfake_lib import data
-from deepfake_lib.model import load_checkpoint, load_model
-from deepfake_lib.runs import read_json
-from deepfake_lib.train import TrainConfig, fit
+from deepfake_lib.core.runs import read_json
+from deepfake_lib.data import datasets as data
+from deepfake_lib.models.detector import load_checkpoint, load_model
+from deepfake_lib.training.loop import TrainConfig, fit
 from tests.conftest import tiny_model
 
 FAST = {"batch_size": 8, "num_workers": 0, "progress": False, "device": "cpu", "seed": 0}
@@ -101,7 +101,7 @@ def test_config_validation() -> None:
 
 
 def test_precise_batchnorm_matches_batch_statistics(separable: Path) -> None:
-    from deepfake_lib.train import recalibrate_batchnorm
+    from deepfake_lib.training.loop import recalibrate_batchnorm
 
     train_ds, _ = _datasets(separable)
     model = tiny_model(calibrate=False, trainable_blocks=-1, dropout=0.0, image_size=128)
@@ -123,7 +123,7 @@ def test_precise_batchnorm_matches_batch_statistics(separable: Path) -> None:
 
 
 def test_resume_refuses_a_last_checkpoint_of_other_model_settings(separable: Path, tmp_path: Path) -> None:
-    from deepfake_lib.model import CheckpointError
+    from deepfake_lib.models.detector import CheckpointError
 
     train_ds, val_ds = _datasets(separable)
     fit(tiny_model(), train_ds, val_ds, tmp_path, epochs=1, **FAST)

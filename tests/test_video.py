@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deepfake_lib import video
-from deepfake_lib.images import Skipped
-from deepfake_lib.video import (
+from deepfake_lib.core import video
+from deepfake_lib.core.images import Skipped
+from deepfake_lib.core.video import (
     VideoError,
     VideoInfo,
     check_video,
@@ -143,7 +143,7 @@ def test_truncated_avi_gives_the_frames_before_the_cut_with_a_warning(
     cut = tmp_path / "cut.avi"
     cut.write_bytes(data[: len(data) // 2])
     assert probe_video(cut).frames == 40  # over-reported: the container cannot know
-    with caplog.at_level(logging.WARNING, logger="deepfake_lib.video"):
+    with caplog.at_level(logging.WARNING, logger="deepfake_lib.core.video"):
         frames = read_frames(cut, num=8)
     assert [f.index for f in frames] == [2, 7]
     assert [decoded_index(f.image, step=6) for f in frames] == [2, 7]
@@ -202,7 +202,7 @@ def test_missing_or_wrong_counts_and_fps_fall_back(
 ) -> None:
     real_open = video._open
     monkeypatch.setattr(video, "_open", lambda p: Misreporting(real_open(p), count))
-    with caplog.at_level(logging.WARNING, logger="deepfake_lib.video"):
+    with caplog.at_level(logging.WARNING, logger="deepfake_lib.core.video"):
         info = probe_video(videos["mp4"])
         frames = read_frames(videos["mp4"], every=4)
     assert info.fps == video.DEFAULT_FPS and info.fps_assumed and "assuming 25.0 fps" in caplog.text

@@ -1,5 +1,5 @@
-"""Video-level evaluation (``deepfake_lib.video_eval``): clip and frame scores pooled per video, the five levels'
-reports, and the video figures of ``deepfake_lib.plots``."""
+"""Video-level evaluation (``deepfake_lib.evaluation.video``): clip and frame scores pooled per video, the five levels'
+reports, and the video figures of ``deepfake_lib.report.plots``."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from deepfake_lib import plots
-from deepfake_lib.evaluate import predict_split
-from deepfake_lib.images import clip_frame_files, is_clip_dir
-from deepfake_lib.inference import Predictions
-from deepfake_lib.model import EfficientNetLSTM
-from deepfake_lib.predict import Predictor
-from deepfake_lib.video_eval import LEVEL_NAMES, LEVELS, VideoEvaluation, evaluate_videos, pool_videos
-from deepfake_lib.video_predict import predict_video
+from deepfake_lib.core.images import clip_frame_files, is_clip_dir
+from deepfake_lib.evaluation.evaluate import predict_split
+from deepfake_lib.evaluation.inference import Predictions
+from deepfake_lib.evaluation.video import LEVEL_NAMES, LEVELS, VideoEvaluation, evaluate_videos, pool_videos
+from deepfake_lib.models.detector import EfficientNetLSTM
+from deepfake_lib.predict.predictors import Predictor
+from deepfake_lib.predict.video import predict_video
+from deepfake_lib.report import plots
 from tests.conftest import tiny_model
 
 T = 4
@@ -154,10 +154,10 @@ def test_video_scores_match_predict_video_on_the_source_videos(
 def test_overlapping_clip_windows_count_each_frame_once(clip_model: EfficientNetLSTM, tmp_path: Path) -> None:
     """A 6-frame video cut into 2 clips of 4 overlaps on frames 2 and 3: the frame level and the frame scores of
     the video count each frame once, as ``predict_video`` does."""
-    from deepfake_lib.clips import ClipSettings, prepare_clips
-    from deepfake_lib.data import Sample
-    from deepfake_lib.evaluate import predict_samples
-    from deepfake_lib.video import write_video
+    from deepfake_lib.core.video import write_video
+    from deepfake_lib.data.clips import ClipSettings, prepare_clips
+    from deepfake_lib.data.datasets import Sample
+    from deepfake_lib.evaluation.evaluate import predict_samples
 
     rng = np.random.default_rng(0)
     for label in ("real", "fake"):

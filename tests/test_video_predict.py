@@ -1,4 +1,4 @@
-"""Video verdicts (``deepfake_lib.video_predict``): frames and clips of one video and how they are pooled, how a
+"""Video verdicts (``deepfake_lib.predict.video``): frames and clips of one video and how they are pooled, how a
 video is cut for a model, ``predict --video`` and videos in folder mode, the videos of a split, and the frame slider."""
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deepfake_lib.clips import ClipSettings
-from deepfake_lib.model import load_checkpoint, save_checkpoint, save_model
-from deepfake_lib.predict import Predictor, main
-from deepfake_lib.video import write_video
-from deepfake_lib.video_predict import (
+from deepfake_lib.core.video import write_video
+from deepfake_lib.data.clips import ClipSettings
+from deepfake_lib.models.detector import load_checkpoint, save_checkpoint, save_model
+from deepfake_lib.predict.predictors import Predictor, main
+from deepfake_lib.predict.video import (
     DEFAULT_FRAMES,
     FrameScore,
     NoClipError,
@@ -473,7 +473,7 @@ def test_focus_is_the_most_suspicious_fake_else_the_most_suspicious() -> None:
 
 # --------------------------------------------------------------------------- the frame slider
 def test_frame_slider_shows_each_frame_with_its_time_and_probability(clip_result: VideoPrediction) -> None:
-    from deepfake_lib.widgets import FrameSlider
+    from deepfake_lib.ui.widgets import FrameSlider
 
     slider = FrameSlider(clip_result)
     assert slider.slider.min == 0 and slider.slider.max == len(clip_result.frames) - 1
@@ -495,8 +495,8 @@ def test_frame_slider_shows_each_frame_with_its_time_and_probability(clip_result
 # --------------------------------------------------------------------------- face tracks
 def test_face_tracks_give_boxes_on_the_face(image_predictor: Predictor, tmp_path: Path) -> None:
     """A 12-frame 128 px pan over the astronaut, scored along its face track (MTCNN on CPU)."""
-    from deepfake_lib.demo import photo_paths
-    from deepfake_lib.demo_video import ASTRONAUT_KEEP_BOX, camera_path, real_video, render_path
+    from deepfake_lib.demo.images import photo_paths
+    from deepfake_lib.demo.videos import ASTRONAUT_KEEP_BOX, camera_path, real_video, render_path
 
     photo = np.asarray(Image.open(photo_paths()["astronaut"]).convert("RGB"))
     size, n = 128, 12

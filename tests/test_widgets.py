@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from deepfake_lib import gallery
-from deepfake_lib.data import Sample
-from deepfake_lib.gallery import Example
-from deepfake_lib.predict import Predictor
-from deepfake_lib.spectral import split_spectra
-from deepfake_lib.widgets import Inspector, SpectrumInspector
+from deepfake_lib.data.datasets import Sample
+from deepfake_lib.explain.spectra import split_spectra
+from deepfake_lib.predict.predictors import Predictor
+from deepfake_lib.ui import gallery
+from deepfake_lib.ui.gallery import Example
+from deepfake_lib.ui.widgets import Inspector, SpectrumInspector
 from tests.conftest import tiny_model
 
 PNG = b"\x89PNG\r\n\x1a\n"

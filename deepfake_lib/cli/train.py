@@ -1,0 +1,128 @@
+"""Notebook 02's training from a shell or a cluster job, on one process or many:
+
+python -m deepfake_lib.cli.train --data DATA_DIR --run-dir RUN_DIR [--epochs 15] [--batch-size 32] ...
+accelerate launch --num_processes 4 -m deepfake_lib.cli.train --data DATA_DIR --run-dir RUN_DIR ...
+torchrun --nproc-per-node 4 -m deepfake_lib.cli.train --data DATA_DIR --run-dir RUN_DIR ...
+
+The options are 02's parameters with their defaults; ``--batch-size`` is per process. Rank 0 writes the run folder
+(checkpoints, history, metrics.json) as 02 does, so 03-07 continue from it, and prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from deepfake_lib.cli.argtypes import positive_float, positive_int
+
+PRETRAINED_CHOICES = {"auto": "auto", "true": True, "false": False}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from deepfake_lib.data.selfblend import FAKES_MODES
+    from deepfake_lib.training.loop import MONITORS
+
+    p = argparse.ArgumentParser(
+        prog="python -m deepfake_lib.cli.train",
+        description="Train the detector as notebook 02 does; under accelerate launch or torchrun on several "
+        "processes (GPUs or CPU processes).",
+        epilog="Exit codes: 0 trained, 2 bad data or usage, 1 an unexpected error.",
+    )
+    p.add_argument("--data", required=True, help="a data folder with train/ and val/ splits (or what 01 prepared)")
+    p.add_argument("--run-dir", required=True, help="the run folder (checkpoints/, history.json, metrics.json)")
+    p.add_argument("--image-size", type=positive_int, default=128)
+    p.add_argument("--epochs", type=positive_int, default=15)
+    p.add_argument("--batch-size", type=positive_int, default=32, help="images per process per step")
+    p.add_argument("--lr", type=positive_float, default=3e-4, help="LSTM and head")
+    p.add_argument("--backbone-lr", type=positive_float, default=1e-4, help="the trainable backbone layers")
+    p.add_argument("--weight-decay", type=float, default=0.05)
+    p.add_argument("--backbone", default="efficientnet-b0")
+    p.add_argument("--pretrained", choices=sorted(PRETRAINED_CHOICES), default="auto")
+    p.add_argument("--weights-path", default=None, help="local ImageNet weights file for offline use")
+    p.add_argument("--trainable-blocks", type=int, default=-1, help="last MBConv blocks to train, -1 for all")
+    p.add_argument("--head-warmup-epochs", type=int, default=1)
+    p.add_argument("--frequency-branch", action="store_true")
+    p.add_argument("--fakes", choices=FAKES_MODES, default="labelled")
+    p.add_argument("--balance", choices=("oversample", "weight", "none"), default="oversample")
+    p.add_argument("--patience", type=positive_int, default=4)
+    p.add_argument("--monitor", choices=MONITORS, default="val_auc")
+    p.add_argument("--no-resume", dest="resume", action="store_false", help="start over instead of last.pth")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--num-workers", type=int, default=-1, help="DataLoader workers per process, -1 = automatic")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    return p
+
+
+def train(args: argparse.Namespace) -> dict[str, Any]:
+    """Join the launcher's processes (if any), build the datasets and the model as 02 does, and ``fit``.
+    Returns the ``train`` summary that rank 0 also writes into metrics.json."""
+    from deepfake_lib.core import runs
+    from deepfake_lib.core.device import resolve_device, seed_everything
+    from deepfake_lib.data import datasets as data
+    from deepfake_lib.data import selfblend
+    from deepfake_lib.models.detector import EfficientNetLSTM, ModelConfig
+    from deepfake_lib.prepare import dataset as prepare
+    from deepfake_lib.training import distributed
+    from deepfake_lib.training.loop import TrainConfig, fit
+
+    ranks = distributed.init_processes(args.device)
+    seed_everything(args.seed)
+    run = runs.run_paths(args.run_dir)
+    data_dir = prepare.data_dir_for_run(args.data, run["root"])
+    with distributed.main_first(ranks):  # rank 0 fills the landmark cache and fetches weights; the others reuse them
+        scans = data.scan_dataset(data_dir, ["train", "val"], required=selfblend.required_classes(args.fakes))
+        device = str(distributed.process_device(resolve_device(args.device), ranks))
+        train_ds, val_ds, fakes = selfblend.datasets_for(
+            scans, args.fakes, args.image_size, run["root"], args.seed, device, progress=args.progress and ranks.is_main
+        )
+        model = EfficientNetLSTM(
+            ModelConfig(
+                backbone=args.backbone, pretrained=PRETRAINED_CHOICES[args.pretrained], weights_path=args.weights_path,
+                image_size=args.image_size, trainable_blocks=args.trainable_blocks, frames=train_ds.clip_length,
+                frequency_branch=args.frequency_branch,
+            )
+        )  # fmt: skip
+    if ranks.is_main:
+        runs.update_metrics(run["root"], "fakes", fakes)
+    cfg = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, backbone_lr=args.backbone_lr,
+        weight_decay=args.weight_decay, head_warmup_epochs=args.head_warmup_epochs, balance=args.balance,
+        patience=args.patience, monitor=args.monitor, resume=args.resume, device=args.device,
+        num_workers=args.num_workers, seed=args.seed, progress=args.progress,
+    )  # fmt: skip
+    extra = {**prepare.checkpoint_info(data_dir), "fakes": args.fakes}
+    result = fit(model, train_ds, val_ds, run["root"], cfg, checkpoint_extra=extra)
+    summary = result.summary()
+    summary.pop("history")
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; returns the exit code: 0 trained, 2 bad data or usage, 1 unexpected."""
+    from deepfake_lib.data.datasets import DataLayoutError
+    from deepfake_lib.models.detector import CheckpointError
+    from deepfake_lib.training import distributed
+
+    args = build_parser().parse_args(argv)
+    try:
+        summary = train(args)
+    except (DataLayoutError, CheckpointError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    ranks = distributed.current()
+    if ranks.is_main:
+        keys = ("processes", "global_batch_size", "best_epoch", "epochs_run", "best_checkpoint")
+        print(json.dumps({k: summary[k] for k in keys}))
+    if ranks.distributed:
+        import torch.distributed
+
+        torch.distributed.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

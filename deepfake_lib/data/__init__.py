@@ -1,0 +1,1 @@
+"""Data: scanning, transforms, datasets, samplers, faces, tracks, clips, self-blended fakes."""

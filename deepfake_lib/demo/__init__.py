@@ -1,0 +1,1 @@
+"""The built-in demo data: photo crops, self-blended fakes, demo videos."""

@@ -1,0 +1,1 @@
+"""Measuring a detector: batched inference, metrics, thresholds, baselines, robustness, videos."""

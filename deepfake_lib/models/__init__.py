@@ -1,0 +1,1 @@
+"""The detector: EfficientNet backbone + LSTM + head, its frequency branch, weights and checkpoints."""

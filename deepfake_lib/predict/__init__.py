@@ -1,0 +1,1 @@
+"""Scoring new files: predictors (PyTorch, ONNX), folders, faces and videos."""

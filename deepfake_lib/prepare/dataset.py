@@ -1,0 +1,312 @@
+"""Raw images and videos -> a training-ready ``<split>/{real,fake}`` folder: clips cut from videos, optional face
+crops, then leak-free splits (all clips of one video, all faces of one photo, on one side).
+
+Each step writes a new folder under ``prepared_root`` (the source stays untouched) and is cached there, so a
+re-run reuses it. Notebook 01 calls ``prepare_data``; so does the command line:
+
+python -m deepfake_lib.prepare.dataset DATA_DIR [--faces] [--frames 8] [--fractions 0.7 0.15 0.15] [--group-regex R]
+                                        [--out ROOT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deepfake_lib.cli.argtypes import positive_float, positive_int, size_or_native, unit_interval
+from deepfake_lib.core.runs import METRICS_FILE, project_root, read_json, resolve_path, write_json
+
+PREPARED_FILE = "prepared.json"  # written into the final data folder: how it was made
+
+
+class PrepareError(ValueError):
+    """Data that cannot be prepared as asked; the message says what to change."""
+
+
+@dataclass
+class PreparedData:
+    """Where the prepared data is and what was done to get there."""
+
+    source_dir: Path
+    data_dir: Path
+    steps: list[str] = field(default_factory=list)
+    clips: dict[str, Any] | None = None
+    faces: dict[str, Any] | None = None
+    splits: dict[str, Any] | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "source_dir": str(self.source_dir),
+            "data_dir": str(self.data_dir),
+            "steps": list(self.steps),
+            "clips": self.clips,
+            "faces": self.faces,
+            "splits": self.splits,
+        }
+
+
+def default_prepared_root(data_dir: str | os.PathLike[str]) -> Path:
+    """``outputs/prepared/<folder name>-<hash of its absolute path>`` (two folders of one name never collide)."""
+    src = Path(data_dir).expanduser().resolve()
+    digest = hashlib.sha1(str(src).encode()).hexdigest()[:8]
+    return project_root() / "outputs" / "prepared" / f"{src.name}-{digest}"
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def face_crop_size(face_size: int | None, image_size: int) -> int | None:
+    """The notebooks' ``FACE_SIZE``: None -> ``image_size`` (crops at the model's input size, resampled only
+    once), 0 -> None (the crop's native resolution), else the number itself."""
+    if face_size is None:
+        return image_size
+    return int(face_size) or None
+
+
+def faces_folder_name(margin: float, size: int | None, keep: str, min_score: float) -> str:
+    return f"faces-m{_fmt(margin)}-s{size or 'native'}-{keep}-p{_fmt(min_score)}"
+
+
+def clips_folder_name(settings: Any) -> str:
+    faces = settings.faces
+    name = f"clips-T{settings.frames}-n{settings.clips}-k{settings.stride or 'uniform'}-s{settings.size}"
+    if faces:
+        name += f"-faces-m{_fmt(faces['margin'])}-{faces['keep']}-p{_fmt(faces['min_score'])}"
+    return name
+
+
+def splits_folder_name(fractions: list[float], seed: int, grouping: str | None) -> str:
+    name = "splits-" + "-".join(_fmt(round(f * 100, 2)) for f in fractions) + f"-seed{seed}"
+    if grouping:
+        name += "-g" + hashlib.sha1(grouping.encode()).hexdigest()[:8]
+    return name
+
+
+def _item_groups(
+    origins: dict[str, str],
+    source_dir: Path,
+    group_regex: str | None = None,
+    group_csv: str | None = None,
+    group_column: str | None = None,
+    path_column: str = "path",
+) -> dict[str, str]:
+    """Prepared item (crop or clip, relative to its folder) -> group, from the item's original file (``origins``,
+    relative to ``source_dir``): the regex over that file's name, or its row in the group CSV (keyed by the
+    original files), so the user's grouping survives the preparation; an original without a group is its own
+    group (all faces of one photo, all clips of one video stay together)."""
+    from deepfake_lib.prepare.splits import groups_from_csv
+
+    pattern = re.compile(group_regex) if group_regex else None
+    by_csv = groups_from_csv(group_csv, path_column, group_column, source_dir) if group_csv else {}
+    groups = {}
+    for crop, source in origins.items():
+        group = by_csv.get(source) or by_csv.get(Path(source).name) or source
+        if pattern is not None and (m := pattern.search(Path(source).name)):
+            group = (m.group(1) if m.groups() else m.group(0)) or source
+        groups[crop] = group
+    return groups
+
+
+def _crop_sources(manifest: Path) -> dict[str, str]:
+    """Face crop -> its source file (both relative to their folders), from a faces manifest."""
+    import pandas as pd
+
+    rows = pd.read_csv(manifest, dtype=str)
+    return dict(zip(rows["crop"], rows["source"], strict=True))
+
+
+def prepare_data(
+    data_dir: str | os.PathLike[str],
+    prepared_root: str | os.PathLike[str] | None = None,
+    faces: bool = False,
+    face_margin: float = 1.3,
+    face_size: int | None = 224,
+    face_keep: str = "largest",
+    face_min_score: float = 0.9,
+    make_splits: bool | str = "auto",
+    split_fractions: tuple[float, ...] | list[float] = (0.7, 0.15, 0.15),
+    seed: int = 0,
+    group_regex: str | None = None,
+    group_csv: str | None = None,
+    group_column: str | None = None,
+    frames: int = 8,
+    clips_per_video: int = 2,
+    frame_stride: int | None = None,
+    image_size: int = 224,
+    device: str = "cpu",
+    progress: bool = True,
+) -> PreparedData:
+    """Make ``data_dir`` ready for training and return where the result is.
+
+    Videos (any under ``data_dir``) first become clip folders of ``frames`` frames (``deepfake_lib.data.clips``: at
+    most ``clips_per_video`` per face track, sampled uniformly or every ``frame_stride``-th frame; face tracks
+    with ``faces``, else whole frames at ``image_size``); images pass through.
+    ``faces``: crop faces with MTCNN (``deepfake_lib.data.faces``; same layout, files without a face are listed,
+    not dropped silently). ``make_splits``: "auto" splits a flat ``{real,fake}`` folder into train/val/test
+    (``deepfake_lib.prepare.splits``) and leaves an already split one alone; True requires a flat folder; False
+    never splits. With neither step ``data_dir`` itself is returned. With face crops and no grouping of
+    the user's, all crops of one source image form a group.
+    """
+    from deepfake_lib.core.images import list_samples
+    from deepfake_lib.data.clips import ClipSettings, clip_origins, has_videos, prepare_clips
+    from deepfake_lib.prepare import splits as sp
+
+    source = resolve_path(data_dir)
+    group_csv = str(resolve_path(group_csv)) if group_csv else None  # relative to the project, like DATA_DIR
+    if not source.is_dir():
+        raise PrepareError(f"data folder {source} not found")
+    if make_splits not in (True, False, "auto"):
+        raise PrepareError(f"MAKE_SPLITS must be True, False or 'auto', got {make_splits!r}")
+    flat = sp.is_flat_layout(source)
+    if make_splits is True and not flat:
+        raise PrepareError(
+            f"{source} is not a flat {{real,fake}} folder, so it cannot be split (it may already have splits); "
+            "set MAKE_SPLITS = 'auto' or False to use its splits"
+        )
+    if flat and make_splits is False:
+        raise PrepareError(
+            f"{source} holds real/ and fake/ directly, with no train/val/test splits: set MAKE_SPLITS = 'auto' "
+            "to split it (stratified, optionally grouped with GROUP_REGEX or GROUP_CSV)"
+        )
+    root = Path(prepared_root).expanduser() if prepared_root else default_prepared_root(source)
+    root = resolve_path(root)
+    result = PreparedData(source_dir=source, data_dir=source)
+    current, origins = source, None  # origins: prepared item -> original file, for grouping
+    if has_videos(source):
+        face_settings = {"margin": face_margin, "keep": face_keep, "min_score": face_min_score} if faces else None
+        clip_settings = ClipSettings(
+            frames=frames, clips=clips_per_video, stride=frame_stride,
+            size=(face_size or image_size) if faces else image_size, faces=face_settings,
+        )  # fmt: skip
+        out = root / clips_folder_name(clip_settings)
+        clip_result = prepare_clips(current, out, clip_settings, device=device, progress=progress)
+        left_out = [{"path": p, "reason": r} for p, r in [*clip_result.no_clip, *clip_result.unreadable]]
+        result.clips = {**clip_result.summary(), "settings": clip_settings.to_dict(), "left_out": left_out}
+        result.steps.append("clips")
+        items, _ = list_samples(clip_result.out_dir)
+        origins = {p.relative_to(clip_result.out_dir).as_posix(): p.relative_to(clip_result.out_dir).as_posix()
+                   for p in items}  # fmt: skip
+        origins.update(clip_origins(clip_result.manifest))
+        current = clip_result.out_dir
+    if faces:
+        from deepfake_lib.data.faces import prepare_faces
+
+        out = root / faces_folder_name(face_margin, face_size, face_keep, face_min_score)
+        face_result = prepare_faces(
+            current, out, margin=face_margin, size=face_size, keep=face_keep, min_score=face_min_score,
+            device=device, progress=progress,
+        )  # fmt: skip
+        left_out = [{"path": p, "reason": r} for p, r in [*face_result.no_face, *face_result.unreadable]]
+        result.faces = {
+            **face_result.summary(),
+            "margin": face_margin, "size": face_size, "keep": face_keep, "min_score": face_min_score,
+            "left_out": left_out,
+        }  # fmt: skip
+        result.steps.append("faces")
+        crops = _crop_sources(face_result.manifest)
+        # clips passed through the face step keep their video as origin; a crop's origin is its photo's
+        origins = {**(origins or {}), **{c: (origins or {}).get(src, src) for c, src in crops.items()}}
+        current = face_result.out_dir
+    groups = _item_groups(origins, source, group_regex, group_csv, group_column) if origins and flat else None
+    if flat and make_splits in (True, "auto"):
+        grouping = group_regex or (f"{group_csv}:{group_column}" if group_csv else None)
+        if groups is not None:
+            grouping = f"{'+'.join(result.steps)}-by-source:{grouping or ''}"
+        out = root / splits_folder_name(list(split_fractions), seed, grouping)
+        grouping_args = (
+            {"groups": groups}
+            if groups is not None
+            else {"group_regex": group_regex, "group_csv": group_csv, "group_column": group_column}
+        )
+        split_result = sp.make_splits(
+            current, out, fractions=tuple(split_fractions), seed=seed,
+            progress=progress, **grouping_args,
+        )  # fmt: skip
+        result.splits = split_result.summary()
+        result.steps.append("splits")
+        current = split_result.out_dir
+    result.data_dir = current
+    if result.steps:
+        write_json(current / PREPARED_FILE, result.summary())
+    return result
+
+
+def preparation_of(data_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """What ``prepare_data`` recorded in the folder (``prepared.json``), or None for raw data."""
+    return read_json(resolve_path(data_dir) / PREPARED_FILE, default=None)
+
+
+def checkpoint_info(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Extra checkpoint keys describing the training data's preparation, so prediction can repeat it:
+    ``{"faces": {"margin", "size", "keep", "min_score"}}`` when the model was trained on face crops, and
+    ``{"clips": {"frames", "clips", "stride", "size", "faces"}}`` when videos were cut into clips."""
+    prep = preparation_of(data_dir) or {}
+    info: dict[str, Any] = {}
+    if face := prep.get("faces"):
+        info["faces"] = {k: face.get(k) for k in ("margin", "size", "keep", "min_score")}
+    if clips := prep.get("clips"):
+        info["clips"] = {k: v for k, v in clips["settings"].items() if k != "format"}
+    return info
+
+
+def data_dir_for_run(data_dir: str | os.PathLike[str], run_dir: str | os.PathLike[str]) -> Path:
+    """The folder notebooks 02-05 read: what 01 prepared from ``data_dir`` for this run (recorded in the
+    run's metrics.json), else ``data_dir`` itself."""
+    src = resolve_path(data_dir)
+    record = (read_json(resolve_path(run_dir) / METRICS_FILE, default={}) or {}).get("data", {})
+    if record.get("source_dir") and Path(record["source_dir"]) == src and record.get("data_dir"):
+        return Path(record["data_dir"])
+    return src
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m deepfake_lib.prepare.dataset", description=__doc__.split("\n\n")[0])
+    p.add_argument("data", help="a flat {real,fake} folder, or one with <split>/{real,fake}")
+    p.add_argument("--out", default=None, help="prepared_root (default outputs/prepared/<name>-<hash>)")
+    p.add_argument("--faces", action="store_true", help="crop faces with MTCNN first")
+    p.add_argument("--face-margin", type=positive_float, default=1.3)
+    p.add_argument("--face-size", type=size_or_native, default=224, help="0 keeps the crop's native size")
+    p.add_argument("--all-faces", action="store_true", help="keep every face, not only the largest")
+    p.add_argument("--face-min-score", type=unit_interval, default=0.9)
+    p.add_argument("--frames", type=positive_int, default=8, help="videos: frames per clip (T)")
+    p.add_argument("--clips-per-video", type=positive_int, default=2, help="videos: clips per face track")
+    p.add_argument("--frame-stride", type=positive_int, default=None, help="videos: every k-th frame (default uniform)")
+    p.add_argument("--image-size", type=positive_int, default=224, help="videos without --faces: frame size")
+    p.add_argument("--no-splits", action="store_true", help="never split (the folder must have splits)")
+    p.add_argument("--fractions", type=float, nargs="+", default=[0.7, 0.15, 0.15])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--group-regex", default=None, help="group key: first capture group of this regex on file names")
+    p.add_argument("--group-csv", default=None)
+    p.add_argument("--group-column", default=None)
+    p.add_argument("--device", default="cpu")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = prepare_data(
+            args.data, args.out, faces=args.faces, face_margin=args.face_margin, face_size=args.face_size or None,
+            face_keep="all" if args.all_faces else "largest", face_min_score=args.face_min_score,
+            make_splits=False if args.no_splits else "auto", split_fractions=args.fractions, seed=args.seed,
+            group_regex=args.group_regex, group_csv=args.group_csv, group_column=args.group_column,
+            frames=args.frames, clips_per_video=args.clips_per_video, frame_stride=args.frame_stride,
+            image_size=args.image_size, device=args.device,
+        )  # fmt: skip
+    except ValueError as exc:  # PrepareError, FacePrepError and SplitError are ValueErrors
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"data_dir": str(result.data_dir), "steps": result.steps}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

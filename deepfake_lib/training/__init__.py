@@ -1,0 +1,1 @@
+"""Training loops: fit, hard-example fine-tuning, several processes."""

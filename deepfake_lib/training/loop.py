@@ -1,0 +1,497 @@
+"""fit(): AdamW + BCE-with-logits, oversampling, early stopping, best/last checkpoints, resume; on one process or
+several (``launch.fit_processes``, ``accelerate launch``, ``torchrun``)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from deepfake_lib.core.device import autocast, configure_backends, needs_grad_scaler, resolve_device
+from deepfake_lib.core.runs import (
+    BEST_MODEL,
+    LAST_MODEL,
+    METRICS_FILE,
+    read_json,
+    run_paths,
+    update_metrics,
+    write_json,
+)
+from deepfake_lib.data.datasets import (
+    DataLayoutError,
+    DeepfakeDataset,
+    class_counts,
+    make_loader,
+    make_oversampler,
+    pos_weight,
+    resolve_num_workers,
+)
+from deepfake_lib.evaluation.inference import predict_loader
+from deepfake_lib.evaluation.metrics import basic_metrics
+from deepfake_lib.models.detector import (
+    CheckpointError,
+    EfficientNetLSTM,
+    ModelConfig,
+    load_checkpoint,
+    model_checkpoint,
+    model_info,
+    save_checkpoint,
+)
+from deepfake_lib.training import distributed
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+MONITORS = ("val_loss", "val_auc")
+
+
+def monitored(row: dict[str, float], monitor: str) -> float:
+    """The early-stopping score of a history row, lower is better: the val loss, or minus the val AUC."""
+    return row["val_loss"] if monitor == "val_loss" else -row["val_auc"]
+
+
+@dataclass
+class TrainConfig:
+    """Training options.
+
+    ``balance``: "oversample" (default), "weight" (BCE pos_weight) or "none". ``backbone_lr``: learning rate
+    of the trainable backbone layers; None = ``lr / 10`` for ImageNet weights, ``lr`` for a random init.
+    ``monitor``: what picks the best epoch and stops early: "val_loss" (ranking and calibration together) or
+    "val_auc" (ranking alone; a model that keeps ranking better while growing overconfident is not stopped
+    by its rising loss; 03 chooses the decision threshold anyway). ``head_warmup_epochs``: the first epochs train only the LSTM and head on the frozen backbone before the
+    configured blocks join (linear probing, then fine-tuning: a random head's large early gradients then do
+    not distort the pretrained features). ``num_workers``: DataLoader worker processes, -1 = automatic.
+    ``precise_bn_batches``: after each epoch,
+    re-estimate the BatchNorm statistics of the trainable layers on up to this many training batches (0 = off).
+    """
+
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-3
+    backbone_lr: float | None = None
+    weight_decay: float = 1e-4
+    patience: int = 3
+    min_delta: float = 1e-4
+    monitor: str = "val_loss"
+    head_warmup_epochs: int = 0
+    balance: str = "oversample"
+    scheduler: str = "cosine"
+    grad_clip: float = 1.0
+    precise_bn_batches: int = 16
+    amp: bool = True
+    num_workers: int = -1
+    seed: int = 0
+    device: str = "auto"
+    resume: bool = True
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.balance not in ("oversample", "weight", "none"):
+            raise ValueError(f"balance must be 'oversample', 'weight' or 'none', got {self.balance!r}")
+        if self.monitor not in MONITORS:
+            raise ValueError(f"monitor must be one of {', '.join(MONITORS)}, got {self.monitor!r}")
+        if self.scheduler not in ("cosine", "plateau", "none"):
+            raise ValueError(f"scheduler must be 'cosine', 'plateau' or 'none', got {self.scheduler!r}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch_size must be >= 1")
+
+
+@dataclass
+class FitResult:
+    history: list[dict[str, float]]
+    best_epoch: int
+    best_val_loss: float
+    best_path: Path
+    last_path: Path
+    stopped_early: bool
+    resumed_from_epoch: int = 0
+    load_errors: list[tuple[str, str]] = field(default_factory=list)
+    processes: int = 1
+    global_batch_size: int | None = None  # batch_size x processes
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "processes": self.processes,
+            "global_batch_size": self.global_batch_size,
+            "best_epoch": self.best_epoch,
+            "best_val_loss": self.best_val_loss,
+            "epochs_run": len(self.history),
+            "stopped_early": self.stopped_early,
+            "resumed_from_epoch": self.resumed_from_epoch,
+            "best_checkpoint": str(self.best_path),
+            "last_checkpoint": str(self.last_path),
+            "load_errors": [{"path": p, "reason": r} for p, r in self.load_errors],
+            "history": self.history,
+        }
+
+
+def read_fit_result(run_dir: str | os.PathLike[str]) -> FitResult:
+    """The ``FitResult`` a training wrote into ``metrics.json`` (``train``): how a notebook gets the result of
+    processes it launched."""
+    metrics = run_paths(run_dir)["root"] / METRICS_FILE
+    train = (read_json(metrics, default={}) or {}).get("train")
+    if not train:
+        raise FileNotFoundError(f"{metrics}: no training result (the training processes wrote none)")
+    return FitResult(
+        history=list(train["history"]),
+        best_epoch=int(train["best_epoch"]),
+        best_val_loss=float(train["best_val_loss"]),
+        best_path=Path(train["best_checkpoint"]),
+        last_path=Path(train["last_checkpoint"]),
+        stopped_early=bool(train["stopped_early"]),
+        resumed_from_epoch=int(train["resumed_from_epoch"]),
+        load_errors=[(e["path"], e["reason"]) for e in train["load_errors"]],
+        processes=int(train.get("processes", 1)),
+        global_batch_size=train.get("global_batch_size"),
+    )
+
+
+def make_optimizer(model: EfficientNetLSTM, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW with a lower learning rate for trainable backbone blocks than for the LSTM and head."""
+    backbone = [p for p in model.backbone.parameters() if p.requires_grad]
+    rest = [p for n, p in model.named_parameters() if not n.startswith("backbone.") and p.requires_grad]
+    groups = [{"params": rest, "lr": cfg.lr}]
+    if backbone:
+        backbone_lr = cfg.backbone_lr or (cfg.lr / 10 if model.pretrained_loaded else cfg.lr)
+        groups.append({"params": backbone, "lr": backbone_lr})
+    return torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+
+
+def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> Any:
+    if cfg.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+    if cfg.scheduler == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.3, patience=max(1, cfg.patience // 2))
+    return None
+
+
+def usable_batches(
+    batches: Any,
+    ranks: distributed.Ranks | None = None,
+    device: torch.device | None = None,
+    errors: dict[str, str] | None = None,
+) -> Any:
+    """The batches of ``batches`` that can train: two or more good items (BatchNorm cannot train on one image);
+    unreadable files go into ``errors``. With several processes a batch is skipped on all of them together
+    (one all-reduce), so DDP's and SyncBatchNorm's collectives stay matched."""
+    ranks = ranks or distributed.Ranks()
+    for batch in batches:
+        if errors is not None:
+            errors.update(dict(batch["bad"]))
+        ok = batch["x"] is not None and len(batch["y"]) >= 2
+        if distributed.all_true(ok, ranks, device or torch.device("cpu")):
+            yield batch
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(
+    model: nn.Module,
+    loader: Any,
+    device: torch.device,
+    max_batches: int,
+    amp: bool,
+    ranks: distributed.Ranks | None = None,
+) -> int:
+    """Precise BatchNorm: recompute the running statistics of BatchNorm layers in training mode as exact
+    averages over up to ``max_batches`` batches of ``loader`` (frozen layers, in eval mode, are untouched).
+
+    The running averages lag behind the weights (momentum 0.1, a handful of steps per epoch on a small
+    dataset), and a backbone trained from scratch then collapses in eval mode; exact statistics fix that.
+    With several processes each uses up to ``max_batches`` of its own batches (skipping a batch together; then
+    ``distributed.average_batchnorm`` evens the statistics). Returns the number of batches this process used.
+    """
+    ranks = ranks or distributed.Ranks()
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+    if not bns or max_batches <= 0:
+        return 0
+    momenta = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches below
+    used = 0
+    for batch in usable_batches(loader, ranks, device):
+        with autocast(device, amp):
+            model(batch["x"].to(device, non_blocking=True))
+        used += 1
+        if used >= max_batches:
+            break
+    for m, momentum in zip(bns, momenta, strict=True):
+        m.momentum = momentum
+    return used
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return seed * 100_003 + epoch
+
+
+def _process_seed(seed: int, epoch: int, rank: int) -> int:
+    """Torch's seed for an epoch's augmentations on process ``rank`` (rank 0: as with one process)."""
+    return _epoch_seed(seed, epoch) + 1_000_003 * rank
+
+
+def _phase_model(model: EfficientNetLSTM, device: torch.device, ranks: distributed.Ranks) -> nn.Module:
+    """The module to train this epoch: ``model``, or with several processes ``model`` in DDP over the parameters
+    that train now (head-only warm-up epochs leave the backbone out of gradient averaging)."""
+    if not ranks.distributed:
+        return model
+    model.set_trainable_blocks(model.config.trainable_blocks)
+    if model.head_only:
+        for p in model.backbone.parameters():
+            p.requires_grad = False
+    return distributed.wrap(model, device, ranks)
+
+
+def _validate(
+    model: nn.Module,
+    val_ds: DeepfakeDataset,
+    batch_size: int,
+    workers: int,
+    device: torch.device,
+    cfg: TrainConfig,
+    ranks: distributed.Ranks,
+) -> tuple[dict[str, float], list[tuple[str, str]]]:
+    """Validation metrics over the whole ``val_ds``; with several processes each predicts its shard and the
+    predictions of all are gathered first, so every process computes the same metrics."""  # fmt: skip
+    shard = distributed.shard_indices(len(val_ds), ranks) if ranks.distributed else None
+    loader = make_loader(val_ds, batch_size, sampler=shard, num_workers=workers, pin_memory=device.type == "cuda")
+    val = predict_loader(model, loader, device, cfg.amp, desc="validate", progress=cfg.progress and ranks.is_main)
+    parts = distributed.gather((val.labels, val.probs, val.bad), ranks)
+    labels = np.concatenate([p[0] for p in parts])
+    probs = np.concatenate([p[1] for p in parts])
+    return basic_metrics(labels, probs), [b for p in parts for b in p[2]]
+
+
+def fit(
+    model: EfficientNetLSTM,
+    train_ds: DeepfakeDataset,
+    val_ds: DeepfakeDataset,
+    run_dir: str | os.PathLike[str],
+    config: TrainConfig | None = None,
+    checkpoint_extra: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> FitResult:
+    """Train ``model`` and keep ``checkpoints/best_model.pth`` (lowest val loss) and ``checkpoints/last.pth``.
+
+    Each epoch's randomness depends only on ``(seed, epoch)``, so a run resumed from ``last.pth`` (the
+    default when it exists) continues exactly like an uninterrupted one. Writes ``history.json`` and the
+    ``train`` section of ``metrics.json`` after every epoch. ``checkpoint_extra``: plain values stored in both
+    checkpoints (e.g. ``{"faces": {...}}``: how the training images were cropped, for prediction to repeat).
+
+    Inside a process group of several processes (``launch.fit_processes``, ``accelerate launch``, ``torchrun``)
+    each process trains on its shard of every epoch in DDP, ``batch_size`` is per process, validation is
+    gathered from all, and rank 0 alone writes; ``last.pth`` resumes on any number of processes.
+    """
+    cfg = config or TrainConfig(**overrides)
+    extra = dict(checkpoint_extra or {})
+    paths = run_paths(run_dir)
+    best_path, last_path = paths["checkpoints"] / BEST_MODEL, paths["checkpoints"] / LAST_MODEL
+    ranks = distributed.current()
+    device = distributed.process_device(resolve_device(cfg.device), ranks)
+    configure_backends(device)
+    model = distributed.use_sync_batchnorm(model, device, ranks)
+    model.to(device)
+    main = ranks.is_main
+    progress = cfg.progress and main
+    global_batch = cfg.batch_size * ranks.world
+
+    labels = train_ds.labels
+    counts = class_counts(labels)
+    if min(counts) == 0:
+        raise DataLayoutError(
+            f"training data has one class only (real={counts[0]}, fake={counts[1]}): a detector needs both; "
+            "add images to the empty class folder"
+        )
+    if cfg.monitor == "val_auc" and min(class_counts(val_ds.labels)) == 0:
+        raise DataLayoutError(
+            "monitor='val_auc' needs REAL and FAKE images in the validation split, which has one class only; "
+            "add images or use monitor='val_loss' (MONITOR = 'val_loss')"
+        )
+    workers = resolve_num_workers(cfg.num_workers, device)
+    sampler: Any = make_oversampler(labels, cfg.seed) if cfg.balance == "oversample" else None
+    if sampler is None and ranks.distributed:  # every process must draw the same epoch order
+        sampler = torch.utils.data.RandomSampler(train_ds, generator=torch.Generator().manual_seed(cfg.seed))
+    train_loader = make_loader(
+        train_ds, cfg.batch_size, shuffle=sampler is None, sampler=sampler, num_workers=workers,
+        pin_memory=device.type == "cuda", drop_last=len(train_ds) > global_batch,
+        shard=(ranks.rank, ranks.world) if ranks.distributed else None,
+    )  # fmt: skip
+    if ranks.distributed and main:
+        print(
+            f"{ranks.world} processes ({distributed.backend()}, {device.type}): {cfg.batch_size} images per process per step, "
+            f"global batch {global_batch}"
+        )
+    weight = pos_weight(labels).to(device) if cfg.balance == "weight" else None
+    criterion = nn.BCEWithLogitsLoss(pos_weight=weight)
+    optimizer = make_optimizer(model, cfg)
+    scheduler = make_scheduler(optimizer, cfg)
+    scaler = torch.amp.GradScaler("cuda", enabled=needs_grad_scaler(device, cfg.amp))
+
+    history: list[dict[str, float]] = []
+    best_val, best_score, best_epoch, bad_epochs, start_epoch = math.inf, math.inf, 0, 0, 0
+    load_errors: dict[str, str] = {}
+    if cfg.resume and last_path.exists():
+        state = load_checkpoint(last_path, map_location="cpu")
+        ignore = {"pretrained", "weights_path", "pretrained_loaded", "weights_source", "requested_backbone"}
+        # settings added since that checkpoint was written count as their defaults
+        saved = {k: v for k, v in {**asdict(ModelConfig()), **state["config"]}.items() if k not in ignore}
+        current = {k: v for k, v in asdict(model.config).items() if k not in ignore}
+        if saved != current:
+            changed = sorted(k for k in saved.keys() | current.keys() if saved.get(k) != current.get(k))
+            raise CheckpointError(
+                f"{last_path}: cannot resume, it was trained with other model settings ({', '.join(changed)}); "
+                "pass resume=False (RESUME = False) to start over"
+            )
+        model.load_state_dict(state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None and state.get("scheduler"):
+            scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        history = list(state["history"])
+        best_val, best_epoch = float(state["best_val_loss"]), int(state["best_epoch"])
+        best_score = float(state.get("best_score", best_val))
+        bad_epochs, start_epoch = int(state["bad_epochs"]), int(state["epoch"])
+        load_errors = dict(state.get("load_errors", {}))
+        log.info("resumed from %s after epoch %d", last_path, start_epoch)
+        before = state.get("processes", {"processes": 1, "global_batch_size": cfg.batch_size})
+        if main and before["processes"] != ranks.world:
+            print(
+                f"resuming a run trained on {before['processes']} process(es) (global batch "
+                f"{before['global_batch_size']}) on {ranks.world} (global batch {global_batch})"
+            )
+        if state.get("stopped_early") or start_epoch >= cfg.epochs:
+            if main:
+                print(f"training already finished at epoch {start_epoch} ({last_path}); pass resume=False to retrain")
+            return FitResult(
+                history, best_epoch, best_val, best_path, last_path, bool(state.get("stopped_early")),
+                start_epoch, sorted(load_errors.items()), ranks.world, global_batch,
+            )  # fmt: skip
+    resumed_from = start_epoch
+    extra["processes"] = {"processes": ranks.world, "batch_size": cfg.batch_size, "global_batch_size": global_batch}
+
+    def result(stopped: bool) -> FitResult:
+        return FitResult(
+            list(history),
+            best_epoch,
+            best_val,
+            best_path,
+            last_path,
+            stopped,
+            resumed_from,
+            sorted(load_errors.items()),
+            ranks.world,
+            global_batch,
+        )
+
+    stopped_early = False
+    epochs = tqdm(range(start_epoch, cfg.epochs), desc="epochs", disable=not progress, initial=start_epoch,
+                  total=cfg.epochs)  # fmt: skip
+    net: nn.Module = model  # with several processes: model in DDP
+    phase: bool | None = None
+    try:
+        for epoch in epochs:
+            torch.manual_seed(_process_seed(cfg.seed, epoch, ranks.rank))
+            if sampler is not None:
+                sampler.generator.manual_seed(_epoch_seed(cfg.seed, epoch))
+            model.head_only = epoch < cfg.head_warmup_epochs
+            if ranks.distributed and model.head_only != phase:
+                net, phase = _phase_model(model, device, ranks), model.head_only
+            net.train()
+            t0, n_seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
+            bar = tqdm(train_loader, desc=f"epoch {epoch + 1}", leave=False, disable=not progress)
+            for batch in usable_batches(bar, ranks, device, load_errors):
+                x = batch["x"].to(device, non_blocking=True)
+                y = batch["y"].to(device, non_blocking=True).float()
+                with autocast(device, cfg.amp):
+                    logits = net(x)
+                loss = criterion(logits.float(), y)
+                if not distributed.all_true(bool(torch.isfinite(loss)), ranks, device):
+                    raise TrainingDiverged(
+                        f"loss became {loss.item()} at epoch {epoch + 1}; training stopped. The last good checkpoints "
+                        f"are kept ({best_path.name}, {last_path.name}). Lower the learning rate (LR={cfg.lr}) or "
+                        "check the data."
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if cfg.grad_clip:
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                n_seen += len(y)
+                loss_sum += loss.item() * len(y)
+                correct += ((logits.detach() > 0).float() == y).sum().item()
+                bar.set_postfix(loss=f"{loss.item():.4f}")
+            train_time = time.perf_counter() - t0
+            recalibrate_batchnorm(model, train_loader, device, cfg.precise_bn_batches, cfg.amp, ranks)
+            distributed.average_batchnorm(model, ranks, device)  # one set of statistics on every process
+
+            vm, val_bad = _validate(model, val_ds, cfg.batch_size * 2, workers, device, cfg, ranks)
+            n_seen, loss_sum, correct = distributed.sum_values([n_seen, loss_sum, correct], ranks, device)
+            for errors in distributed.gather(load_errors, ranks):
+                load_errors.update(errors)
+            load_errors.update(dict(val_bad))
+            row = {
+                "epoch": epoch + 1,
+                "train_loss": loss_sum / max(n_seen, 1),
+                "train_accuracy": correct / max(n_seen, 1),
+                "val_loss": vm["log_loss"],
+                "val_accuracy": vm["accuracy"],
+                "val_balanced_accuracy": vm["balanced_accuracy"],
+                "val_auc": vm["auc"],
+                "lr": optimizer.param_groups[0]["lr"],
+                "train_images_per_s": n_seen / train_time if train_time > 0 else math.nan,
+                "epoch_seconds": time.perf_counter() - t0,
+            }
+            row = distributed.broadcast(row, ranks)  # rank 0's timings; every process decides on the same row
+            history.append(row)
+            score = monitored(row, cfg.monitor)
+            improved = score < best_score - cfg.min_delta  # a NaN score (one-class val split) never improves
+            if improved:
+                best_score, best_val, best_epoch, bad_epochs = score, row["val_loss"], epoch + 1, 0
+                if main:
+                    save_checkpoint(
+                        model_checkpoint(model, metrics=row, epoch=epoch + 1, train_config=asdict(cfg), **extra),
+                        best_path,
+                    )
+            else:
+                bad_epochs += 1
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                scheduler.step(row["val_loss"])
+            elif scheduler is not None:
+                scheduler.step()
+            stopped_early = bad_epochs >= cfg.patience
+            if main:
+                last = model_checkpoint(
+                    model, metrics=row, epoch=epoch + 1, train_config=asdict(cfg), optimizer=optimizer.state_dict(),
+                    scheduler=scheduler.state_dict() if scheduler is not None else None, scaler=scaler.state_dict(),
+                    history=history, best_val_loss=best_val, best_score=best_score, best_epoch=best_epoch,
+                    bad_epochs=bad_epochs, stopped_early=stopped_early, load_errors=load_errors, **extra,
+                )  # fmt: skip
+                save_checkpoint(last, last_path)
+                write_json(paths["root"] / "history.json", history)
+                update_metrics(paths["root"], "train", {**result(stopped_early).summary(), "model": model_info(model)})
+            distributed.barrier(ranks)
+            epochs.set_postfix(val_loss=f"{row['val_loss']:.4f}", val_auc=f"{row['val_auc']:.3f}")
+            if stopped_early:
+                if main:
+                    print(f"early stopping after epoch {epoch + 1}: no val-loss improvement for {cfg.patience} epochs")
+                break
+    finally:
+        model.head_only = False
+        if ranks.distributed:  # the warm-up's frozen backbone trains again
+            model.set_trainable_blocks(model.config.trainable_blocks)
+    return result(stopped_early)

@@ -1,0 +1,1 @@
+"""Notebook widgets: the inspector and example galleries."""
