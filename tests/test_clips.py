@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 from skimage import data as skdata
 
-from deepfake_lib.core.images import clip_frame_files, is_clip_dir, load_clip
+from deepfake_lib.core.files import is_clip_dir
+from deepfake_lib.core.images import clip_frame_files, load_clip
 from deepfake_lib.core.runs import read_json
 from deepfake_lib.core.video import NO_STREAM, write_video
 from deepfake_lib.data.clips import (

@@ -13,7 +13,8 @@ import torch
 from PIL import Image
 
 from deepfake_lib.core import images
-from deepfake_lib.core.images import VIDEO_HINT, ImageLoadError, check_image, is_clip_dir, load_clip, load_image
+from deepfake_lib.core.files import is_clip_dir
+from deepfake_lib.core.images import VIDEO_HINT, ImageLoadError, check_image, load_clip, load_image
 from deepfake_lib.data.datasets import (
     DataLayoutError,
     DeepfakeDataset,

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from deepfake_lib.core import video
-from deepfake_lib.core.images import Skipped
+from deepfake_lib.core.files import Skipped
 from deepfake_lib.core.video import (
     VideoError,
     VideoInfo,

@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from deepfake_lib.core.images import clip_frame_files, is_clip_dir
+from deepfake_lib.core.files import is_clip_dir
+from deepfake_lib.core.images import clip_frame_files
 from deepfake_lib.evaluation.evaluate import predict_split
 from deepfake_lib.evaluation.inference import Predictions
 from deepfake_lib.evaluation.video import LEVEL_NAMES, LEVELS, VideoEvaluation, evaluate_videos, pool_videos

@@ -10,18 +10,23 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
-LFS_POINTER_PREFIX = b"version https://git-lfs"
+from deepfake_lib.core.files import (
+    CLIP_SUFFIX,
+    IMAGE_EXTENSIONS,
+    Skipped,
+    is_clip_dir,
+    is_lfs_pointer,
+    is_video_file,
+    lfs_pointer_reason,
+)
+
 # PIL's default bomb limit (~89 Mpx warns, 2x errors). Make the warning an error: refuse, never decode.
 MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
-CLIP_SUFFIX = ".clip"
-CLIP_INFO = "clip.json"
 VIDEO_WAY_IN = "notebook 01, or python -m deepfake_lib.prepare.dataset DATA_DIR --out ROOT"
 VIDEO_HINT = f"a video file: cut it into clips first ({VIDEO_WAY_IN})"
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -34,39 +39,6 @@ class ImageLoadError(Exception):
         self.path = Path(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """A file left out of a scan, and why."""
-
-    path: Path
-    reason: str
-
-
-def is_lfs_pointer(path: str | os.PathLike[str]) -> bool:
-    """True when the file is a Git LFS pointer (a small text file standing in for the real content)."""
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(len(LFS_POINTER_PREFIX)) == LFS_POINTER_PREFIX
-    except OSError:
-        return False
-
-
-def lfs_pointer_reason(kind: str = "image") -> str:
-    return f"Git LFS pointer file, not the {kind} itself: run `git lfs pull` to fetch the real file"
-
-
-def weights_file_problem(path: Path, kind: str) -> str | None:
-    """Why the ``kind`` file (``checkpoint``, ``ONNX``) at ``path`` cannot be read at all: missing, empty, or a
-    Git LFS pointer; None when it is worth opening."""
-    if not path.is_file():
-        return f"{kind} file not found"
-    if path.stat().st_size == 0:
-        return f"empty {kind} file (0 bytes)"
-    if is_lfs_pointer(path):
-        return lfs_pointer_reason(f"{kind} file")
-    return None
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -195,7 +167,6 @@ def list_samples(folder: Path, videos: bool = False) -> tuple[list[Path], list[S
 
 def _walk(folder: Path) -> tuple[list[Path], list[Path], list[Path], list[Skipped]]:
     """Images, clip folders, video files and skipped entries under ``folder``."""
-    from deepfake_lib.core.video import is_video_file
 
     files: list[Path] = []
     clips: list[Path] = []
@@ -223,13 +194,6 @@ def _walk(folder: Path) -> tuple[list[Path], list[Path], list[Path], list[Skippe
             elif is_video_file(p):
                 videos.append(p)
     return files, clips, videos, skipped
-
-
-# --------------------------------------------------------------------------- clip folders
-def is_clip_dir(path: str | os.PathLike[str]) -> bool:
-    """True for a folder named ``*.clip`` (the frames of one clip)."""
-    p = Path(path)
-    return p.name.lower().endswith(CLIP_SUFFIX) and p.is_dir()
 
 
 def clip_frame_files(path: str | os.PathLike[str]) -> list[Path]:

@@ -17,10 +17,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from deepfake_lib.core.images import Skipped, is_lfs_pointer, lfs_pointer_reason
+from deepfake_lib.core.files import VIDEO_EXTENSIONS, Skipped, is_lfs_pointer, is_video_file, lfs_pointer_reason
 from deepfake_lib.core.runs import atomic_write
 
-VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"})
 DEFAULT_FPS = 25.0  # assumed when the container reports no usable frame rate
 NO_STREAM = "no video stream that OpenCV/FFMPEG can decode (corrupt, audio-only or unsupported codec)"
 
@@ -60,11 +59,6 @@ class VideoFrame:
     index: int
     time: float
     image: Image.Image
-
-
-def is_video_file(path: str | os.PathLike[str]) -> bool:
-    """True for a file name with a video extension (the content is not checked)."""
-    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
 
 
 @contextlib.contextmanager

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from deepfake_lib.core.images import CLIP_INFO, CLIP_SUFFIX, list_samples, resize_center_crop
+from deepfake_lib.core.files import CLIP_INFO, CLIP_SUFFIX
+from deepfake_lib.core.images import list_samples, resize_center_crop
 from deepfake_lib.core.runs import LinkWriter, atomic_write, check_step_folders, read_json, write_json
 
 if TYPE_CHECKING:

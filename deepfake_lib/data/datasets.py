@@ -35,13 +35,12 @@ from torchvision import transforms as T
 from tqdm.auto import tqdm
 
 from deepfake_lib import CLASS_NAMES
+from deepfake_lib.core.files import Skipped, is_clip_dir
 from deepfake_lib.core.images import (
     VIDEO_HINT,
     VIDEO_WAY_IN,
     ImageLoadError,
-    Skipped,
     check_image,
-    is_clip_dir,
     limit_aspect,
     list_samples,
     load_clip,

@@ -28,7 +28,8 @@ import numpy as np
 from PIL import Image
 
 from deepfake_lib.cli.argtypes import positive_float, size_or_native, unit_interval
-from deepfake_lib.core.images import ImageLoadError, Skipped, load_image, to_rgb
+from deepfake_lib.core.files import Skipped
+from deepfake_lib.core.images import ImageLoadError, load_image, to_rgb
 from deepfake_lib.core.runs import atomic_write, check_step_folders, read_json, write_json
 
 if TYPE_CHECKING:
@@ -425,7 +426,8 @@ def _raw_videos(src: Path) -> list[Skipped]:
 def _link_clips(src: Path, out: Path) -> int:
     """Link the clip folders under ``src`` (already face crops: ``deepfake_lib.data.clips`` cut them along face tracks)
     into ``out`` at the same place; returns how many were new."""
-    from deepfake_lib.core.images import is_clip_dir, list_samples
+    from deepfake_lib.core.files import is_clip_dir
+    from deepfake_lib.core.images import list_samples
     from deepfake_lib.core.runs import LinkWriter
 
     writer = LinkWriter("link")

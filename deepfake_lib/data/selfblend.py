@@ -26,7 +26,8 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from deepfake_lib import CLASS_NAMES, FAKE, REAL
-from deepfake_lib.core.images import ImageLoadError, clip_frame_files, is_clip_dir, load_clip, load_image
+from deepfake_lib.core.files import is_clip_dir
+from deepfake_lib.core.images import ImageLoadError, clip_frame_files, load_clip, load_image
 from deepfake_lib.core.runs import read_json, write_json
 from deepfake_lib.data.blend import TEMPLATE, PseudoFake, self_blend
 from deepfake_lib.data.datasets import DeepfakeDataset, Sample, SplitScan, build_transform, transform_frames

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
-from deepfake_lib.core.images import clip_frame_files, is_clip_dir
+from deepfake_lib.core.files import is_clip_dir
+from deepfake_lib.core.images import clip_frame_files
 from deepfake_lib.data.clips import read_clip_info
 from deepfake_lib.data.datasets import Sample
 from deepfake_lib.evaluation.inference import Predictions

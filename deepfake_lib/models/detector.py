@@ -21,7 +21,7 @@ from efficientnet_pytorch.utils import url_map
 from torch import nn
 
 from deepfake_lib import CLASS_NAMES, __version__
-from deepfake_lib.core.images import is_lfs_pointer, lfs_pointer_reason, weights_file_problem
+from deepfake_lib.core.files import is_lfs_pointer, lfs_pointer_reason, weights_file_problem
 from deepfake_lib.core.runs import atomic_write
 from deepfake_lib.data.datasets import IMAGENET_MEAN, IMAGENET_STD
 from deepfake_lib.models.frequency import FrequencyBranch

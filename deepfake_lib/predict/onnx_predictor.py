@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from deepfake_lib.core.images import ImageLoadError, load_image, resize_center_crop, to_rgb, weights_file_problem
+from deepfake_lib.core.files import weights_file_problem
+from deepfake_lib.core.images import ImageLoadError, load_image, resize_center_crop, to_rgb
 from deepfake_lib.predict.predictors import BasePredictor, BatchScores, PredictError, Prediction, decide
 
 ONNX_FORMAT = "deepfake-workbench/onnx"

@@ -39,7 +39,8 @@ from PIL import Image
 
 from deepfake_lib.cli.argtypes import positive_float, positive_int, unit_interval
 from deepfake_lib.core.cpu_env import MALLOC_ENV, NO_REEXEC_ENV, reexec_with_malloc_env
-from deepfake_lib.core.images import IMAGE_EXTENSIONS, ImageLoadError, load_image, to_rgb
+from deepfake_lib.core.files import IMAGE_EXTENSIONS
+from deepfake_lib.core.images import ImageLoadError, load_image, to_rgb
 from deepfake_lib.core.video import VideoError
 from deepfake_lib.data.faces import Face, crop_face, no_face_reason, square_box
 from deepfake_lib.predict.video import NoClipError
@@ -739,7 +740,7 @@ def _write_csv(path: Path, rows: list[dict[str, Any]], columns: Sequence[str]) -
 
 
 def _no_images(root: Path) -> PredictError:
-    from deepfake_lib.core.video import VIDEO_EXTENSIONS
+    from deepfake_lib.core.files import VIDEO_EXTENSIONS
 
     looked = ", ".join(sorted(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS))
     return PredictError(f"{root}: no image or video files found (looked for {looked})")

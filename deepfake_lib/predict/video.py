@@ -175,7 +175,8 @@ def most_suspicious(result: VideoPrediction, n: int = 3) -> list[int]:
 def split_videos(data_dir: str | os.PathLike[str], split: str) -> list[tuple[Path, int]]:
     """The videos of ``data_dir/split`` with their label (REAL = 0, FAKE = 1): the source videos of its clip
     folders (from their ``clip.json``), and video files lying there unprepared; sorted, each once."""
-    from deepfake_lib.core.images import is_clip_dir, list_samples
+    from deepfake_lib.core.files import is_clip_dir
+    from deepfake_lib.core.images import list_samples
     from deepfake_lib.core.video import list_video_files
     from deepfake_lib.data.clips import read_clip_info
     from deepfake_lib.data.datasets import find_class_dirs
