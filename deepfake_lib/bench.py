@@ -14,7 +14,6 @@ step at the default freezing and with the whole backbone trainable, (d'') the la
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import resource
@@ -33,7 +32,6 @@ from PIL import Image
 from torch import nn
 
 from deepfake_lib import __version__
-from deepfake_lib.core.cpu_env import reexec_with_malloc_env
 from deepfake_lib.core.device import autocast, configure_backends, resolve_device
 from deepfake_lib.evaluation.inference import model_device
 from deepfake_lib.models.detector import EfficientNetLSTM, ModelConfig
@@ -181,7 +179,7 @@ def time_folder(
 ) -> float:
     """Seconds for ``predict_folder`` with ``predictor`` over ``n_images`` fresh JPEGs, without heatmaps (decode +
     preprocessing + model + CSV)."""
-    from deepfake_lib.predict.predictors import predict_folder
+    from deepfake_lib.predict.folder import predict_folder
 
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "images"
@@ -225,7 +223,7 @@ def bench_folder_onnx(
 def write_videos(folder: Path, n: int, size: int = 256, n_frames: int = 48, seed: int = 0) -> list[Path]:
     """``n`` mp4 videos of a camera moving over the astronaut photo's face (``demo_video.real_video``)."""
     from deepfake_lib.core.video import write_video
-    from deepfake_lib.demo.images import photo_paths
+    from deepfake_lib.demo.photos import photo_paths
     from deepfake_lib.demo.videos import real_video
 
     photo = np.asarray(Image.open(photo_paths()["astronaut"]).convert("RGB"))
@@ -472,35 +470,7 @@ def format_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None, reexec: bool = False) -> int:
-    """Command line; ``reexec`` (the ``python -m`` entry point) first applies the fast allocator settings."""
-    if reexec:
-        reexec_with_malloc_env()
-    p = argparse.ArgumentParser(prog="python -m deepfake_lib.bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--image-size", type=int, default=224)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--n-images", type=int, default=128, help="JPEG files for the folder-prediction row")
-    p.add_argument("--workers", type=int, default=-1, help="DataLoader workers for folder prediction (-1 auto)")
-    p.add_argument("--no-amp", action="store_true", help="fp32 on CUDA")
-    p.add_argument("--compile", action="store_true", help="also time torch.compile of the full model")
-    p.add_argument("--no-onnx", action="store_true", help="skip the onnxruntime folder-prediction row")
-    p.add_argument("--n-videos", type=int, default=4, help="videos for the video-scoring row (0 skips it)")
-    p.add_argument("--processes", type=int, default=2, help="DDP processes for row (h) (0 or 1 skips it)")
-    p.add_argument("--out", default="bench.json")
-    args = p.parse_args(argv)
-    result = run_bench(
-        args.image_size, args.batch_size, args.device, args.threads, args.repeats, args.warmup, args.n_images,
-        args.workers, not args.no_amp, args.compile, not args.no_onnx, args.n_videos, args.processes,
-    )  # fmt: skip
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(format_table(result))
-    print(f"\nwritten: {args.out}")
-    return 0
+if __name__ == "__main__":  # the entry point: the command line lives in the cli stage
+    from deepfake_lib.cli.bench import entry_point
 
-
-if __name__ == "__main__":
-    sys.exit(main(reexec=True))
+    sys.exit(entry_point())

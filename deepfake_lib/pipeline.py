@@ -9,7 +9,6 @@ and the kernels' log.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import sys
@@ -22,7 +21,6 @@ from typing import Any
 import yaml
 
 from deepfake_lib import __version__
-from deepfake_lib.cli.argtypes import positive_int
 from deepfake_lib.core.cpu_env import set_for_children
 from deepfake_lib.core.runs import new_run_id, project_root, read_json, resolve_path, write_json
 from deepfake_lib.report.summary import write_summary
@@ -64,6 +62,8 @@ def kernel_options(verbose: bool = False) -> dict[str, Any]:
 
 class PipelineError(RuntimeError):
     """A pipeline that cannot start or a notebook that failed; the message says which and where."""
+
+    exit_code = 1  # the command line's code for a pipeline that stopped
 
 
 @dataclass
@@ -284,45 +284,7 @@ def _point_latest(run_dir: Path) -> None:
         pass
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m deepfake_lib.pipeline", description=__doc__.split("\n\n")[0])
-    p.add_argument("--demo", action="store_true", help="build the offline demo dataset and run on it")
-    p.add_argument("--config", help="YAML file: parameters (UPPER_CASE) and data/device/steps/run_id")
-    p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
-    p.add_argument("--steps", help="which notebooks, e.g. 02-05, 05 or 01,03 (default: all)")
-    p.add_argument("--data", help="DATA_DIR for every notebook")
-    p.add_argument("--run-id", help="run folder name; an existing run is reused (e.g. with --steps 05)")
-    p.add_argument("--runs-dir", default=None, help="where run folders go (default outputs/runs)")
-    p.add_argument("--device", help="auto, cpu, cuda, cuda:1 ...")
-    p.add_argument(
-        "--num-processes", type=positive_int, help="02 trains on this many processes, one per GPU (NUM_PROCESSES)"
-    )
-    p.add_argument("-v", "--verbose", action="store_true", help="show the notebooks' output and the kernels' log")
-    return p
+if __name__ == "__main__":  # the entry point: the command line lives in the cli stage
+    from deepfake_lib.cli.pipeline import main
 
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        options, params = load_config(args.config) if args.config else ({}, {})
-        params.update({name: parse_value(value) for name, value in args.param})
-        if args.num_processes:
-            params["NUM_PROCESSES"] = args.num_processes
-        run_pipeline(
-            params=params,
-            steps=args.steps or options.get("steps"),
-            run_id=args.run_id or options.get("run_id"),
-            runs_dir=args.runs_dir or options.get("runs_dir") or "outputs/runs",
-            data_dir=args.data or options.get("data"),
-            device=args.device or options.get("device"),
-            demo=args.demo,
-            verbose=args.verbose,
-        )
-    except PipelineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
     sys.exit(main())

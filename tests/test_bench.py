@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from deepfake_lib import bench
+from deepfake_lib.cli import bench as bench_cli
 from deepfake_lib.deploy import export as export_mod
 
 
@@ -23,7 +24,7 @@ def test_bench_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: p
 
         monkeypatch.setattr(export_mod, "export_onnx", export_copy)
     out = tmp_path / "bench.json"
-    assert bench.main(["--image-size", "32", "--batch-size", "4", "--repeats", "1", "--warmup", "0",
+    assert bench_cli.main(["--image-size", "32", "--batch-size", "4", "--repeats", "1", "--warmup", "0",
                        "--n-images", "6", "--workers", "0", "--device", "cpu", "--n-videos", "1",
                        "--out", str(out)]) == 0  # fmt: skip
     result = json.loads(out.read_text())

@@ -17,19 +17,11 @@ from deepfake_lib.core.files import is_clip_dir
 from deepfake_lib.core.images import clip_frame_files, load_clip
 from deepfake_lib.core.runs import read_json
 from deepfake_lib.core.video import NO_STREAM, write_video
-from deepfake_lib.data.clips import (
-    CONFIG_FILE,
-    MANIFEST_FILE,
-    REPORT_FILE,
-    ClipPrepError,
-    ClipSettings,
-    prepare_clips,
-    read_clip_info,
-    video_clips,
-)
+from deepfake_lib.data.clips import ClipPrepError, ClipSettings, read_clip_info, video_clips
 from deepfake_lib.data.faces import Face, FaceDetector, crop_face, square_box
 from deepfake_lib.demo.videos import render_path
 from deepfake_lib.prepare import dataset as prepare
+from deepfake_lib.prepare.clips import CONFIG_FILE, MANIFEST_FILE, REPORT_FILE, prepare_clips
 from deepfake_lib.prepare.splits import check_no_leakage
 from tests.conftest import ASTRONAUT_FACE, LFS_POINTER, iou
 

@@ -83,7 +83,7 @@ def test_layout_errors_say_what_to_fix(tmp_path: Path, layout: dict[str, int], m
 
 
 def test_missing_data_dir_points_at_demo_builder(tmp_path: Path) -> None:
-    with pytest.raises(data.DataLayoutError, match="deepfake_lib.demo.images"):
+    with pytest.raises(data.DataLayoutError, match="deepfake_lib.cli.demo"):
         data.scan_dataset(tmp_path / "nope")
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from deepfake_lib.data.datasets import scan_dataset
 from deepfake_lib.demo import images as demo
+from deepfake_lib.demo import photos
 from tests.conftest import tiny_spec
 
 
@@ -56,10 +57,10 @@ def test_refuses_to_overwrite_a_foreign_folder(tmp_path: Path) -> None:
 def test_self_blend_changes_a_soft_region_only() -> None:
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    fake = demo.self_blend(img, np.random.default_rng(1))
+    fake = photos.blend_perturbed(img, np.random.default_rng(1))
     diff = np.abs(fake.astype(int) - img.astype(int)).sum(axis=2)
     changed = (diff > 10).mean()
     assert fake.shape == img.shape and fake.dtype == np.uint8
     assert 0.02 < changed < 0.95  # a blended region, not the whole image and not nothing
-    mask = demo.blend_mask(64, np.random.default_rng(2))
+    mask = photos.blend_mask(64, np.random.default_rng(2))
     assert mask.min() >= 0 and mask.max() <= 1 and 0 < mask.mean() < 1

@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from deepfake_lib.cli import demo as demo_cli
 from deepfake_lib.core.runs import read_json
 from deepfake_lib.demo import images as demo
+from deepfake_lib.demo import photos as demo_photos
 from deepfake_lib.demo import videos as demo_video
 from deepfake_lib.demo.videos import VideoDemoSpec, build_demo_videos, fake_video, fake_video_pair, real_video
 
@@ -21,7 +23,7 @@ TINY_VIDEOS = VideoDemoSpec(counts={"train": {"real": 2, "fake": 2}}, n_frames=6
 
 @pytest.fixture(scope="module")
 def photos() -> dict[str, np.ndarray]:
-    return {name: np.asarray(Image.open(p).convert("RGB")) for name, p in demo.photo_paths().items()}
+    return {name: np.asarray(Image.open(p).convert("RGB")) for name, p in demo_photos.photo_paths().items()}
 
 
 def read_video(path: Path) -> tuple[np.ndarray, float]:
@@ -115,7 +117,7 @@ def test_fake_blend_strength_flickers_over_time(photos: dict[str, np.ndarray]) -
 
 
 def test_photo_order_puts_the_astronaut_first_and_often() -> None:
-    order = demo_video.video_photo_order(list(demo.ALL_PHOTOS), 8)
+    order = demo_video.video_photo_order(list(demo_photos.ALL_PHOTOS), 8)
     assert order[0] == "astronaut" and order.count("astronaut") == 4 and len(set(order)) == 5
     assert demo_video.video_photo_order(["chelsea"], 3) == ["chelsea"] * 3
 
@@ -155,8 +157,8 @@ def test_default_specs_and_the_no_videos_flag(monkeypatch: pytest.MonkeyPatch, t
         "test": {"real": 4, "fake": 4},
     }
     seen: list[demo.DemoSpec] = []
-    monkeypatch.setattr(demo, "build_demo_dataset", lambda out, spec, force: seen.append(spec) or Path(out))
+    monkeypatch.setattr(demo_cli, "build_demo_dataset", lambda out, spec, force: seen.append(spec) or Path(out))
     for argv in ([], ["--no-videos"]):
         monkeypatch.setattr(sys, "argv", ["demo", "--out", str(tmp_path), "--seed", "2", *argv])
-        demo.main()
+        demo_cli.main()
     assert seen[0] == demo.DemoSpec(seed=2) and seen[1] == demo.DemoSpec(seed=2, videos=None)

@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import BatchSampler
 
 from deepfake_lib import pipeline
+from deepfake_lib.cli import pipeline as pipeline_cli
 from deepfake_lib.cli import train as train_cli
 from deepfake_lib.core.runs import read_json
 from deepfake_lib.data import datasets as data
@@ -248,10 +249,10 @@ def test_cli_trains_on_two_processes_under_torchrun(tiny_data: Path, tmp_path: P
 def test_pipeline_passes_num_processes_to_02(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     seen = {}
     monkeypatch.setattr(pipeline, "run_pipeline", lambda params, **kw: seen.update(params))
-    assert pipeline.main(["--data", str(tmp_path), "--num-processes", "2", "-p", "EPOCHS", "1"]) == 0
+    assert pipeline_cli.main(["--data", str(tmp_path), "--num-processes", "2", "-p", "EPOCHS", "1"]) == 0
     assert seen == {"NUM_PROCESSES": 2, "EPOCHS": 1}
     with pytest.raises(SystemExit):
-        pipeline.main(["--num-processes", "0"])
+        pipeline_cli.main(["--num-processes", "0"])
 
 
 def test_cli_reports_bad_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

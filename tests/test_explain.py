@@ -10,7 +10,8 @@ from PIL import Image
 from torch import nn
 
 from deepfake_lib.explain.heatmaps import crop_box, gradcam, overlay, save_overlay, to_image_size
-from deepfake_lib.predict.predictors import Predictor, sigmoid
+from deepfake_lib.predict.predictors import Predictor
+from deepfake_lib.predict.results import sigmoid
 from tests.conftest import tiny_model
 
 

@@ -14,11 +14,14 @@ import pytest
 import torch
 from PIL import Image
 
+from deepfake_lib.cli import export as export_cli
+from deepfake_lib.cli.predict import main
 from deepfake_lib.data.datasets import build_transform
 from deepfake_lib.deploy import export as export_mod
 from deepfake_lib.deploy.export import ExportFailed, export_onnx
 from deepfake_lib.models.detector import save_model
-from deepfake_lib.predict.predictors import PredictError, Predictor, main
+from deepfake_lib.predict.predictors import Predictor
+from deepfake_lib.predict.results import PredictError
 from tests.conftest import LFS_POINTER, read_csv, tiny_model
 
 onnx = pytest.importorskip("onnx", reason="the [onnx] extra is not installed: pip install -e '.[onnx]'")
@@ -234,7 +237,7 @@ def test_export_cli(tiny_checkpoint: Path, tmp_path: Path, exported: export_mod.
     torch.save({"model": {"w": torch.zeros(2)}}, foreign)
     out = ["--out", str(tmp_path / "x.onnx")]
     result = subprocess.run(
-        [sys.executable, "-m", "deepfake_lib.deploy.export", "--weights", str(foreign), *out],
+        [sys.executable, "-m", "deepfake_lib.cli.export", "--weights", str(foreign), *out],
         capture_output=True, text=True, cwd=ROOT, timeout=300,
     )  # fmt: skip
     assert result.returncode == 2 and result.stdout == "", result.stderr
@@ -244,12 +247,12 @@ def test_export_cli(tiny_checkpoint: Path, tmp_path: Path, exported: export_mod.
         (["--weights", str(tmp_path / "missing.pth")], "not found"),
         (["--weights", str(tiny_checkpoint), "--check-images", str(tmp_path / "nowhere")], "folder not found"),
     ):
-        assert export_mod.main([*argv, *out]) == 2
+        assert export_cli.main([*argv, *out]) == 2
         captured = capsys.readouterr()
         lines = captured.err.strip().splitlines()
         assert captured.out == "" and len(lines) == 1 and lines[0].startswith("error: ") and match in lines[0]
     with pytest.raises(SystemExit) as exc:
-        export_mod.main(["--weights", str(tiny_checkpoint), *out, "--frames", "0"])
+        export_cli.main(["--weights", str(tiny_checkpoint), *out, "--frames", "0"])
     assert exc.value.code == 2
     assert not (tmp_path / "x.onnx").exists()
 
@@ -258,7 +261,7 @@ def test_onnx_scoring_needs_no_pytorch(exported: export_mod.ExportResult, mixed_
     """With ``import torch`` made to fail, predict --runtime onnx still scores an image and a folder."""
     code = (
         "import sys; sys.modules['torch'] = None; sys.modules['torchvision'] = None\n"
-        "from deepfake_lib.predict.predictors import main\n"
+        "from deepfake_lib.cli.predict import main\n"
         f"rc1 = main(['--frame', {str(mixed_folder / 'y.jpg')!r}, '--weights', {str(exported.path)!r}, "
         f"'--out', {str(tmp_path / 'a')!r}])\n"
         f"rc2 = main(['--input', {str(mixed_folder)!r}, '--weights', {str(exported.path)!r}, "

@@ -13,19 +13,10 @@ import pytest
 from PIL import Image
 from skimage import data as skdata
 
+from deepfake_lib.cli.faces import main
 from deepfake_lib.core.images import VIDEO_HINT
-from deepfake_lib.data.faces import (
-    CONFIG_FILE,
-    MANIFEST_COLUMNS,
-    Face,
-    FaceDetector,
-    FacePrepError,
-    crop_face,
-    main,
-    no_face_reason,
-    prepare_faces,
-    square_box,
-)
+from deepfake_lib.data.faces import Face, FaceDetector, crop_face, no_face_reason, square_box
+from deepfake_lib.prepare.faces import CONFIG_FILE, MANIFEST_COLUMNS, FacePrepError, prepare_faces
 from tests.conftest import ASTRONAUT_FACE, iou
 
 LFS_POINTER = b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"0" * 64 + b"\nsize 12345\n"

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from deepfake_lib import pipeline as P
+from deepfake_lib.cli import pipeline as pipeline_cli
 from deepfake_lib.core.runs import read_json
 from tests.conftest import NotebookRun
 
@@ -56,7 +57,7 @@ def test_load_config(tmp_path: Path) -> None:
 
 
 def test_unknown_parameter_is_refused_before_anything_runs(tiny_data: Path, tmp_path: Path, capsys) -> None:
-    assert P.main(_argv(tiny_data, tmp_path, "r", EPOHCS="2")) == 1
+    assert pipeline_cli.main(_argv(tiny_data, tmp_path, "r", EPOHCS="2")) == 1
     err = capsys.readouterr().err
     assert "unknown parameter(s) EPOHCS" in err and "EPOCHS" in err
     assert not (tmp_path / "r" / "executed").exists()
@@ -90,7 +91,7 @@ def test_whole_pipeline_then_reuse_a_step(notebook_run: NotebookRun, tiny_data: 
     shutil.copytree(run, runs / "full", symlinks=True)
     last = steps[-1]
     before = (runs / "full" / "executed" / steps[0]).stat().st_mtime_ns
-    assert P.main(_argv(tiny_data, runs, "full", "--steps", last[:2])) == 0
+    assert pipeline_cli.main(_argv(tiny_data, runs, "full", "--steps", last[:2])) == 0
     out, err = capfd.readouterr()
     assert out.strip().splitlines()[0].startswith(f"[1/1] {last[:-6]} ok") and err == ""
     assert (runs / "full" / "executed" / steps[0]).stat().st_mtime_ns == before
@@ -106,7 +107,7 @@ def test_failing_notebook_is_named_with_its_cell(tiny_data: Path, tmp_path: Path
     (data / "train").mkdir(parents=True)
     (data / "train" / "real").symlink_to(tiny_data / "train" / "real")
     (data / "train" / "fake").symlink_to(tiny_data / "train" / "fake")
-    assert P.main(_argv(data, tmp_path, "bad", "--steps", "02")) == 1
+    assert pipeline_cli.main(_argv(data, tmp_path, "bad", "--steps", "02")) == 1
     err = capsys.readouterr().err
     assert "02_train.ipynb failed in cell" in err and re.search(r"split folder .* not found", err), err
     partial = tmp_path / "bad" / "executed" / "02_train.ipynb"
@@ -114,7 +115,7 @@ def test_failing_notebook_is_named_with_its_cell(tiny_data: Path, tmp_path: Path
 
 
 def test_missing_data_folder_fails_with_the_reason(tmp_path: Path, capsys) -> None:
-    assert P.main(_argv(tmp_path / "nothing", tmp_path, "nodata", "--steps", "01")) == 1
+    assert pipeline_cli.main(_argv(tmp_path / "nothing", tmp_path, "nodata", "--steps", "01")) == 1
     assert "data folder" in capsys.readouterr().err
     assert not (tmp_path / "nothing").exists()  # no demo data was made in its place
     assert not (tmp_path / "nodata" / "executed").exists()  # refused before any notebook started

@@ -13,9 +13,10 @@ import pytest
 import torch
 from PIL import Image
 
+from deepfake_lib.cli.predict import main
 from deepfake_lib.core.cpu_env import MALLOC_ENV, NO_REEXEC_ENV, reexec_env
 from deepfake_lib.predict import predictors as predict
-from deepfake_lib.predict.predictors import heatmap_names, main
+from deepfake_lib.predict.folder import heatmap_names
 from tests.conftest import LFS_POINTER, read_csv
 
 ROOT = Path(__file__).resolve().parents[1]

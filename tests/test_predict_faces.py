@@ -11,8 +11,10 @@ import torch
 from PIL import Image
 from skimage import data as skdata
 
+from deepfake_lib.cli.predict import main
 from deepfake_lib.data.faces import FaceDetector, no_face_reason, square_box
-from deepfake_lib.predict.predictors import CSV_COLUMNS, FacePrediction, NoFaceError, Predictor, main
+from deepfake_lib.predict.predictors import Predictor
+from deepfake_lib.predict.results import CSV_COLUMNS, FacePrediction, NoFaceError
 from tests.conftest import ASTRONAUT_FACE, iou
 
 NO_FACE = no_face_reason(0.9)

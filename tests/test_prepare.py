@@ -10,10 +10,11 @@ import pytest
 from PIL import Image, ImageEnhance
 from skimage import data as skdata
 
-from deepfake_lib import pipeline as P
+from deepfake_lib.cli import pipeline as pipeline_cli
+from deepfake_lib.cli import prepare as prepare_cli
 from deepfake_lib.core.runs import read_json, write_json
 from deepfake_lib.data.datasets import scan_dataset
-from deepfake_lib.demo.images import self_blend
+from deepfake_lib.demo.photos import blend_perturbed
 from deepfake_lib.models.detector import load_checkpoint
 from deepfake_lib.prepare import dataset as prepare
 from deepfake_lib.prepare.splits import check_no_leakage
@@ -43,7 +44,7 @@ def flat_faces(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for i in range(N_PER_CLASS):
         photo = _face_photo(i, rng)
         photo.save(root / "real" / f"id{i}_real.jpg", quality=95)
-        fake = self_blend(np.asarray(photo), rng)
+        fake = blend_perturbed(np.asarray(photo), rng)
         Image.fromarray(fake).save(root / "fake" / f"id{i}_fake.jpg", quality=95)
     for name in ("real", "fake"):
         Image.fromarray(skdata.coffee()).resize((112, 80)).save(root / name / "coffee.jpg")
@@ -120,8 +121,8 @@ def test_layout_choices_and_errors(flat_faces: Path, tiny_data: Path, tmp_path: 
     # a different fraction is a different folder, never a silent overwrite of the first
     other = prepare.prepare_data(flat_faces, tmp_path / "p4", split_fractions=[0.6, 0.2, 0.2], progress=False)
     assert other.data_dir != split.data_dir
-    assert prepare.main([str(tiny_data), "--no-splits", "--out", str(tmp_path / "p5")]) == 0
-    assert prepare.main([str(flat_faces), "--no-splits", "--out", str(tmp_path / "p5")]) == 2
+    assert prepare_cli.main([str(tiny_data), "--no-splits", "--out", str(tmp_path / "p5")]) == 0
+    assert prepare_cli.main([str(flat_faces), "--no-splits", "--out", str(tmp_path / "p5")]) == 2
 
 
 def test_later_notebooks_read_what_01_prepared(tmp_path: Path) -> None:
@@ -144,7 +145,7 @@ def test_pipeline_from_a_flat_folder_with_faces(flat_faces: Path, tmp_path: Path
     argv = ["--data", str(flat_faces), "--runs-dir", str(tmp_path / "runs"), "--run-id", "faces", "--steps", "01-04"]
     for k, v in params.items():
         argv += ["-p", k, v]
-    assert P.main(argv) == 0, capsys.readouterr().err
+    assert pipeline_cli.main(argv) == 0, capsys.readouterr().err
     run = tmp_path / "runs" / "faces"
     metrics = read_json(run / "metrics.json")
     data_dir = Path(metrics["data"]["data_dir"])

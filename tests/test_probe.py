@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from deepfake_lib.cli import probe as probe_cli
 from deepfake_lib.data.datasets import scan_split
 from deepfake_lib.evaluation import probe
 from deepfake_lib.models.detector import build_model
@@ -25,9 +26,9 @@ def test_features_are_the_frozen_pooled_backbone_output(separable: Path) -> None
 def test_probe_separates_an_easy_set_and_reports_on_the_report_split(separable: Path, tmp_path: Path) -> None:
     out = tmp_path / "probe.json"
     argv = ["--data", str(separable), "--backbone", "efficientnet-lite0", "--image-size", "32", "--pretrained", "true"]
-    assert probe.main([*argv, "--report-split", "val", "--out", str(out)]) == 0
+    assert probe_cli.main([*argv, "--report-split", "val", "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["model"]["backbone"] == "efficientnet-lite0" and result["model"]["pretrained_loaded"]
     assert result["report_split"] == "val" and result["n"] == {"train": 24, "val": 12}
     assert result["report"]["auc"] > 0.95  # dark vs bright images: trivially linearly separable
-    assert probe.main([*argv, "--report-split", "test"]) == 2  # no such split: a clear error
+    assert probe_cli.main([*argv, "--report-split", "test"]) == 2  # no such split: a clear error

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from deepfake_lib.cli.predict import main
 from deepfake_lib.evaluation.evaluate import predict_split, split_report
 from deepfake_lib.models.detector import load_model
-from deepfake_lib.predict.predictors import main
 from tests.hostile import BAD_FILES, add_symlink_loop, write_bad, write_odd_but_good
 
 

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as TF
 from PIL import Image
 
+from deepfake_lib.cli import spectral as spectral_cli
 from deepfake_lib.core.images import load_clip
 from deepfake_lib.data.datasets import build_transform, denormalize, transform_frames
 from deepfake_lib.evaluation.baselines import comparison, with_comparison
@@ -141,15 +142,15 @@ def test_a_clip_is_one_spectrum_averaged_over_its_frames(tiny_video_clips: Path)
 def test_command_line_prints_the_baseline_and_the_bands(upsampled: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "spectral.json"
     argv = ["--data", str(upsampled), "--image-size", "32", "--device", "cpu", "--out", str(out)]
-    assert spectral.main([*argv, "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert spectral_cli.main([*argv, "--cache-dir", str(tmp_path / "cache")]) == 0
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert line["auc"] > 0.95 and set(line["bands"]) == {"low", "mid", "high"} and line["bands"]["high"] > 1
     saved = json.loads(out.read_text())
     assert saved["report"]["auc"] == pytest.approx(line["auc"], abs=1e-4) and len(saved["bands"]) == 3
-    assert spectral.main(["--data", str(tmp_path / "nowhere"), "--image-size", "32"]) == 2
+    assert spectral_cli.main(["--data", str(tmp_path / "nowhere"), "--image-size", "32"]) == 2
     assert "error:" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        spectral.main(["--data", str(upsampled), "--image-size", "0"])
+        spectral_cli.main(["--data", str(upsampled), "--image-size", "0"])
 
 
 def test_a_skipped_baseline_gets_no_comparison() -> None:

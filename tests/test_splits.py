@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from deepfake_lib.cli.splits import main
 from deepfake_lib.data import datasets as data
 from deepfake_lib.prepare import splits
 from deepfake_lib.prepare.splits import (
@@ -26,7 +27,6 @@ from deepfake_lib.prepare.splits import (
     group_from_regex,
     groups_from_csv,
     is_flat_layout,
-    main,
     make_splits,
 )
 
@@ -431,7 +431,7 @@ def test_cli_prints_one_json_line(tmp_path: Path) -> None:
     cmd = [
         sys.executable,
         "-m",
-        "deepfake_lib.prepare.splits",
+        "deepfake_lib.cli.splits",
         str(src),
         "--out",
         str(tmp_path / "out"),

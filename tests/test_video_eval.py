@@ -156,9 +156,10 @@ def test_overlapping_clip_windows_count_each_frame_once(clip_model: EfficientNet
     """A 6-frame video cut into 2 clips of 4 overlaps on frames 2 and 3: the frame level and the frame scores of
     the video count each frame once, as ``predict_video`` does."""
     from deepfake_lib.core.video import write_video
-    from deepfake_lib.data.clips import ClipSettings, prepare_clips
+    from deepfake_lib.data.clips import ClipSettings
     from deepfake_lib.data.datasets import Sample
     from deepfake_lib.evaluation.evaluate import predict_samples
+    from deepfake_lib.prepare.clips import prepare_clips
 
     rng = np.random.default_rng(0)
     for label in ("real", "fake"):

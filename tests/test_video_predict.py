@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from deepfake_lib.cli.predict import main
 from deepfake_lib.core.video import write_video
 from deepfake_lib.data.clips import ClipSettings
 from deepfake_lib.models.detector import load_checkpoint, save_checkpoint, save_model
-from deepfake_lib.predict.predictors import Predictor, main
+from deepfake_lib.predict.predictors import Predictor
 from deepfake_lib.predict.video import (
     DEFAULT_FRAMES,
     FrameScore,
@@ -495,7 +496,7 @@ def test_frame_slider_shows_each_frame_with_its_time_and_probability(clip_result
 # --------------------------------------------------------------------------- face tracks
 def test_face_tracks_give_boxes_on_the_face(image_predictor: Predictor, tmp_path: Path) -> None:
     """A 12-frame 128 px pan over the astronaut, scored along its face track (MTCNN on CPU)."""
-    from deepfake_lib.demo.images import photo_paths
+    from deepfake_lib.demo.photos import photo_paths
     from deepfake_lib.demo.videos import ASTRONAUT_KEEP_BOX, camera_path, real_video, render_path
 
     photo = np.asarray(Image.open(photo_paths()["astronaut"]).convert("RGB"))

@@ -16,6 +16,8 @@ import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
+from deepfake_lib.cli.runner import add_debug_flag, run_command
+
 ROOT = Path(__file__).resolve().parents[1]
 _NOTEBOOK_LINE = re.compile(r'(REPO_URL = \\")([^"\\]*)(\\")')
 _BADGE = re.compile(r"https://colab\.research\.google\.com/github/[^/\s]+/[^/\s]+/blob/[^/\s]+/notebooks/")
@@ -74,8 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deepfake_lib.cli.repo_url", description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only report files out of step (exit 1 if any)")
     parser.add_argument("--root", type=Path, default=ROOT, help="the repository root (default: this checkout)")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> int:
         url = repository_url(args.root)
         if args.check:
             stale = out_of_step(args.root)
@@ -84,11 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1 if stale else 0
         for path in sync(args.root):
             print(f"updated: {path}")
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"repository: {url}")
-    return 0
+        print(f"repository: {url}")
+        return 0
+
+    return run_command(body, bad_input=(OSError, ValueError, KeyError), debug=args.debug)
 
 
 if __name__ == "__main__":

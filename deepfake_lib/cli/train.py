@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from deepfake_lib.cli.argtypes import positive_float, positive_int
+from deepfake_lib.cli.runner import add_debug_flag, run_command
 
 PRETRAINED_CHOICES = {"auto": "auto", "true": True, "false": False}
 
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-workers", type=int, default=-1, help="DataLoader workers per process, -1 = automatic")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", dest="progress", action="store_false")
+    add_debug_flag(p)
     return p
 
 
@@ -108,20 +110,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     from deepfake_lib.training import distributed
 
     args = build_parser().parse_args(argv)
-    try:
-        summary = train(args)
-    except (DataLayoutError, CheckpointError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    ranks = distributed.current()
-    if ranks.is_main:
-        keys = ("processes", "global_batch_size", "best_epoch", "epochs_run", "best_checkpoint")
-        print(json.dumps({k: summary[k] for k in keys}))
-    if ranks.distributed:
-        import torch.distributed
 
-        torch.distributed.destroy_process_group()
-    return 0
+    def body() -> int:
+        summary = train(args)
+        ranks = distributed.current()
+        if ranks.is_main:
+            keys = ("processes", "global_batch_size", "best_epoch", "epochs_run", "best_checkpoint")
+            print(json.dumps({k: summary[k] for k in keys}))
+        if ranks.distributed:
+            import torch.distributed
+
+            torch.distributed.destroy_process_group()
+        return 0
+
+    bad_input = (DataLayoutError, CheckpointError, FileNotFoundError, ValueError)
+    return run_command(body, bad_input=bad_input, debug=args.debug)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from deepfake_lib.core.files import (
 
 # PIL's default bomb limit (~89 Mpx warns, 2x errors). Make the warning an error: refuse, never decode.
 MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
-VIDEO_WAY_IN = "notebook 01, or python -m deepfake_lib.prepare.dataset DATA_DIR --out ROOT"
+VIDEO_WAY_IN = "notebook 01, or python -m deepfake_lib.cli.prepare DATA_DIR --out ROOT"
 VIDEO_HINT = f"a video file: cut it into clips first ({VIDEO_WAY_IN})"
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 

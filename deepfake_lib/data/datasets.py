@@ -497,7 +497,7 @@ def scan_dataset(
     if not root.is_dir():
         raise DataLayoutError(
             f"data folder {root} not found; expected {root}/<split>/real and {root}/<split>/fake "
-            f"(build the demo data with `python -m deepfake_lib.demo.images --out {root}`)"
+            f"(build the demo data with `python -m deepfake_lib.cli.demo --out {root}`)"
         )
     return {split: scan_split(root, split, validate=validate, required=required) for split in splits}
 

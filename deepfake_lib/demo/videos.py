@@ -20,7 +20,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from deepfake_lib.core.video import write_video
-from deepfake_lib.demo.images import blend_mask, perturb, photo_paths
+from deepfake_lib.demo.photos import blend_mask, perturb, photo_paths
 
 Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in photo pixels
 

@@ -1,6 +1,6 @@
 """Export a trained detector to ONNX, checked against PyTorch with onnxruntime; the command line.
 
-    python -m deepfake_lib.deploy.export --weights best_model.pth --out model.onnx [--frames T] [--opset N]
+    python -m deepfake_lib.cli.export --weights best_model.pth --out model.onnx [--frames T] [--opset N]
 
 The graph takes ``input [batch, T, 3, S, S]`` (ImageNet-normalized, as ``Preprocessing`` describes) and
 returns ``logit [batch]`` and ``probability [batch]``. The batch axis is dynamic; the clip length T is fixed
@@ -13,13 +13,10 @@ PyTorch's probabilities on a batch of images (synthetic, or ``--check-images DIR
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
-import sys
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +24,6 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from deepfake_lib.cli.argtypes import positive_float, positive_int
 from deepfake_lib.predict.onnx_predictor import (
     INPUT_NAME,
     ONNX_FORMAT,
@@ -278,71 +274,3 @@ def export_onnx(
 
     atomic_write(dst, build)  # a failed check leaves no file (and any earlier one untouched)
     return ExportResult(dst, dst.stat().st_size, diffs[0], n, source, meta)
-
-
-# --------------------------------------------------------------------------- command line
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m deepfake_lib.deploy.export",
-        description="Export a workbench checkpoint to ONNX and check it against PyTorch with onnxruntime. "
-        "Prints one JSON object (file, size, largest probability difference).",
-        epilog="Score the file with: python -m deepfake_lib.predict --runtime onnx --weights model.onnx --frame IMG "
-        "--out DIR. Exit codes: 0 written, 2 bad input or usage, 1 the check failed or an unexpected error "
-        "(nothing written).",
-    )
-    parser.add_argument("--weights", required=True, metavar="W", help="a workbench checkpoint (.pth)")
-    parser.add_argument("--out", required=True, metavar="FILE", help="the ONNX file to write (e.g. model.onnx)")
-    parser.add_argument(
-        "--frames",
-        type=positive_int,
-        default=1,
-        metavar="T",
-        help="clip length: the graph takes clips of T frames (default 1: images)",
-    )
-    parser.add_argument(
-        "--opset", type=positive_int, default=DEFAULT_OPSET, metavar="N", help="ONNX opset (default 18)"
-    )
-    parser.add_argument("--check-images", metavar="DIR", help="verify on images from DIR (default: synthetic images)")
-    parser.add_argument("--n-check", type=positive_int, default=8, metavar="N", help="clips to verify on (default 8)")
-    parser.add_argument(
-        "--tolerance", type=positive_float, default=DEFAULT_TOLERANCE, metavar="E", help="largest allowed difference"
-    )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """The command line; returns the exit code: 0 written, 2 bad input or usage, 1 check failed or unexpected."""
-    from deepfake_lib.models.detector import CheckpointError
-    from deepfake_lib.predict.predictors import PredictError, _one_line
-
-    args = build_parser().parse_args(argv)
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-    except ImportError as exc:
-        print(
-            f"error: export needs onnx and onnxruntime ({exc.name} missing): pip install -e '.[onnx]'", file=sys.stderr
-        )
-        return 2
-    try:
-        result = export_onnx(
-            args.weights, args.out, args.frames, args.opset, args.check_images, args.n_check, args.tolerance
-        )
-    except (CheckpointError, PredictError) as exc:
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
-        return 2
-    except ExportError as exc:
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
-        return exc.exit_code
-    except Exception as exc:
-        if args.debug:
-            raise
-        print(f"error: unexpected {type(exc).__name__}: {_one_line(exc)} (rerun with --debug)", file=sys.stderr)
-        return 1
-    print(json.dumps(result.summary()))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -3,15 +3,12 @@
 A trained detector should beat it clearly; if it does not, the fine-tuning recipe adds nothing over the
 ImageNet features it started from.
 
-python -m deepfake_lib.evaluation.probe --data DATA_DIR [--backbone efficientnet-b0] [--image-size 224] [--out probe.json]
+python -m deepfake_lib.cli.probe --data DATA_DIR [--backbone efficientnet-b0] [--image-size 224] [--out probe.json]
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +20,7 @@ from tqdm.auto import tqdm
 from deepfake_lib.core.device import autocast, resolve_device
 from deepfake_lib.core.runs import resolve_path
 from deepfake_lib.data.datasets import DeepfakeDataset, Sample, build_transform, make_loader, scan_split
-from deepfake_lib.evaluation.baselines import KEYS, score_baseline
+from deepfake_lib.evaluation.baselines import score_baseline
 from deepfake_lib.evaluation.inference import model_device
 from deepfake_lib.models.detector import EfficientNetLSTM, ModelConfig, model_info
 
@@ -111,45 +108,3 @@ def probe_like(model: EfficientNetLSTM, data_dir: str | os.PathLike[str], **kwar
         data_dir, backbone=model.config.backbone, pretrained="auto", weights_path=local,
         image_size=model.config.image_size, **kwargs,
     )  # fmt: skip
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m deepfake_lib.evaluation.probe", description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", required=True, help="DATA_DIR with <split>/{real,fake}")
-    p.add_argument("--backbone", default="efficientnet-b0")
-    p.add_argument("--pretrained", default="auto", choices=["auto", "true"], help="'auto' falls back like training")
-    p.add_argument("--weights-path", default=None)
-    p.add_argument("--image-size", type=int, default=224)
-    p.add_argument("--train-split", default="train")
-    p.add_argument("--threshold-split", default="val")
-    p.add_argument("--report-split", default="test")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, help="also write the result as JSON here")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from deepfake_lib.core.runs import write_json
-    from deepfake_lib.data.datasets import DataLayoutError
-    from deepfake_lib.models.detector import PretrainedWeightsUnavailable
-
-    try:
-        result = linear_probe(
-            args.data, args.backbone, True if args.pretrained == "true" else "auto", args.weights_path,
-            args.image_size, args.train_split, args.threshold_split, args.report_split,
-            batch_size=args.batch_size, device=args.device, seed=args.seed,
-        )  # fmt: skip
-    except (DataLayoutError, PretrainedWeightsUnavailable, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.out:
-        write_json(args.out, result)
-    print(json.dumps({"backbone": result["model"]["backbone"], **{k: round(result["report"][k], 4) for k in KEYS}}))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

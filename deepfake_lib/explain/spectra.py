@@ -5,16 +5,14 @@ Images go through the detector's eval transform (the same pixels the model sees)
 folders: the 2-D spectra are summed per class as batches stream by; only the 1-D spectra (R floats) are kept per
 image. A split's spectra are cached in ``cache_dir`` and reused while its files and settings are unchanged.
 
-python -m deepfake_lib.explain.spectra --data DATA_DIR [--image-size 224] [--channels gray] [--out spectral.json]
+python -m deepfake_lib.cli.spectral --data DATA_DIR [--image-size 224] [--channels gray] [--out spectral.json]
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,12 +22,10 @@ import torch
 from tqdm.auto import tqdm
 
 from deepfake_lib import CLASS_NAMES
-from deepfake_lib.cli.argtypes import positive_int
 from deepfake_lib.core.device import resolve_device
 from deepfake_lib.core.images import ImageLoadError
-from deepfake_lib.core.runs import atomic_write, resolve_path, write_json
+from deepfake_lib.core.runs import atomic_write, resolve_path
 from deepfake_lib.data.datasets import (
-    DataLayoutError,
     DeepfakeDataset,
     Sample,
     build_transform,
@@ -349,44 +345,3 @@ def frequency_record(spectra: SplitSpectra, scorings: dict[str, dict[str, float]
         "spectra_split": spectra.split, "image_size": spectra.size, "n": spectra.class_counts(),
         "skipped": len(spectra.bad), "bands": spectra.band_table(), "report": scorings or {},
     }  # fmt: skip
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m deepfake_lib.explain.spectra", description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", required=True, help="DATA_DIR with <split>/{real,fake}")
-    p.add_argument("--image-size", type=positive_int, default=224, help="the detector's input size")
-    p.add_argument("--channels", choices=CHANNELS, default="gray")
-    p.add_argument("--train-split", default="train")
-    p.add_argument("--threshold-split", default="val")
-    p.add_argument("--report-split", default="test")
-    p.add_argument("--batch-size", type=positive_int, default=64)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cache-dir", default=None, help="keep the spectra here and reuse them")
-    p.add_argument("--out", default=None, help="also write the record and the band table as JSON here")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    """The spectral baseline on the report split and the band table of the train split, as one JSON line."""
-    args = build_parser().parse_args(argv)
-    try:
-        result = spectral_baseline(
-            args.data, args.image_size, args.train_split, args.threshold_split, args.report_split,
-            cache_dir=args.cache_dir, channels=args.channels, seed=args.seed, batch_size=args.batch_size,
-            device=args.device,
-        )  # fmt: skip
-    except (DataLayoutError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    bands = result.spectra[args.train_split].band_table()
-    if args.out:
-        write_json(args.out, {**result.record, "bands": bands})
-    report = result.record["report"]
-    line = {k: round(float(report[k]), 4) for k in REPORT_KEYS}
-    print(json.dumps({**line, "bands": {b["band"]: round(b["fake_minus_real"], 4) for b in bands}}))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

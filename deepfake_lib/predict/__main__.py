@@ -2,6 +2,6 @@
 
 import sys
 
-from deepfake_lib.predict.predictors import main
+from deepfake_lib.cli.predict import entry_point
 
-sys.exit(main(reexec=True))
+sys.exit(entry_point())

@@ -19,7 +19,8 @@ from PIL import Image
 
 from deepfake_lib.core.files import weights_file_problem
 from deepfake_lib.core.images import ImageLoadError, load_image, resize_center_crop, to_rgb
-from deepfake_lib.predict.predictors import BasePredictor, BatchScores, PredictError, Prediction, decide
+from deepfake_lib.predict.predictors import BasePredictor
+from deepfake_lib.predict.results import BatchScores, PredictError, Prediction, decide
 
 ONNX_FORMAT = "deepfake-workbench/onnx"
 ONNX_FORMAT_VERSION = 1
@@ -28,7 +29,7 @@ OUTPUT_NAMES = ("logit", "probability")
 NO_HEATMAP_NOTE = (
     "no Grad-CAM with --runtime onnx (an ONNX graph has no gradients): use the .pth checkpoint for heatmaps"
 )
-_EXPORT_HINT = "export one with: python -m deepfake_lib.deploy.export --weights best_model.pth --out model.onnx"
+_EXPORT_HINT = "export one with: python -m deepfake_lib.cli.export --weights best_model.pth --out model.onnx"
 
 
 class OnnxModelError(PredictError):

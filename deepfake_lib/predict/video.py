@@ -22,7 +22,8 @@ from deepfake_lib.data.clips import ClipSettings, video_clips
 
 if TYPE_CHECKING:
     from deepfake_lib.data.faces import FaceDetector
-    from deepfake_lib.predict.predictors import Prediction, Predictor
+    from deepfake_lib.predict.predictors import Predictor
+    from deepfake_lib.predict.results import Prediction
 
 TIMELINE_FILE = "timeline.png"
 DEFAULT_FRAMES = 8  # clip length for a model trained on images only (its video score is the mean frame score)
@@ -198,7 +199,7 @@ def write_outputs(result: VideoPrediction, out: str | os.PathLike[str]) -> tuple
     """Write ``gradcam.png`` (the most suspicious frame's heatmap, when there is one) and ``timeline.png``."""
     from deepfake_lib.core.runs import save_figure_file
     from deepfake_lib.explain.heatmaps import save_overlay
-    from deepfake_lib.predict.predictors import HEATMAP_FILE
+    from deepfake_lib.predict.results import HEATMAP_FILE
 
     out = Path(out)
     heatmap_path = None

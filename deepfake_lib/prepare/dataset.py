@@ -4,23 +4,19 @@ crops, then leak-free splits (all clips of one video, all faces of one photo, on
 Each step writes a new folder under ``prepared_root`` (the source stays untouched) and is cached there, so a
 re-run reuses it. Notebook 01 calls ``prepare_data``; so does the command line:
 
-python -m deepfake_lib.prepare.dataset DATA_DIR [--faces] [--frames 8] [--fractions 0.7 0.15 0.15] [--group-regex R]
+python -m deepfake_lib.cli.prepare DATA_DIR [--faces] [--frames 8] [--fractions 0.7 0.15 0.15] [--group-regex R]
                                         [--out ROOT]
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 import os
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deepfake_lib.cli.argtypes import positive_float, positive_int, size_or_native, unit_interval
 from deepfake_lib.core.runs import METRICS_FILE, project_root, read_json, resolve_path, write_json
 
 PREPARED_FILE = "prepared.json"  # written into the final data folder: how it was made
@@ -156,8 +152,9 @@ def prepare_data(
     the user's, all crops of one source image form a group.
     """
     from deepfake_lib.core.images import list_samples
-    from deepfake_lib.data.clips import ClipSettings, clip_origins, has_videos, prepare_clips
+    from deepfake_lib.data.clips import ClipSettings, has_videos
     from deepfake_lib.prepare import splits as sp
+    from deepfake_lib.prepare.clips import clip_origins, prepare_clips
 
     source = resolve_path(data_dir)
     group_csv = str(resolve_path(group_csv)) if group_csv else None  # relative to the project, like DATA_DIR
@@ -197,7 +194,7 @@ def prepare_data(
         origins.update(clip_origins(clip_result.manifest))
         current = clip_result.out_dir
     if faces:
-        from deepfake_lib.data.faces import prepare_faces
+        from deepfake_lib.prepare.faces import prepare_faces
 
         out = root / faces_folder_name(face_margin, face_size, face_keep, face_min_score)
         face_result = prepare_faces(
@@ -265,48 +262,3 @@ def data_dir_for_run(data_dir: str | os.PathLike[str], run_dir: str | os.PathLik
     if record.get("source_dir") and Path(record["source_dir"]) == src and record.get("data_dir"):
         return Path(record["data_dir"])
     return src
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m deepfake_lib.prepare.dataset", description=__doc__.split("\n\n")[0])
-    p.add_argument("data", help="a flat {real,fake} folder, or one with <split>/{real,fake}")
-    p.add_argument("--out", default=None, help="prepared_root (default outputs/prepared/<name>-<hash>)")
-    p.add_argument("--faces", action="store_true", help="crop faces with MTCNN first")
-    p.add_argument("--face-margin", type=positive_float, default=1.3)
-    p.add_argument("--face-size", type=size_or_native, default=224, help="0 keeps the crop's native size")
-    p.add_argument("--all-faces", action="store_true", help="keep every face, not only the largest")
-    p.add_argument("--face-min-score", type=unit_interval, default=0.9)
-    p.add_argument("--frames", type=positive_int, default=8, help="videos: frames per clip (T)")
-    p.add_argument("--clips-per-video", type=positive_int, default=2, help="videos: clips per face track")
-    p.add_argument("--frame-stride", type=positive_int, default=None, help="videos: every k-th frame (default uniform)")
-    p.add_argument("--image-size", type=positive_int, default=224, help="videos without --faces: frame size")
-    p.add_argument("--no-splits", action="store_true", help="never split (the folder must have splits)")
-    p.add_argument("--fractions", type=float, nargs="+", default=[0.7, 0.15, 0.15])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--group-regex", default=None, help="group key: first capture group of this regex on file names")
-    p.add_argument("--group-csv", default=None)
-    p.add_argument("--group-column", default=None)
-    p.add_argument("--device", default="cpu")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        result = prepare_data(
-            args.data, args.out, faces=args.faces, face_margin=args.face_margin, face_size=args.face_size or None,
-            face_keep="all" if args.all_faces else "largest", face_min_score=args.face_min_score,
-            make_splits=False if args.no_splits else "auto", split_fractions=args.fractions, seed=args.seed,
-            group_regex=args.group_regex, group_csv=args.group_csv, group_column=args.group_column,
-            frames=args.frames, clips_per_video=args.clips_per_video, frame_stride=args.frame_stride,
-            image_size=args.image_size, device=args.device,
-        )  # fmt: skip
-    except ValueError as exc:  # PrepareError, FacePrepError and SplitError are ValueErrors
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps({"data_dir": str(result.data_dir), "steps": result.steps}))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,7 +8,6 @@ splits are symlinks (or copies) in a new folder, with ``split_manifest.csv`` and
 
 from __future__ import annotations
 
-import argparse
 import csv
 import hashlib
 import json
@@ -18,13 +17,12 @@ import os
 import posixpath
 import random
 import re
-import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -40,7 +38,7 @@ SPLIT_NAMES = ("train", "val", "test")
 MANIFEST_FILE = "split_manifest.csv"
 INFO_FILE = "split_info.json"
 MANIFEST_COLUMNS = ("path", "label", "group", "split")
-TOOL = "deepfake_lib.prepare.splits"
+TOOL = "deepfake_lib.splits"  # the maker recorded in split_info.json: kept across the package regrouping
 FORMAT_VERSION = 1
 ASSIGN_VERSION = 1  # bump when assign_splits would place the same items differently
 FRACTION_TOLERANCE = 1e-3
@@ -640,62 +638,3 @@ def make_splits(
         copied_instead_of_linked=fallback,
         reused=previous is not None,
     )
-
-
-# --------------------------------------------------------------------------- command line
-class _UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise _UsageError(message)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="python -m deepfake_lib.prepare.splits",
-        description="Split a flat SRC/{real,fake} image folder into OUT/{train,val,test}/{real,fake} with no "
-        "group (identity, source video, source photo) on two sides. Prints a one-line JSON summary.",
-        epilog=f"Writes symlinks (or copies with --copy), OUT/{MANIFEST_FILE} and OUT/{INFO_FILE}; the source "
-        "is never changed. Exit codes: 0 done, 2 bad input (one 'error:' line on stderr).",
-    )
-    parser.add_argument("src", metavar="SRC", help="flat folder holding real/ and fake/")
-    parser.add_argument("--out", required=True, metavar="OUT", help="output folder (new, empty, or made by this)")
-    parser.add_argument("--fractions", type=float, nargs="+", default=[0.7, 0.15, 0.15], metavar="F")
-    parser.add_argument("--seed", type=int, default=0)
-    how = parser.add_mutually_exclusive_group()
-    how.add_argument("--group-regex", metavar="R", help="group key: first capture group of R in the file name")
-    how.add_argument("--group-csv", metavar="F", help="CSV mapping paths (or file names) to groups")
-    parser.add_argument("--group-column", metavar="C", help="the CSV column holding the group")
-    parser.add_argument("--path-column", default="path", metavar="P", help="the CSV column holding the path")
-    parser.add_argument("--copy", action="store_true", help="copy files instead of symlinking them")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """The command line; returns 0 when done, 2 for bad input (one ``error:`` line on stderr)."""
-    try:
-        args = build_parser().parse_args(argv)
-        result = make_splits(
-            args.src,
-            args.out,
-            fractions=args.fractions,
-            seed=args.seed,
-            group_regex=args.group_regex,
-            group_csv=args.group_csv,
-            group_column=args.group_column,
-            path_column=args.path_column,
-            mode="copy" if args.copy else "link",
-            progress=not args.no_progress,
-        )
-    except (_UsageError, ValueError, OSError) as exc:
-        print("error: " + re.sub(r"\s*\n\s*", " ", str(exc)).strip(), file=sys.stderr)
-        return 2
-    print(json.dumps(result.summary()))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -17,7 +17,8 @@ from PIL import Image
 from deepfake_lib import CLASS_NAMES
 from deepfake_lib.core.images import ImageLoadError, load_image
 from deepfake_lib.explain.spectra import image_spectrum
-from deepfake_lib.predict.predictors import Prediction, Predictor
+from deepfake_lib.predict.predictors import Predictor
+from deepfake_lib.predict.results import Prediction
 from deepfake_lib.report import plots
 from deepfake_lib.ui.gallery import GROUP_COLORS, Example
 
