@@ -124,7 +124,7 @@ def training_step(model: nn.Module, net: nn.Module, x: torch.Tensor, device: tor
 
 def bench_spectra(image_size: int, n_images: int, batch_size: int, workers: int, device: torch.device, **kw: Any):
     """(f) ``spectral.compute_spectra`` over a folder of ``n_images`` JPEGs (decode, eval transform, FFT, DCT)."""
-    from deepfake_lib.data.datasets import Sample
+    from deepfake_lib.data.scan import Sample
     from deepfake_lib.explain.spectra import compute_spectra
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -142,8 +142,10 @@ def bench_training_batches(
 ) -> float:
     """(g) one epoch of augmented training batches from ``n_images`` JPEGs through the DataLoader, the images as
     they are; (g') ``blended``: each one made into a self-blended pseudo-fake first (template landmarks)."""
-    from deepfake_lib.data.datasets import DeepfakeDataset, Sample, build_transform, make_loader, resolve_num_workers
+    from deepfake_lib.data.datasets import DeepfakeDataset, make_loader, resolve_num_workers
+    from deepfake_lib.data.scan import Sample
     from deepfake_lib.data.selfblend import SelfBlendedDataset
+    from deepfake_lib.data.transforms import build_transform
 
     with tempfile.TemporaryDirectory() as tmp:
         samples = [Sample(p, 0) for p in write_jpegs(Path(tmp), n_images, image_size)]
@@ -210,7 +212,7 @@ def bench_folder_onnx(
 ) -> tuple[float, str]:
     """(c') ``bench_folder`` through ``export_onnx`` + ``OnnxPredictor``: -> (seconds, execution provider)."""
     from deepfake_lib.deploy.export import export_onnx
-    from deepfake_lib.models.detector import save_model
+    from deepfake_lib.models.checkpoint import save_model
     from deepfake_lib.predict.onnx_predictor import OnnxPredictor
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -18,7 +18,8 @@ from PIL import Image
 
 from deepfake_lib.demo.images import DemoSpec, build_demo_dataset
 from deepfake_lib.demo.videos import VideoDemoSpec
-from deepfake_lib.models.detector import EfficientNetLSTM, ModelConfig, save_model
+from deepfake_lib.models.checkpoint import save_model
+from deepfake_lib.models.detector import EfficientNetLSTM, ModelConfig
 
 # Small and fast everywhere: the CI machine has 2 cores.
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepfake_lib.data.datasets import DataLayoutError, scan_split
+from deepfake_lib.data.scan import DataLayoutError, scan_split
 from deepfake_lib.evaluation import cross_dataset as cd
 from deepfake_lib.evaluation.evaluate import predict_samples
 from deepfake_lib.evaluation.metrics import full_metrics
-from deepfake_lib.models.detector import load_model
+from deepfake_lib.models.checkpoint import load_model
 
 
 def test_a_folder_or_its_test_split(tiny_data: Path, tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
+from deepfake_lib import data
 from deepfake_lib.core.images import ImageLoadError, load_image
-from deepfake_lib.data import datasets as data
 
 
 def _tree(root: Path, layout: dict[str, int], size: int = 24) -> Path:

@@ -15,17 +15,10 @@ from PIL import Image
 from deepfake_lib.core import images
 from deepfake_lib.core.files import is_clip_dir
 from deepfake_lib.core.images import VIDEO_HINT, ImageLoadError, check_image, load_clip, load_image
-from deepfake_lib.data.datasets import (
-    DataLayoutError,
-    DeepfakeDataset,
-    LengthGroupedBatchSampler,
-    Sample,
-    build_transform,
-    make_loader,
-    make_oversampler,
-    scan_split,
-    transform_frames,
-)
+from deepfake_lib.data.datasets import DeepfakeDataset, make_loader
+from deepfake_lib.data.samplers import LengthGroupedBatchSampler, make_oversampler
+from deepfake_lib.data.scan import DataLayoutError, Sample, scan_split
+from deepfake_lib.data.transforms import build_transform, transform_frames
 
 T = 4  # frames per clip of the prepared data
 SIZE = 32

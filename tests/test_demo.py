@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepfake_lib.data.datasets import scan_dataset
+from deepfake_lib.data.scan import scan_dataset
 from deepfake_lib.demo import images as demo
 from deepfake_lib.demo import photos
 from tests.conftest import tiny_spec

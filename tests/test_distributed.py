@@ -14,14 +14,13 @@ import pytest
 import torch
 from torch.utils.data import BatchSampler
 
-from deepfake_lib import pipeline
+from deepfake_lib import data, pipeline
 from deepfake_lib.cli import pipeline as pipeline_cli
 from deepfake_lib.cli import train as train_cli
 from deepfake_lib.core.runs import read_json
-from deepfake_lib.data import datasets as data
 from deepfake_lib.evaluation.inference import predict_loader
 from deepfake_lib.evaluation.metrics import basic_metrics
-from deepfake_lib.models.detector import load_checkpoint, load_model
+from deepfake_lib.models.checkpoint import load_checkpoint, load_model
 from deepfake_lib.training import launch
 from deepfake_lib.training.loop import TrainConfig, _epoch_seed, fit
 from tests.conftest import tiny_model
@@ -248,7 +247,7 @@ def test_cli_trains_on_two_processes_under_torchrun(tiny_data: Path, tmp_path: P
 
 def test_pipeline_passes_num_processes_to_02(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     seen = {}
-    monkeypatch.setattr(pipeline, "run_pipeline", lambda params, **kw: seen.update(params))
+    monkeypatch.setattr(pipeline_cli, "run_pipeline", lambda params, **kw: seen.update(params))
     assert pipeline_cli.main(["--data", str(tmp_path), "--num-processes", "2", "-p", "EPOCHS", "1"]) == 0
     assert seen == {"NUM_PROCESSES": 2, "EPOCHS": 1}
     with pytest.raises(SystemExit):

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepfake_lib.data.datasets import DataLayoutError
+from deepfake_lib.data.scan import DataLayoutError
 from deepfake_lib.evaluation import evaluate as E
 from deepfake_lib.evaluation.inference import Predictions
 from deepfake_lib.evaluation.metrics import full_metrics
-from deepfake_lib.models.detector import load_checkpoint, load_model
+from deepfake_lib.models.checkpoint import load_checkpoint, load_model
 
 Y8 = np.array([0, 0, 0, 0, 1, 1, 1, 1])
 P8 = np.array([0.1, 0.2, 0.3, 0.7, 0.6, 0.8, 0.9, 0.95])

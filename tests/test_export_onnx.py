@@ -16,10 +16,10 @@ from PIL import Image
 
 from deepfake_lib.cli import export as export_cli
 from deepfake_lib.cli.predict import main
-from deepfake_lib.data.datasets import build_transform
+from deepfake_lib.data.transforms import build_transform
 from deepfake_lib.deploy import export as export_mod
 from deepfake_lib.deploy.export import ExportFailed, export_onnx
-from deepfake_lib.models.detector import save_model
+from deepfake_lib.models.checkpoint import save_model
 from deepfake_lib.predict.predictors import Predictor
 from deepfake_lib.predict.results import PredictError
 from tests.conftest import LFS_POINTER, read_csv, tiny_model

@@ -11,9 +11,15 @@ import numpy as np
 import pytest
 import torch
 
-from deepfake_lib.data.datasets import scan_split
+from deepfake_lib.data.scan import scan_split
 from deepfake_lib.evaluation import evaluate as E
-from deepfake_lib.models.detector import load_checkpoint, load_model, model_from_checkpoint, save_checkpoint, save_model
+from deepfake_lib.models.checkpoint import (
+    load_checkpoint,
+    load_model,
+    model_from_checkpoint,
+    save_checkpoint,
+    save_model,
+)
 from deepfake_lib.predict.predictors import find_checkpoint
 from deepfake_lib.training import finetuning as F
 from tests.conftest import tiny_model

@@ -13,7 +13,8 @@ import torch.nn.functional as TF
 
 from deepfake_lib.explain.heatmaps import gradcam
 from deepfake_lib.models import frequency as F
-from deepfake_lib.models.detector import build_model, model_checkpoint, model_from_checkpoint, save_model
+from deepfake_lib.models.checkpoint import model_checkpoint, model_from_checkpoint, save_model
+from deepfake_lib.models.detector import build_model
 from tests.conftest import tiny_model
 
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from deepfake_lib.models import detector as M
+from deepfake_lib import models as M
+from deepfake_lib.models import backbones
 from tests.conftest import TINY_MODEL, tiny_model
 
 
@@ -105,7 +106,7 @@ def test_offline_weights_from_path_cache_or_clear_error(tmp_path: Path, monkeypa
     assert m.pretrained_loaded and m.config.backbone == "efficientnet-lite0" and m.config.trainable_blocks == 3
     assert m.requested_backbone == "efficientnet-b0" and m.weights_source.endswith("efficientnet-lite0-57934424.pth")
     # random initialisation only when no pretrained backbone is installed at all
-    monkeypatch.setattr(M, "packaged_weights_file", lambda backbone: None)
+    monkeypatch.setattr(backbones, "packaged_weights_file", lambda backbone: None)
     with pytest.warns(UserWarning, match="random"):
         m = M.build_model(**{**TINY_MODEL, "pretrained": "auto", "trainable_blocks": 3})
     assert not m.pretrained_loaded and m.config.trainable_blocks == -1 and m.config.backbone == "efficientnet-b0"
@@ -183,7 +184,7 @@ def test_lite0_loads_its_shipped_imagenet_weights_offline(monkeypatch: pytest.Mo
     """The weights come from the installed package, with no download; they classify ImageNet photos."""
     from skimage import data as skdata
 
-    from deepfake_lib.data.datasets import build_transform
+    from deepfake_lib.data.transforms import build_transform
 
     def no_network(*args, **kwargs):
         raise AssertionError("no download may be attempted for efficientnet-lite0")
@@ -226,7 +227,7 @@ def test_lite0_checkpoint_round_trip_records_backbone_and_weights(tmp_path: Path
 
 def test_weights_id_fingerprints_the_weights(tmp_path) -> None:
     """Same weights, same id (also computed for checkpoints written before ids); any changed value changes it."""
-    from deepfake_lib.models.detector import checkpoint_weights_id, model_checkpoint, weights_id
+    from deepfake_lib.models.checkpoint import checkpoint_weights_id, model_checkpoint, weights_id
 
     model = tiny_model()
     ckpt = model_checkpoint(model)

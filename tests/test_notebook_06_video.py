@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from deepfake_lib.core.runs import read_json
-from deepfake_lib.models.detector import load_checkpoint
+from deepfake_lib.models.checkpoint import load_checkpoint
 from tests.conftest import NOTEBOOK_RUN_PARAMS, TINY_FRAMES, NotebookRun
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ import papermill as pm
 import pytest
 import torch
 
-from deepfake_lib.models.detector import load_checkpoint, model_from_checkpoint
+from deepfake_lib.models.checkpoint import load_checkpoint, model_from_checkpoint
 from deepfake_lib.report.summary import write_summary
 from tests.conftest import NotebookRun
 

@@ -13,9 +13,9 @@ from skimage import data as skdata
 from deepfake_lib.cli import pipeline as pipeline_cli
 from deepfake_lib.cli import prepare as prepare_cli
 from deepfake_lib.core.runs import read_json, write_json
-from deepfake_lib.data.datasets import scan_dataset
+from deepfake_lib.data.scan import scan_dataset
 from deepfake_lib.demo.photos import blend_perturbed
-from deepfake_lib.models.detector import load_checkpoint
+from deepfake_lib.models.checkpoint import load_checkpoint
 from deepfake_lib.prepare import dataset as prepare
 from deepfake_lib.prepare.splits import check_no_leakage
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from deepfake_lib.cli import probe as probe_cli
-from deepfake_lib.data.datasets import scan_split
+from deepfake_lib.data.scan import scan_split
 from deepfake_lib.evaluation import probe
 from deepfake_lib.models.detector import build_model
 

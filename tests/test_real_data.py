@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from deepfake_lib.core.images import load_image
-from deepfake_lib.data.datasets import scan_dataset
 from deepfake_lib.data.faces import FaceDetector
+from deepfake_lib.data.scan import scan_dataset
 from deepfake_lib.prepare import dataset as prepare
 from deepfake_lib.prepare.splits import is_flat_layout
 

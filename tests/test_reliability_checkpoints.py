@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from deepfake_lib import models as M
 from deepfake_lib.core.runs import atomic_write
-from deepfake_lib.models import detector as M
 from tests.conftest import tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ import numpy as np
 
 from deepfake_lib.core.runs import read_json
 from deepfake_lib.evaluation.evaluate import predict_split
-from deepfake_lib.models.detector import load_model
+from deepfake_lib.models.checkpoint import load_model
 from tests.test_reliability_resume import train_run
 
 

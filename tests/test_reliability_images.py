@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from deepfake_lib import data
 from deepfake_lib.core.images import load_image
-from deepfake_lib.data import datasets as data
 from deepfake_lib.training.loop import fit
 from tests.conftest import tiny_model
 from tests.hostile import add_symlink_loop, write_bad, write_odd_but_good

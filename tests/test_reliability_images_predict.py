@@ -12,7 +12,7 @@ import pytest
 
 from deepfake_lib.cli.predict import main
 from deepfake_lib.evaluation.evaluate import predict_split, split_report
-from deepfake_lib.models.detector import load_model
+from deepfake_lib.models.checkpoint import load_model
 from tests.hostile import BAD_FILES, add_symlink_loop, write_bad, write_odd_but_good
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from deepfake_lib.models.detector import load_checkpoint
+from deepfake_lib.models.checkpoint import load_checkpoint
 from deepfake_lib.training.loop import TrainingDiverged, fit
 from tests.conftest import tiny_model
 from tests.test_train import FAST, _datasets

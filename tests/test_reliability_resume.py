@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from deepfake_lib.data import datasets as data
-from deepfake_lib.models.detector import CheckpointError, load_checkpoint
+from deepfake_lib import data
+from deepfake_lib.models.checkpoint import CheckpointError, load_checkpoint
 from deepfake_lib.training.loop import FitResult, fit
 
 ROOT = Path(__file__).resolve().parents[1]

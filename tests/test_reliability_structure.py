@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from deepfake_lib.data import datasets as data
+from deepfake_lib import data
 from deepfake_lib.training.loop import fit
 from tests.conftest import tiny_model
 

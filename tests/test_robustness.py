@@ -13,7 +13,7 @@ from PIL import Image
 from skimage import data as skdata
 
 from deepfake_lib.core.runs import update_metrics
-from deepfake_lib.data.datasets import scan_split
+from deepfake_lib.data.scan import scan_split
 from deepfake_lib.evaluation import evaluate as E
 from deepfake_lib.evaluation import robustness as R
 from deepfake_lib.evaluation.metrics import full_metrics

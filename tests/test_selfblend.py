@@ -13,8 +13,9 @@ from skimage import data as skdata
 
 from deepfake_lib import FAKE, REAL
 from deepfake_lib.data import selfblend
-from deepfake_lib.data.datasets import DataLayoutError, Sample, build_transform, scan_dataset, scan_split
 from deepfake_lib.data.faces import Face
+from deepfake_lib.data.scan import DataLayoutError, Sample, scan_dataset, scan_split
+from deepfake_lib.data.transforms import build_transform
 from deepfake_lib.training.loop import fit
 from tests.conftest import TINY_SIZE, tiny_model
 

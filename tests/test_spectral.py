@@ -16,7 +16,7 @@ from PIL import Image
 
 from deepfake_lib.cli import spectral as spectral_cli
 from deepfake_lib.core.images import load_clip
-from deepfake_lib.data.datasets import build_transform, denormalize, transform_frames
+from deepfake_lib.data.transforms import build_transform, denormalize, transform_frames
 from deepfake_lib.evaluation.baselines import comparison, with_comparison
 from deepfake_lib.explain import spectra as spectral
 from deepfake_lib.models.frequency import log_spectrum, radial_profile, to_gray

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from deepfake_lib import data
 from deepfake_lib.cli.splits import main
-from deepfake_lib.data import datasets as data
 from deepfake_lib.prepare import splits
 from deepfake_lib.prepare.splits import (
     SPLIT_NAMES,

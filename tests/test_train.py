@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from deepfake_lib import data
 from deepfake_lib.core.runs import read_json
-from deepfake_lib.data import datasets as data
-from deepfake_lib.models.detector import load_checkpoint, load_model
+from deepfake_lib.models.checkpoint import load_checkpoint, load_model
 from deepfake_lib.training.loop import TrainConfig, fit
 from tests.conftest import tiny_model
 
@@ -123,7 +123,7 @@ def test_precise_batchnorm_matches_batch_statistics(separable: Path) -> None:
 
 
 def test_resume_refuses_a_last_checkpoint_of_other_model_settings(separable: Path, tmp_path: Path) -> None:
-    from deepfake_lib.models.detector import CheckpointError
+    from deepfake_lib.models.checkpoint import CheckpointError
 
     train_ds, val_ds = _datasets(separable)
     fit(tiny_model(), train_ds, val_ds, tmp_path, epochs=1, **FAST)

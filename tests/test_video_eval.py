@@ -157,7 +157,7 @@ def test_overlapping_clip_windows_count_each_frame_once(clip_model: EfficientNet
     the video count each frame once, as ``predict_video`` does."""
     from deepfake_lib.core.video import write_video
     from deepfake_lib.data.clips import ClipSettings
-    from deepfake_lib.data.datasets import Sample
+    from deepfake_lib.data.scan import Sample
     from deepfake_lib.evaluation.evaluate import predict_samples
     from deepfake_lib.prepare.clips import prepare_clips
 

@@ -17,7 +17,7 @@ from PIL import Image
 from deepfake_lib.cli.predict import main
 from deepfake_lib.core.video import write_video
 from deepfake_lib.data.clips import ClipSettings
-from deepfake_lib.models.detector import load_checkpoint, save_checkpoint, save_model
+from deepfake_lib.models.checkpoint import load_checkpoint, save_checkpoint, save_model
 from deepfake_lib.predict.predictors import Predictor
 from deepfake_lib.predict.video import (
     DEFAULT_FRAMES,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from deepfake_lib.data.datasets import Sample
+from deepfake_lib.data.scan import Sample
 from deepfake_lib.explain.spectra import split_spectra
 from deepfake_lib.predict.predictors import Predictor
 from deepfake_lib.ui import gallery

@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line; returns the exit code: 0 written, 2 bad input or usage, 1 check failed or unexpected."""
-    from deepfake_lib.models.detector import CheckpointError
+    from deepfake_lib.models.checkpoint import CheckpointError
     from deepfake_lib.predict.results import PredictError
 
     args = build_parser().parse_args(argv)

@@ -136,7 +136,7 @@ def _load_predictor(args: argparse.Namespace) -> BasePredictor:
         from deepfake_lib.predict.onnx_predictor import OnnxPredictor
 
         return OnnxPredictor.from_file(args.weights, args.device, args.threshold)
-    from deepfake_lib.models.detector import CheckpointError
+    from deepfake_lib.models.checkpoint import CheckpointError
 
     device = _device(args)
     try:

@@ -33,8 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from deepfake_lib.core.runs import write_json
-    from deepfake_lib.data.datasets import DataLayoutError
-    from deepfake_lib.models.detector import PretrainedWeightsUnavailable
+    from deepfake_lib.data.scan import DataLayoutError
+    from deepfake_lib.models.backbones import PretrainedWeightsUnavailable
 
     def body() -> int:
         result = linear_probe(

@@ -9,9 +9,7 @@ import sys
 from deepfake_lib.cli.argtypes import positive_int
 from deepfake_lib.cli.runner import add_debug_flag, run_command
 from deepfake_lib.core.runs import write_json
-from deepfake_lib.data.datasets import (
-    DataLayoutError,
-)
+from deepfake_lib.data.scan import DataLayoutError
 from deepfake_lib.explain import spectra
 from deepfake_lib.explain.spectra import CHANNELS, REPORT_KEYS, spectral_baseline
 

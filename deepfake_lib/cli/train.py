@@ -62,9 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
 def train(args: argparse.Namespace) -> dict[str, Any]:
     """Join the launcher's processes (if any), build the datasets and the model as 02 does, and ``fit``.
     Returns the ``train`` summary that rank 0 also writes into metrics.json."""
+    from deepfake_lib import data
     from deepfake_lib.core import runs
     from deepfake_lib.core.device import resolve_device, seed_everything
-    from deepfake_lib.data import datasets as data
     from deepfake_lib.data import selfblend
     from deepfake_lib.models.detector import EfficientNetLSTM, ModelConfig
     from deepfake_lib.prepare import dataset as prepare
@@ -105,8 +105,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line; returns the exit code: 0 trained, 2 bad data or usage, 1 unexpected."""
-    from deepfake_lib.data.datasets import DataLayoutError
-    from deepfake_lib.models.detector import CheckpointError
+    from deepfake_lib.data.scan import DataLayoutError
+    from deepfake_lib.models.checkpoint import CheckpointError
     from deepfake_lib.training import distributed
 
     args = build_parser().parse_args(argv)

@@ -30,7 +30,9 @@ from deepfake_lib.core.files import is_clip_dir
 from deepfake_lib.core.images import ImageLoadError, clip_frame_files, load_clip, load_image
 from deepfake_lib.core.runs import read_json, write_json
 from deepfake_lib.data.blend import TEMPLATE, PseudoFake, self_blend
-from deepfake_lib.data.datasets import DeepfakeDataset, Sample, SplitScan, build_transform, transform_frames
+from deepfake_lib.data.datasets import DeepfakeDataset
+from deepfake_lib.data.scan import Sample, SplitScan
+from deepfake_lib.data.transforms import build_transform, transform_frames
 
 FAKES_MODES = ("labelled", "self-blended", "both")
 PSEUDO_TAG = "#self-blended"  # appended to a source's path in batches and predictions

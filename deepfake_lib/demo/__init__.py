@@ -1,1 +1,25 @@
-"""The built-in demo data: photo crops, self-blended fakes, demo videos."""
+"""The built-in demo data: photo crops, self-blended fakes, demo videos.
+
+The public names below load their module on first use (``import deepfake_lib.demo`` stays light).
+"""
+
+from deepfake_lib.core.lazy import lazy_exports
+
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "images": ("DemoSpec", "build_demo_dataset"),
+        "photos": ("photo_paths", "random_crop", "blend_mask", "perturb", "blend_perturbed"),
+        "videos": (
+            "VideoDemoSpec",
+            "camera_path",
+            "render_path",
+            "real_video",
+            "drifting_masks",
+            "fake_video_pair",
+            "fake_video",
+            "video_photo_order",
+            "build_demo_videos",
+        ),
+    },
+)

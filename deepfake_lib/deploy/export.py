@@ -127,7 +127,7 @@ def metadata(ckpt: dict[str, Any], weights: Path, frames: int) -> dict[str, Any]
     import torch
 
     from deepfake_lib import __version__
-    from deepfake_lib.data.datasets import IMAGENET_MEAN, IMAGENET_STD
+    from deepfake_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
     cfg = ckpt["config"]
     size = int(cfg["image_size"])
@@ -227,8 +227,8 @@ def export_onnx(
     import torch
 
     from deepfake_lib.core.runs import atomic_write
-    from deepfake_lib.data.datasets import build_transform
-    from deepfake_lib.models.detector import load_checkpoint, model_from_checkpoint
+    from deepfake_lib.data.transforms import build_transform
+    from deepfake_lib.models.checkpoint import load_checkpoint, model_from_checkpoint
 
     src, dst = Path(weights), Path(out)
     if frames < 1:

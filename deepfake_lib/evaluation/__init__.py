@@ -1,1 +1,85 @@
-"""Measuring a detector: batched inference, metrics, thresholds, baselines, robustness, videos."""
+"""Measuring a detector: batched inference, metrics, thresholds, baselines, robustness, videos.
+
+The public names below load their module on first use (``import deepfake_lib.evaluation`` stays light).
+"""
+
+from deepfake_lib.core.lazy import lazy_exports
+
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "baselines": (
+            "TooFewSamples",
+            "fit_logistic",
+            "BaselineScores",
+            "score_baseline",
+            "comparison",
+            "with_comparison",
+        ),
+        "cross_dataset": (
+            "resolve_extra_dir",
+            "CrossResult",
+            "face_settings",
+            "score_extra_dirs",
+            "cross_dataset_table",
+            "roc_scores",
+            "cross_dataset_record",
+        ),
+        "evaluate": (
+            "SplitPlan",
+            "plan_splits",
+            "predict_samples",
+            "predict_split",
+            "predict_splits",
+            "ThresholdChoice",
+            "choose_threshold",
+            "store_threshold",
+            "threshold_info",
+            "split_report",
+            "metrics_table",
+            "classification_report_text",
+            "find_failures",
+            "write_failures",
+            "evaluation_record",
+        ),
+        "inference": ("Predictions", "model_device", "predict_loader"),
+        "metrics": (
+            "basic_metrics",
+            "has_both_classes",
+            "roc_points",
+            "point_threshold",
+            "eer_point",
+            "equal_error_rate",
+            "tpr_at_fpr",
+            "reliability_bins",
+            "expected_calibration_error",
+            "confusion_counts",
+            "full_metrics",
+        ),
+        "probe": ("Features", "extract_features", "linear_probe", "probe_like"),
+        "robustness": (
+            "identity",
+            "jpeg",
+            "gaussian_blur",
+            "resize_down_up",
+            "gaussian_noise",
+            "spec_string",
+            "Degradation",
+            "make_degradation",
+            "parse_degradations",
+            "RobustnessResult",
+            "evaluate_robustness",
+        ),
+        "video": (
+            "VideoEvaluation",
+            "clip_samples",
+            "frame_predictions",
+            "evaluate_videos",
+            "level_thresholds",
+            "video_level",
+            "store_video_threshold",
+            "pool_videos",
+            "refresh_video_threshold",
+        ),
+    },
+)

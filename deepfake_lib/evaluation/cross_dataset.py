@@ -18,7 +18,7 @@ import pandas as pd
 from torch import nn
 
 from deepfake_lib.core.runs import resolve_path
-from deepfake_lib.data.datasets import DataLayoutError, find_class_dirs, scan_split
+from deepfake_lib.data.scan import DataLayoutError, find_class_dirs, scan_split
 from deepfake_lib.evaluation.evaluate import predict_samples
 from deepfake_lib.evaluation.inference import Predictions
 from deepfake_lib.evaluation.metrics import full_metrics

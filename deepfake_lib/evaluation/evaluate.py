@@ -20,14 +20,9 @@ from torch import nn
 
 from deepfake_lib import CLASS_NAMES
 from deepfake_lib.core.runs import resolve_path, write_json
-from deepfake_lib.data.datasets import (
-    DataLayoutError,
-    DeepfakeDataset,
-    build_transform,
-    make_loader,
-    resolve_num_workers,
-    scan_split,
-)
+from deepfake_lib.data.datasets import DeepfakeDataset, make_loader, resolve_num_workers
+from deepfake_lib.data.scan import DataLayoutError, scan_split
+from deepfake_lib.data.transforms import build_transform
 from deepfake_lib.evaluation.inference import Predictions, model_device, predict_loader
 from deepfake_lib.evaluation.metrics import (
     SUMMARY_KEYS,
@@ -37,7 +32,7 @@ from deepfake_lib.evaluation.metrics import (
     point_threshold,
     roc_points,
 )
-from deepfake_lib.models.detector import checkpoint_weights_id, load_checkpoint, save_checkpoint
+from deepfake_lib.models.checkpoint import checkpoint_weights_id, load_checkpoint, save_checkpoint
 
 FAILURES_FILE = "failures.json"
 THRESHOLD_METHODS = ("eer", "target_recall", "youden", "fixed")

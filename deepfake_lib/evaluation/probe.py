@@ -19,7 +19,9 @@ from tqdm.auto import tqdm
 
 from deepfake_lib.core.device import autocast, resolve_device
 from deepfake_lib.core.runs import resolve_path
-from deepfake_lib.data.datasets import DeepfakeDataset, Sample, build_transform, make_loader, scan_split
+from deepfake_lib.data.datasets import DeepfakeDataset, make_loader
+from deepfake_lib.data.scan import Sample, scan_split
+from deepfake_lib.data.transforms import build_transform
 from deepfake_lib.evaluation.baselines import score_baseline
 from deepfake_lib.evaluation.inference import model_device
 from deepfake_lib.models.detector import EfficientNetLSTM, ModelConfig, model_info

@@ -23,7 +23,9 @@ from torchvision import transforms as T
 from tqdm.auto import tqdm
 
 from deepfake_lib.core.images import to_rgb
-from deepfake_lib.data.datasets import LimitAspect, Sample, build_transform, resolve_num_workers
+from deepfake_lib.data.datasets import resolve_num_workers
+from deepfake_lib.data.scan import Sample
+from deepfake_lib.data.transforms import LimitAspect, build_transform
 from deepfake_lib.evaluation.evaluate import predict_samples
 from deepfake_lib.evaluation.inference import Predictions, model_device
 from deepfake_lib.evaluation.metrics import full_metrics

@@ -22,7 +22,7 @@ from torch import nn
 from deepfake_lib.core.files import is_clip_dir
 from deepfake_lib.core.images import clip_frame_files
 from deepfake_lib.data.clips import read_clip_info
-from deepfake_lib.data.datasets import Sample
+from deepfake_lib.data.scan import Sample
 from deepfake_lib.evaluation.inference import Predictions
 from deepfake_lib.evaluation.metrics import basic_metrics, equal_error_rate
 
@@ -174,7 +174,7 @@ def store_video_threshold(
     """Write the video threshold into the checkpoint (``video_threshold``, ``video_threshold_info``), which
     ``predict --video`` uses; the images' ``threshold`` stays as it is."""
     from deepfake_lib.evaluation.evaluate import threshold_info
-    from deepfake_lib.models.detector import load_checkpoint, save_checkpoint
+    from deepfake_lib.models.checkpoint import load_checkpoint, save_checkpoint
 
     ckpt = load_checkpoint(checkpoint_path)
     ckpt["video_threshold"] = float(choice.threshold)
@@ -229,7 +229,7 @@ def refresh_video_threshold(
     model), by the method its image threshold was chosen with; None when ``split`` has no video clip."""
     from deepfake_lib.core.device import resolve_device
     from deepfake_lib.evaluation.evaluate import predict_split
-    from deepfake_lib.models.detector import load_model
+    from deepfake_lib.models.checkpoint import load_model
 
     model, ckpt = load_model(checkpoint_path, resolve_device(device))
     preds = predict_split(model, data_dir, split, **kwargs)

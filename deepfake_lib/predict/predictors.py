@@ -65,7 +65,7 @@ def find_checkpoint(run_dir: str | os.PathLike[str], checkpoint: str | os.PathLi
 def stale_finetune_reason(finetuned: Path, best: Path) -> str | None:
     """Why ``finetuned`` does not derive from the current ``best`` (None when it does): its stored
     ``source_weights_id`` differs from ``best``'s weights, or, for files written before ids, it is older."""
-    from deepfake_lib.models.detector import CheckpointError, checkpoint_weights_id, load_checkpoint
+    from deepfake_lib.models.checkpoint import CheckpointError, checkpoint_weights_id, load_checkpoint
 
     try:
         tuned = load_checkpoint(finetuned)
@@ -215,7 +215,7 @@ class Predictor(BasePredictor):
         """``amp``: mixed precision on CUDA. ``compile_model``: ``torch.compile`` the model for scoring without
         heatmaps (about 1.2x faster on a CPU once compiled; the first batch pays for the compilation).
         ``faces``: see ``BasePredictor``."""
-        from deepfake_lib.data.datasets import build_transform
+        from deepfake_lib.data.transforms import build_transform
 
         super().__init__(image_size, threshold, checkpoint, faces, clips, video_threshold)
         self.model = model.eval()
@@ -242,7 +242,7 @@ class Predictor(BasePredictor):
         """Load ``weights`` (raises ``model.CheckpointError``); ``threshold`` None = the checkpoint's own (its
         ``video_threshold`` for videos, when 03 chose one); a given ``threshold`` is used for videos too."""
         from deepfake_lib.core.device import configure_backends, resolve_device
-        from deepfake_lib.models.detector import load_model
+        from deepfake_lib.models.checkpoint import load_model
 
         dev = resolve_device(device)
         configure_backends(dev)
@@ -314,7 +314,8 @@ class Predictor(BasePredictor):
         """Score image files in batches (a DataLoader; unreadable files come back in ``bad``, never raise)."""
         from tqdm.auto import tqdm
 
-        from deepfake_lib.data.datasets import DeepfakeDataset, Sample, make_loader, resolve_num_workers
+        from deepfake_lib.data.datasets import DeepfakeDataset, make_loader, resolve_num_workers
+        from deepfake_lib.data.scan import Sample
 
         dataset = DeepfakeDataset([Sample(Path(p), -1) for p in paths], self.transform)  # label unknown: -1
         workers = resolve_num_workers(num_workers, self.device)

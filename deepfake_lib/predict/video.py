@@ -180,7 +180,7 @@ def split_videos(data_dir: str | os.PathLike[str], split: str) -> list[tuple[Pat
     from deepfake_lib.core.images import list_samples
     from deepfake_lib.core.video import list_video_files
     from deepfake_lib.data.clips import read_clip_info
-    from deepfake_lib.data.datasets import find_class_dirs
+    from deepfake_lib.data.scan import find_class_dirs
 
     split_dir = Path(data_dir) / split
     if not split_dir.is_dir():

@@ -1,1 +1,39 @@
-"""Cached preparation steps: raw folders -> face crops, clip folders and train/val/test splits."""
+"""Cached preparation steps: raw folders -> face crops, clip folders and train/val/test splits.
+
+The public names below load their module on first use (``import deepfake_lib.prepare`` stays light).
+"""
+
+from deepfake_lib.core.lazy import lazy_exports
+
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "clips": ("ClipPrepResult", "clip_origins", "prepare_clips"),
+        "dataset": (
+            "PrepareError",
+            "PreparedData",
+            "default_prepared_root",
+            "face_crop_size",
+            "faces_folder_name",
+            "clips_folder_name",
+            "splits_folder_name",
+            "prepare_data",
+            "preparation_of",
+            "checkpoint_info",
+            "data_dir_for_run",
+        ),
+        "faces": ("FacePrepError", "FacePrepResult", "prepare_faces"),
+        "splits": (
+            "SplitError",
+            "LeakageError",
+            "RegexGrouper",
+            "group_from_regex",
+            "groups_from_csv",
+            "assign_splits",
+            "check_no_leakage",
+            "is_flat_layout",
+            "SplitResult",
+            "make_splits",
+        ),
+    },
+)

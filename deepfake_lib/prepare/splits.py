@@ -30,7 +30,7 @@ from deepfake_lib import CLASS_NAMES
 from deepfake_lib.core.files import Skipped
 from deepfake_lib.core.images import list_samples
 from deepfake_lib.core.runs import LinkWriter, atomic_write, write_json
-from deepfake_lib.data.datasets import DataLayoutError, find_class_dirs
+from deepfake_lib.data.scan import DataLayoutError, find_class_dirs
 
 log = logging.getLogger(__name__)
 

@@ -1,1 +1,66 @@
-"""Training loops: fit, hard-example fine-tuning, several processes."""
+"""Training loops: fit, hard-example fine-tuning, several processes.
+
+The public names below load their module on first use (``import deepfake_lib.training`` stays light).
+"""
+
+from deepfake_lib.core.lazy import lazy_exports
+
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "distributed": (
+            "Ranks",
+            "current",
+            "init_processes",
+            "process_device",
+            "backend",
+            "all_true",
+            "sum_values",
+            "gather",
+            "broadcast",
+            "barrier",
+            "main_first",
+            "shard_indices",
+            "use_sync_batchnorm",
+            "wrap",
+            "average_batchnorm",
+        ),
+        "finetuning": (
+            "FinetuneConfig",
+            "FailureSet",
+            "load_failures",
+            "StaleFailuresError",
+            "check_failures_source",
+            "check_splits",
+            "FinetuneSet",
+            "select_replay",
+            "build_finetune_set",
+            "frozen_batchnorm",
+            "FinetuneResult",
+            "finetune",
+            "Comparison",
+            "compare_checkpoints",
+            "finetune_record",
+        ),
+        "launch": (
+            "LaunchError",
+            "check_num_processes",
+            "kernel_device",
+            "free_port",
+            "run_processes",
+            "fit_processes",
+        ),
+        "loop": (
+            "TrainingDiverged",
+            "monitored",
+            "TrainConfig",
+            "FitResult",
+            "read_fit_result",
+            "make_optimizer",
+            "make_scheduler",
+            "usable_batches",
+            "recalibrate_batchnorm",
+            "fit",
+        ),
+    },
+)

@@ -26,7 +26,9 @@ from torch import nn
 from deepfake_lib import CLASS_NAMES
 from deepfake_lib.core.device import resolve_device
 from deepfake_lib.core.runs import FINETUNED_MODEL, read_json, resolve_path, run_paths
-from deepfake_lib.data.datasets import DeepfakeDataset, Sample, build_transform, scan_split
+from deepfake_lib.data.datasets import DeepfakeDataset
+from deepfake_lib.data.scan import Sample, scan_split
+from deepfake_lib.data.transforms import build_transform
 from deepfake_lib.evaluation.evaluate import (
     FAILURES_FILE,
     ThresholdChoice,
@@ -37,9 +39,8 @@ from deepfake_lib.evaluation.evaluate import (
 )
 from deepfake_lib.evaluation.inference import Predictions
 from deepfake_lib.evaluation.metrics import SUMMARY_KEYS, full_metrics
-from deepfake_lib.models.detector import (
+from deepfake_lib.models.checkpoint import (
     CARRIED_KEYS,
-    EfficientNetLSTM,
     checkpoint_weights_id,
     load_checkpoint,
     load_model,
@@ -48,6 +49,7 @@ from deepfake_lib.models.detector import (
     save_checkpoint,
     weights_id,
 )
+from deepfake_lib.models.detector import EfficientNetLSTM
 from deepfake_lib.training.loop import TrainConfig, fit
 
 SUBDIR = "finetune"

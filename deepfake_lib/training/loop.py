@@ -26,26 +26,13 @@ from deepfake_lib.core.runs import (
     update_metrics,
     write_json,
 )
-from deepfake_lib.data.datasets import (
-    DataLayoutError,
-    DeepfakeDataset,
-    class_counts,
-    make_loader,
-    make_oversampler,
-    pos_weight,
-    resolve_num_workers,
-)
+from deepfake_lib.data.datasets import DeepfakeDataset, make_loader, resolve_num_workers
+from deepfake_lib.data.samplers import class_counts, make_oversampler, pos_weight
+from deepfake_lib.data.scan import DataLayoutError
 from deepfake_lib.evaluation.inference import predict_loader
 from deepfake_lib.evaluation.metrics import basic_metrics
-from deepfake_lib.models.detector import (
-    CheckpointError,
-    EfficientNetLSTM,
-    ModelConfig,
-    load_checkpoint,
-    model_checkpoint,
-    model_info,
-    save_checkpoint,
-)
+from deepfake_lib.models.checkpoint import CheckpointError, load_checkpoint, model_checkpoint, save_checkpoint
+from deepfake_lib.models.detector import EfficientNetLSTM, ModelConfig, model_info
 from deepfake_lib.training import distributed
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from matplotlib.colors import Normalize
 
 from deepfake_lib import CLASS_NAMES
 from deepfake_lib.core.images import ImageLoadError, load_image
-from deepfake_lib.data.datasets import Sample
+from deepfake_lib.data.scan import Sample
 from deepfake_lib.predict.predictors import Predictor
 from deepfake_lib.predict.results import Prediction
 
