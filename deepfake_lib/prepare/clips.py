@@ -112,9 +112,6 @@ def prepare_clips(
     give no clip (no face track, too short) are listed in ``clips_report.json`` with the reason; the rest go on.
     Raises ``ClipPrepError`` (a ``ValueError``) for an output folder made with other settings or inside the source.
     """
-    from tqdm.auto import tqdm
-
-    from deepfake_lib.core.video import VideoError, list_video_files
     from deepfake_lib.data.faces import FaceDetector
 
     settings = settings or ClipSettings()
@@ -124,6 +121,62 @@ def prepare_clips(
     out.mkdir(parents=True, exist_ok=True)
     if not (out / CONFIG_FILE).is_file():
         write_json(out / CONFIG_FILE, recorded)
+    run = _scan_videos(src, out, recorded)
+    det = detector
+    if settings.faces is not None and det is None:
+        det = FaceDetector(device, float(settings.faces.get("min_score", 0.9)))
+    try:
+        _cut_videos(run, settings, det, progress)
+    finally:  # also on interruption: what was done is kept for the next run
+        all_rows = run.all_rows()
+        _write_manifest(out, all_rows)
+        write_json(out / REPORT_FILE, run.report(all_rows))
+    return ClipPrepResult(
+        out_dir=out,
+        manifest=out / MANIFEST_FILE,
+        n_videos=len(run.videos),
+        n_clips=len(all_rows),
+        n_linked=run.linked,
+        no_clip=[(k, run.no_clip[k]["reason"]) for k in sorted(run.no_clip)],
+        unreadable=sorted(run.unreadable.items()),
+        n_processed=run.processed,
+        skipped_cached=run.cached,
+    )
+
+
+@dataclass
+class _ClipRun:
+    """The state of one ``prepare_clips`` run: the videos by relative path, their clips' manifest rows, the videos
+    that gave no clip or could not be read, and the counts its report gives."""
+
+    src: Path
+    out: Path
+    recorded: dict[str, Any]
+    videos: dict[str, Path]
+    rows: dict[str, list[dict[str, Any]]]
+    no_clip: dict[str, dict[str, Any]]
+    linked: int
+    unreadable: dict[str, str] = field(default_factory=dict)
+    processed: int = 0
+    cached: int = 0
+
+    def all_rows(self) -> list[dict[str, Any]]:
+        return [r for rs in self.rows.values() for r in rs]
+
+    def report(self, all_rows: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "src_dir": str(self.src), "out_dir": str(self.out), "settings": self.recorded,
+            "counts": {"videos": len(self.videos), "clips": len(all_rows), "no_clip": len(self.no_clip),
+                       "unreadable": len(self.unreadable), "processed": self.processed, "skipped_cached": self.cached},
+            "no_clip": [self.no_clip[k] for k in sorted(self.no_clip)],
+            "unreadable": [{"source": k, "reason": self.unreadable[k]} for k in sorted(self.unreadable)],
+        }  # fmt: skip
+
+
+def _scan_videos(src: Path, out: Path, recorded: dict[str, Any]) -> _ClipRun:
+    """Link images and clip folders through, list the videos, read what an earlier run left and remove the clips
+    of videos that are gone."""
+    from deepfake_lib.core.video import list_video_files
 
     items, _ = list_samples(src)  # images and clip folders pass through unchanged
     writer = LinkWriter("link")
@@ -137,69 +190,59 @@ def prepare_clips(
             for row in csv.DictReader(fh):
                 rows.setdefault(row["source"], []).append(row)
     no_clip = {e["source"]: e for e in old_rows.get("no_clip", []) if e["source"] in videos}
-    unreadable: dict[str, str] = {}
     for gone in set(rows) - set(videos):
         for row in rows.pop(gone):
             shutil.rmtree(out / row["clip"], ignore_errors=True)
+    return _ClipRun(src, out, recorded, videos, rows, no_clip, linked)
 
-    det = detector
-    if settings.faces is not None and det is None:
-        det = FaceDetector(device, float(settings.faces.get("min_score", 0.9)))
-    processed = cached = 0
-    try:
-        for rel, path in tqdm(videos.items(), desc="video clips", unit="video", disable=not progress):
-            st = path.stat()
-            sig = (st.st_size, st.st_mtime_ns)
-            done = rows.get(rel, [])
-            same = all((int(r["source_size"]), int(r["source_mtime"])) == sig for r in done)
-            if done and same and all((out / r["clip"]).is_dir() for r in done):
-                cached += 1
-                continue
-            entry = no_clip.get(rel)
-            if entry is not None and (entry.get("source_size"), entry.get("source_mtime")) == sig:
-                cached += 1
-                continue
-            for row in rows.pop(rel, []):
-                shutil.rmtree(out / row["clip"], ignore_errors=True)
-            no_clip.pop(rel, None)
-            try:
-                result = video_clips(path, settings, det)
-            except VideoError as exc:
-                unreadable[rel] = exc.reason
-                continue
-            processed += 1
-            if not result.clips:
-                no_clip[rel] = {"source": rel, "reason": result.reason, "source_size": sig[0], "source_mtime": sig[1]}
-                continue
-            new_rows = []
-            for frames, meta in zip(result.clips, result.info, strict=True):
-                folder = out / Path(rel).parent / _clip_name(Path(rel), meta["track"], meta["clip"])
-                _write_clip(folder, frames, {"source": rel, "source_path": str(path.resolve()), **meta})
-                times = [f["time"] for f in meta["frames"]]
-                new_rows.append({
-                    "source": rel, "clip": folder.relative_to(out).as_posix(), "track": meta["track"],
-                    "clip_index": meta["clip"], "frames": len(frames), "start_time": times[0], "end_time": times[-1],
-                    "source_size": sig[0], "source_mtime": sig[1],
-                })  # fmt: skip
-            rows[rel] = new_rows
-    finally:  # also on interruption: what was done is kept for the next run
-        all_rows = [r for rs in rows.values() for r in rs]
-        _write_manifest(out, all_rows)
-        write_json(out / REPORT_FILE, {
-            "src_dir": str(src), "out_dir": str(out), "settings": recorded,
-            "counts": {"videos": len(videos), "clips": len(all_rows), "no_clip": len(no_clip),
-                       "unreadable": len(unreadable), "processed": processed, "skipped_cached": cached},
-            "no_clip": [no_clip[k] for k in sorted(no_clip)],
-            "unreadable": [{"source": k, "reason": unreadable[k]} for k in sorted(unreadable)],
-        })  # fmt: skip
-    return ClipPrepResult(
-        out_dir=out,
-        manifest=out / MANIFEST_FILE,
-        n_videos=len(videos),
-        n_clips=len(all_rows),
-        n_linked=linked,
-        no_clip=[(k, no_clip[k]["reason"]) for k in sorted(no_clip)],
-        unreadable=sorted(unreadable.items()),
-        n_processed=processed,
-        skipped_cached=cached,
-    )
+
+def _is_cached(run: _ClipRun, rel: str, sig: tuple[int, int]) -> bool:
+    """True when the video is unchanged since its clips (or its no-clip verdict) were written."""
+    done = run.rows.get(rel, [])
+    same = all((int(r["source_size"]), int(r["source_mtime"])) == sig for r in done)
+    if done and same and all((run.out / r["clip"]).is_dir() for r in done):
+        return True
+    entry = run.no_clip.get(rel)
+    return entry is not None and (entry.get("source_size"), entry.get("source_mtime")) == sig
+
+
+def _cut_videos(run: _ClipRun, settings: ClipSettings, det: FaceDetector | None, progress: bool) -> None:
+    """Cut every new or changed video into clip folders; unchanged ones count as cached."""
+    from tqdm.auto import tqdm
+
+    from deepfake_lib.core.video import VideoError
+
+    for rel, path in tqdm(run.videos.items(), desc="video clips", unit="video", disable=not progress):
+        st = path.stat()
+        sig = (st.st_size, st.st_mtime_ns)
+        if _is_cached(run, rel, sig):
+            run.cached += 1
+            continue
+        for row in run.rows.pop(rel, []):
+            shutil.rmtree(run.out / row["clip"], ignore_errors=True)
+        run.no_clip.pop(rel, None)
+        try:
+            result = video_clips(path, settings, det)
+        except VideoError as exc:
+            run.unreadable[rel] = exc.reason
+            continue
+        run.processed += 1
+        if not result.clips:
+            run.no_clip[rel] = {"source": rel, "reason": result.reason, "source_size": sig[0], "source_mtime": sig[1]}
+            continue
+        run.rows[rel] = [_write_video_clip(run.out, rel, path, sig, frames, meta)
+                         for frames, meta in zip(result.clips, result.info, strict=True)]  # fmt: skip
+
+
+def _write_video_clip(
+    out: Path, rel: str, path: Path, sig: tuple[int, int], frames: list[Image.Image], meta: dict[str, Any]
+) -> dict[str, Any]:
+    """Write one clip folder of video ``rel`` and return its manifest row."""
+    folder = out / Path(rel).parent / _clip_name(Path(rel), meta["track"], meta["clip"])
+    _write_clip(folder, frames, {"source": rel, "source_path": str(path.resolve()), **meta})
+    times = [f["time"] for f in meta["frames"]]
+    return {
+        "source": rel, "clip": folder.relative_to(out).as_posix(), "track": meta["track"],
+        "clip_index": meta["clip"], "frames": len(frames), "start_time": times[0], "end_time": times[-1],
+        "source_size": sig[0], "source_mtime": sig[1],
+    }  # fmt: skip

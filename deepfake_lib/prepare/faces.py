@@ -144,11 +144,38 @@ def prepare_faces(
     or is a non-empty folder of something else. ``detector``: reuse a ``FaceDetector`` (its ``min_score`` must
     equal ``min_score``; ``device`` is then ignored).
     """
-    from tqdm.auto import tqdm
-
-    from deepfake_lib.core.images import list_image_files
-
     src, out = Path(src_dir), Path(out_dir)
+    det, settings = _checked_settings(margin, size, keep, min_score, device, detector)
+    check_step_folders(src, out, CONFIG_FILE, settings, "face crops", FacePrepError)
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / CONFIG_FILE).is_file():
+        write_json(out / CONFIG_FILE, settings)
+    run = _scan_sources(src, out, settings)
+    todo = _sources_to_process(run)
+    try:
+        _crop_sources(run, todo, det, keep, margin, size, progress)
+    finally:  # also on interruption: what was done so far is kept for the next run
+        final = run.report()
+        _write_outputs(out, run.rows(), final)
+    return FacePrepResult(
+        out_dir=out,
+        manifest=out / MANIFEST_FILE,
+        report=out / REPORT_FILE,
+        n_sources=final["counts"]["sources"],
+        n_with_face=final["counts"]["with_face"],
+        n_crops=final["counts"]["crops"],
+        no_face=[(e["source"], e["reason"]) for e in final["no_face"]],
+        unreadable=[(e["source"], e["reason"]) for e in final["unreadable"]],
+        skipped_cached=run.cached,
+        n_processed=run.processed,
+        n_removed=len(run.removed),
+    )
+
+
+def _checked_settings(
+    margin: float, size: int | None, keep: str, min_score: float, device: str, detector: FaceDetector | None
+) -> tuple[FaceDetector, dict[str, Any]]:
+    """The detector to use and the settings recorded in ``faces_config.json``; ``FacePrepError`` when invalid."""
     if keep not in KEEP_CHOICES:
         raise FacePrepError(f"keep must be one of {', '.join(KEEP_CHOICES)}, got {keep!r}")
     if not margin > 0:
@@ -167,12 +194,57 @@ def prepare_faces(
         "min_face_size": det.min_face_size,
         "format": "png",
     }
-    check_step_folders(src, out, CONFIG_FILE, settings, "face crops", FacePrepError)
-    out.mkdir(parents=True, exist_ok=True)
-    if not (out / CONFIG_FILE).is_file():
-        write_json(out / CONFIG_FILE, settings)
-    old_report = read_json(out / REPORT_FILE, default={}) or {}
+    return det, settings
 
+
+@dataclass
+class _FaceRun:
+    """The state of one ``prepare_faces`` run: sources by relative path, their crops' manifest rows, the sources
+    without a face or unreadable, and the counts its report gives."""
+
+    src: Path
+    out: Path
+    settings: dict[str, Any]
+    current: dict[str, Path]
+    n_skipped: int
+    rows_by_source: dict[str, list[dict[str, Any]]]
+    no_face: dict[str, dict[str, Any]]
+    unreadable: dict[str, str]
+    removed: list[str]
+    cached: int = 0
+    processed: int = 0
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [r for rows in self.rows_by_source.values() for r in rows]
+
+    def report(self) -> dict[str, Any]:
+        counts = {
+            "sources": len(self.current) + self.n_skipped,
+            "with_face": len(self.rows_by_source),
+            "no_face": len(self.no_face),
+            "unreadable": len(self.unreadable),
+            "crops": sum(len(r) for r in self.rows_by_source.values()),
+            "processed": self.processed,
+            "skipped_cached": self.cached,
+            "removed": len(self.removed),
+        }
+        return {
+            "src_dir": str(self.src),
+            "out_dir": str(self.out),
+            "settings": self.settings,
+            "detector_version": _detector_version(),
+            "counts": counts,
+            "no_face": [self.no_face[k] for k in sorted(self.no_face)],
+            "unreadable": [{"source": k, "reason": self.unreadable[k]} for k in sorted(self.unreadable)],
+        }
+
+
+def _scan_sources(src: Path, out: Path, settings: dict[str, Any]) -> _FaceRun:
+    """List the sources, link clip folders through, read what an earlier run left, and forget deleted sources
+    (their crops are removed)."""
+    from deepfake_lib.core.images import list_image_files
+
+    old_report = read_json(out / REPORT_FILE, default={}) or {}
     files, skipped = list_image_files(src)
     skipped += _raw_videos(src)
     _link_clips(src, out)
@@ -180,107 +252,81 @@ def prepare_faces(
     for row in _read_manifest(out / MANIFEST_FILE):
         rows_by_source.setdefault(row["source"], []).append(row)
     no_face: dict[str, dict[str, Any]] = {e["source"]: e for e in old_report.get("no_face", [])}
-    unreadable: dict[str, str] = {}
-    for s in skipped:
-        unreadable[_rel(s.path, src)] = s.reason
-
+    unreadable = {_rel(s.path, src): s.reason for s in skipped}
     current = {_rel(p, src): p for p in files}
     removed = [s for s in rows_by_source if s not in current] + [s for s in no_face if s not in current]
     for source in removed:
         _remove_crops(out, rows_by_source.pop(source, []))
         no_face.pop(source, None)
+    return _FaceRun(src, out, settings, current, len(skipped), rows_by_source, no_face, unreadable, removed)
 
+
+def _sources_to_process(run: _FaceRun) -> list[tuple[str, Path, tuple[int, int]]]:
+    """The new or changed sources as ``(relative path, path, (size, mtime_ns))``; unchanged ones count as cached,
+    and a changed one's old crops are removed."""
     todo: list[tuple[str, Path, tuple[int, int]]] = []
-    cached = 0
-    for rel, path in current.items():
+    for rel, path in run.current.items():
         try:
             st = path.stat()
         except OSError as exc:
-            unreadable[rel] = f"cannot read file ({exc.strerror or exc})"
+            run.unreadable[rel] = f"cannot read file ({exc.strerror or exc})"
             continue
         sig = (st.st_size, st.st_mtime_ns)
-        rows = rows_by_source.get(rel, [])
+        rows = run.rows_by_source.get(rel, [])
         if rows and all((int(r["source_size"]), int(r["source_mtime"])) == sig for r in rows):
-            cached += 1
+            run.cached += 1
             continue
-        entry = no_face.get(rel)
+        entry = run.no_face.get(rel)
         if entry is not None and (entry.get("source_size"), entry.get("source_mtime")) == sig:
-            cached += 1
+            run.cached += 1
             continue
-        _remove_crops(out, rows_by_source.pop(rel, []))
-        no_face.pop(rel, None)
+        _remove_crops(run.out, run.rows_by_source.pop(rel, []))
+        run.no_face.pop(rel, None)
         todo.append((rel, path, sig))
+    return todo
+
+
+def _crop_sources(
+    run: _FaceRun,
+    todo: list[tuple[str, Path, tuple[int, int]]],
+    det: FaceDetector,
+    keep: str,
+    margin: float,
+    size: int | None,
+    progress: bool,
+) -> None:
+    """Detect faces in ``todo`` in chunks and write their crops; manifest and report are flushed now and then."""
+    from tqdm.auto import tqdm
 
     claimed: dict[tuple[str, str], str] = {}
-    for source, rows in rows_by_source.items():
+    for source, rows in run.rows_by_source.items():
         parent = Path(source).parent.as_posix().lower()
         for row in rows:
             claimed[(parent, _crop_prefix(row).lower())] = source
-
     reason = no_face_reason(det.min_score)
-    processed, last_flush = 0, time.monotonic()
-
-    def report() -> dict[str, Any]:
-        counts = {
-            "sources": len(current) + len(skipped),
-            "with_face": len(rows_by_source),
-            "no_face": len(no_face),
-            "unreadable": len(unreadable),
-            "crops": sum(len(r) for r in rows_by_source.values()),
-            "processed": processed,
-            "skipped_cached": cached,
-            "removed": len(removed),
-        }
-        return {
-            "src_dir": str(src),
-            "out_dir": str(out),
-            "settings": settings,
-            "detector_version": _detector_version(),
-            "counts": counts,
-            "no_face": [no_face[k] for k in sorted(no_face)],
-            "unreadable": [{"source": k, "reason": unreadable[k]} for k in sorted(unreadable)],
-        }
-
-    try:
-        with tqdm(total=len(todo), desc="faces", unit="img", disable=not progress) as bar:
-            for start in range(0, len(todo), CHUNK):
-                chunk = todo[start : start + CHUNK]
-                loaded: list[tuple[str, Path, tuple[int, int], Image.Image]] = []
-                for rel, path, sig in chunk:
-                    try:
-                        loaded.append((rel, path, sig, load_image(path)))
-                    except ImageLoadError as exc:
-                        unreadable[rel] = exc.reason
-                found = det.detect_batch([img for *_, img in loaded])
-                for (rel, _path, sig, img), faces in zip(loaded, found, strict=True):
-                    if keep == "largest":
-                        faces = faces[:1]
-                    if not faces:
-                        no_face[rel] = {"source": rel, "reason": reason, "source_size": sig[0], "source_mtime": sig[1]}
-                    else:
-                        rows_by_source[rel] = _write_crops(img, faces, Path(rel), out, claimed, sig, margin, size)
-                    processed += 1
-                bar.update(len(chunk))
-                if time.monotonic() - last_flush > FLUSH_SECONDS:
-                    _write_outputs(out, [r for rows in rows_by_source.values() for r in rows], report())
-                    last_flush = time.monotonic()
-    finally:  # also on interruption: what was done so far is kept for the next run
-        final = report()
-        _write_outputs(out, [r for rows in rows_by_source.values() for r in rows], final)
-
-    return FacePrepResult(
-        out_dir=out,
-        manifest=out / MANIFEST_FILE,
-        report=out / REPORT_FILE,
-        n_sources=final["counts"]["sources"],
-        n_with_face=final["counts"]["with_face"],
-        n_crops=final["counts"]["crops"],
-        no_face=[(e["source"], e["reason"]) for e in final["no_face"]],
-        unreadable=[(e["source"], e["reason"]) for e in final["unreadable"]],
-        skipped_cached=cached,
-        n_processed=processed,
-        n_removed=len(removed),
-    )
+    last_flush = time.monotonic()
+    with tqdm(total=len(todo), desc="faces", unit="img", disable=not progress) as bar:
+        for start in range(0, len(todo), CHUNK):
+            chunk = todo[start : start + CHUNK]
+            loaded: list[tuple[str, Path, tuple[int, int], Image.Image]] = []
+            for rel, path, sig in chunk:
+                try:
+                    loaded.append((rel, path, sig, load_image(path)))
+                except ImageLoadError as exc:
+                    run.unreadable[rel] = exc.reason
+            found = det.detect_batch([img for *_, img in loaded])
+            for (rel, _path, sig, img), faces in zip(loaded, found, strict=True):
+                if keep == "largest":
+                    faces = faces[:1]
+                if not faces:
+                    run.no_face[rel] = {"source": rel, "reason": reason, "source_size": sig[0], "source_mtime": sig[1]}
+                else:
+                    run.rows_by_source[rel] = _write_crops(img, faces, Path(rel), run.out, claimed, sig, margin, size)
+                run.processed += 1
+            bar.update(len(chunk))
+            if time.monotonic() - last_flush > FLUSH_SECONDS:
+                _write_outputs(run.out, run.rows(), run.report())
+                last_flush = time.monotonic()
 
 
 def _raw_videos(src: Path) -> list[Skipped]:
