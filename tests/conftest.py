@@ -239,3 +239,15 @@ def notebook_run(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> N
             log=lambda msg, **_: lines.append(str(msg)),
         )  # fmt: skip
     return NotebookRun(root, base / "runs", lines, out.read_text(), err.read_text())
+
+
+# Under pytest-xdist (``make test`` runs two workers), a session fixture is built once per worker. The costly
+# shared ones stay shared by keeping every test that uses them on one worker (``--dist loadgroup``).
+SHARED_FIXTURE_GROUPS = {"notebook_run": "notebooks", "exported": "onnx"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        group = next((g for name, g in SHARED_FIXTURE_GROUPS.items() if name in item.fixturenames), None)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))

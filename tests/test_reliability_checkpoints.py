@@ -68,7 +68,7 @@ def test_a_failed_save_leaves_the_previous_checkpoint_intact(tmp_path: Path, mon
 
 SAVE_LOOP = """
 import sys, torch
-from deepfake_lib.models.detector import save_checkpoint
+from deepfake_lib.models.checkpoint import save_checkpoint
 path, i = sys.argv[1], 0
 big = {"format": "x", "blob": torch.randn(4_000_000)}
 while True:

@@ -8,9 +8,14 @@ from deepfake_lib.core.lazy import lazy_exports
 __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
-        "cpu_env": ("reexec_env", "reexec_with_malloc_env", "set_for_children"),
+        "cpu_env": ("MALLOC_ENV", "NO_REEXEC_ENV", "reexec_env", "reexec_with_malloc_env", "set_for_children"),
         "device": ("resolve_device", "seed_everything", "autocast", "needs_grad_scaler", "configure_backends"),
         "files": (
+            "IMAGE_EXTENSIONS",
+            "VIDEO_EXTENSIONS",
+            "LFS_POINTER_PREFIX",
+            "CLIP_SUFFIX",
+            "CLIP_INFO",
             "Skipped",
             "is_lfs_pointer",
             "lfs_pointer_reason",
@@ -19,6 +24,9 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "is_video_file",
         ),
         "images": (
+            "MAX_IMAGE_PIXELS",
+            "VIDEO_WAY_IN",
+            "VIDEO_HINT",
             "ImageLoadError",
             "to_rgb",
             "limit_aspect",
@@ -32,6 +40,12 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "load_clip",
         ),
         "runs": (
+            "CHECKPOINTS",
+            "BEST_MODEL",
+            "LAST_MODEL",
+            "FINETUNED_MODEL",
+            "FIGURES",
+            "METRICS_FILE",
             "project_root",
             "resolve_path",
             "new_run_id",
@@ -46,6 +60,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "save_figure_file",
         ),
         "video": (
+            "DEFAULT_FPS",
+            "NO_STREAM",
             "VideoError",
             "VideoInfo",
             "VideoFrame",

@@ -9,6 +9,10 @@ __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "blend": (
+            "LANDMARK_NAMES",
+            "TEMPLATE",
+            "BLEND_RATIOS",
+            "REGIONS",
             "PseudoFake",
             "as_rgb_array",
             "template_landmarks",
@@ -21,9 +25,17 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "shift_scale",
             "self_blend",
         ),
-        "clips": ("ClipPrepError", "ClipSettings", "has_videos", "read_clip_info", "VideoClips", "video_clips"),
+        "clips": (
+            "FORMAT_VERSION",
+            "ClipPrepError",
+            "ClipSettings",
+            "has_videos",
+            "read_clip_info",
+            "VideoClips",
+            "video_clips",
+        ),
         "datasets": ("DeepfakeDataset", "collate_skip_bad", "seed_worker", "make_loader", "resolve_num_workers"),
-        "faces": ("Face", "no_face_reason", "FaceDetector", "square_box", "crop_face"),
+        "faces": ("DETECTOR_NAME", "Face", "no_face_reason", "FaceDetector", "square_box", "crop_face"),
         "samplers": (
             "LengthGroupedBatchSampler",
             "ShardedBatchSampler",
@@ -33,6 +45,11 @@ __all__, __getattr__, __dir__ = lazy_exports(
         ),
         "scan": ("DataLayoutError", "Sample", "SplitScan", "find_class_dirs", "scan_split", "scan_dataset"),
         "selfblend": (
+            "FAKES_MODES",
+            "PSEUDO_TAG",
+            "LANDMARKS_VERSION",
+            "LANDMARKS_FILE",
+            "CHUNK",
             "check_fakes_mode",
             "required_classes",
             "training_labels",
@@ -49,6 +66,14 @@ __all__, __getattr__, __dir__ = lazy_exports(
         ),
         "tables": ("counts_table", "oversampling_preview", "sample_paths", "sample_clips", "pick_alternating"),
         "tracks": ("iou", "Track", "link_tracks", "track_crops"),
-        "transforms": ("RandomJPEG", "LimitAspect", "build_transform", "denormalize", "transform_frames"),
+        "transforms": (
+            "IMAGENET_MEAN",
+            "IMAGENET_STD",
+            "RandomJPEG",
+            "LimitAspect",
+            "build_transform",
+            "denormalize",
+            "transform_frames",
+        ),
     },
 )

@@ -8,9 +8,12 @@ from deepfake_lib.core.lazy import lazy_exports
 __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
-        "images": ("DemoSpec", "build_demo_dataset"),
-        "photos": ("photo_paths", "random_crop", "blend_mask", "perturb", "blend_perturbed"),
+        "images": ("MANIFEST", "DEMO_VERSION", "DemoSpec", "build_demo_dataset"),
+        "photos": ("ALL_PHOTOS", "photo_paths", "random_crop", "blend_mask", "perturb", "blend_perturbed"),
         "videos": (
+            "ASTRONAUT_FACE_BOX",
+            "ASTRONAUT_KEEP_BOX",
+            "VIDEO_STREAM",
             "VideoDemoSpec",
             "camera_path",
             "render_path",

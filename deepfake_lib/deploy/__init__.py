@@ -9,6 +9,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "export": (
+            "DEFAULT_OPSET",
+            "DEFAULT_TOLERANCE",
             "ExportError",
             "ExportFailed",
             "ExportResult",

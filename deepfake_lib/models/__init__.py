@@ -9,6 +9,10 @@ __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "backbones": (
+            "B_BACKBONES",
+            "LITE_BACKBONES",
+            "BACKBONES",
+            "FALLBACK_BACKBONE",
             "PretrainedWeightsUnavailable",
             "is_lite",
             "build_backbone",
@@ -18,6 +22,9 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "load_imagenet_weights",
         ),
         "checkpoint": (
+            "CHECKPOINT_FORMAT",
+            "CHECKPOINT_VERSION",
+            "CARRIED_KEYS",
             "CheckpointError",
             "weights_id",
             "checkpoint_weights_id",
@@ -38,6 +45,10 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "model_info",
         ),
         "frequency": (
+            "LUMA",
+            "POWER_EPS",
+            "DCT_EPS",
+            "BANDS",
             "to_gray",
             "hann_window",
             "power_spectrum",

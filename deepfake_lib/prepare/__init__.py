@@ -10,6 +10,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
     {
         "clips": ("ClipPrepResult", "clip_origins", "prepare_clips"),
         "dataset": (
+            "PREPARED_FILE",
             "PrepareError",
             "PreparedData",
             "default_prepared_root",
@@ -22,8 +23,15 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "checkpoint_info",
             "data_dir_for_run",
         ),
-        "faces": ("FacePrepError", "FacePrepResult", "prepare_faces"),
+        "faces": ("KEEP_CHOICES", "CHUNK", "FLUSH_SECONDS", "FacePrepError", "FacePrepResult", "prepare_faces"),
         "splits": (
+            "SPLIT_NAMES",
+            "INFO_FILE",
+            "TOOL",
+            "FORMAT_VERSION",
+            "ASSIGN_VERSION",
+            "FRACTION_TOLERANCE",
+            "MODES",
             "SplitError",
             "LeakageError",
             "RegexGrouper",

@@ -9,6 +9,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "plots": (
+            "PALETTE",
             "class_balance",
             "sample_grid",
             "pseudo_fake_grid",
@@ -27,10 +28,11 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "frame_strip",
             "clip_strips",
             "roc_levels",
+            "BAND_COLORS",
             "class_spectra",
             "radial_spectra",
             "spectrum_view",
         ),
-        "summary": ("describe_weights", "write_summary"),
+        "summary": ("SUMMARY_FILE", "HEADLINE", "describe_weights", "REPORT_KEYS", "SECTIONS", "write_summary"),
     },
 )

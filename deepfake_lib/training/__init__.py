@@ -9,6 +9,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "distributed": (
+            "T",
+            "FORKED_ENV",
             "Ranks",
             "current",
             "init_processes",
@@ -26,6 +28,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "average_batchnorm",
         ),
         "finetuning": (
+            "SUBDIR",
+            "COMPARE_KEYS",
             "FinetuneConfig",
             "FailureSet",
             "load_failures",
@@ -52,6 +56,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         ),
         "loop": (
             "TrainingDiverged",
+            "MONITORS",
             "monitored",
             "TrainConfig",
             "FitResult",

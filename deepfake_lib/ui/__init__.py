@@ -9,6 +9,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "gallery": (
+            "GROUPS",
+            "GROUP_COLORS",
             "Example",
             "parse_label",
             "score_failures",
