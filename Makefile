@@ -3,6 +3,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 ARGS ?=
+# pytest-xdist workers for make test (two cores here); the tests sharing a costly fixture stay on one worker
+TEST_WORKERS ?= 2
 
 # glibc returns large activations to the OS after every call unless told otherwise; these two settings
 # made EfficientNet-B0 2-4x faster on CPU here (see README, Performance).
@@ -31,7 +33,7 @@ pipeline: setup
 	$(PY) -m deepfake_lib.pipeline $(ARGS)
 
 test: setup
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check deepfake_lib tests
