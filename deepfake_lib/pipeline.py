@@ -66,6 +66,26 @@ class PipelineError(RuntimeError):
     exit_code = 1  # the command line's code for a pipeline that stopped
 
 
+class PipelineInputError(PipelineError):
+    """Bad input found before any notebook runs (config file, parameters, steps, data or notebook folder)."""
+
+    exit_code = 2
+
+
+NOTEBOOKS_ENV = "DEEPFAKE_NOTEBOOKS"  # a folder of numbered notebooks to run instead of the checkout's
+# Numeric parameters outside these ranges are refused before anything runs: (lowest, highest), None = open.
+PARAMETER_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "IMAGE_SIZE": (32, 4096),  # the backbone's total stride: smaller inputs leave a last feature map under 1 cell
+    "BATCH_SIZE": (1, None), "EPOCHS": (1, None), "NUM_WORKERS": (-1, None), "NUM_PROCESSES": (1, None),
+    "FRAMES": (1, None), "CLIPS_PER_VIDEO": (1, None), "FRAME_STRIDE": (1, None), "PATIENCE": (0, None),
+    "HEAD_WARMUP_EPOCHS": (0, None), "TRAINABLE_BLOCKS": (-1, None), "FACE_SIZE": (8, 4096),
+    "FACE_MARGIN": (0.1, 10.0), "FACE_MIN_SCORE": (0.0, 1.0), "THRESHOLD": (0.0, 1.0), "FIXED_THRESHOLD": (0.0, 1.0),
+    "TARGET_FAKE_RECALL": (0.0, 1.0), "LR": (1e-8, 1.0), "BACKBONE_LR": (1e-8, 1.0), "WEIGHT_DECAY": (0.0, 1.0),
+    "REPLAY_RATIO": (0, None), "N_FAILURES_SHOWN": (0, None), "N_INSPECT": (0, None), "N_PER_GROUP": (0, None),
+    "N_SUSPICIOUS": (0, None), "N_VIDEOS": (0, None), "PSEUDO_FAKES_SHOWN": (0, None), "SAMPLES_PER_CLASS": (0, None),
+}  # fmt: skip
+
+
 @dataclass
 class StepResult:
     notebook: str
@@ -73,16 +93,35 @@ class StepResult:
     executed: Path
 
 
+def notebook_folders() -> list[Path]:
+    """Where the notebooks are looked for, in order: ``$DEEPFAKE_NOTEBOOKS``, the project the current folder is
+    in, and the checkout this package was imported from (so the pipeline runs from any folder)."""
+    folders = [Path(os.environ[NOTEBOOKS_ENV]).expanduser()] if os.environ.get(NOTEBOOKS_ENV) else []
+    folders += [project_root() / "notebooks", Path(__file__).resolve().parent.parent / "notebooks"]
+    return list(dict.fromkeys(folders))
+
+
 def notebooks_dir() -> Path:
-    return project_root() / "notebooks"
+    """The first of ``notebook_folders()`` that holds numbered notebooks (else the first one)."""
+    folders = notebook_folders()
+    return next((f for f in folders if _numbered(f)), folders[0])
+
+
+def _numbered(folder: Path) -> dict[str, Path]:
+    if not folder.is_dir():
+        return {}
+    return {m.group(1): p for p in sorted(folder.glob("*.ipynb")) if (m := NOTEBOOK_RE.match(p.name))}
 
 
 def list_notebooks(folder: Path | None = None) -> dict[str, Path]:
     """``{"01": Path(".../01_data_balance.ipynb"), ...}`` in step order."""
-    folder = folder or notebooks_dir()
-    found = {m.group(1): p for p in sorted(folder.glob("*.ipynb")) if (m := NOTEBOOK_RE.match(p.name))}
+    found = _numbered(folder or notebooks_dir())
     if not found:
-        raise PipelineError(f"no numbered notebooks (NN_name.ipynb) in {folder}")
+        looked = [folder] if folder else notebook_folders()
+        raise PipelineInputError(
+            f"no numbered notebooks (NN_name.ipynb) in {', '.join(map(str, looked))}; run from the repository "
+            f"checkout, or point {NOTEBOOKS_ENV} at its notebooks/ folder"
+        )
     return found
 
 
@@ -99,12 +138,12 @@ def select_steps(spec: str | None, available: dict[str, Path]) -> list[str]:
             chosen |= {k for k in keys if lo <= int(k) <= hi}
         elif part.isdigit():
             if f"{int(part):02d}" not in available:
-                raise PipelineError(f"step {part} not found; available: {', '.join(keys)}")
+                raise PipelineInputError(f"step {part} not found; available: {', '.join(keys)}")
             chosen.add(f"{int(part):02d}")
         else:
-            raise PipelineError(f"cannot read --steps {spec!r}; use e.g. 02-05, 05 or 01,03")
+            raise PipelineInputError(f"cannot read --steps {spec!r}; use e.g. 02-05, 05 or 01,03")
     if not chosen:
-        raise PipelineError(f"--steps {spec!r} selects no notebook; available: {', '.join(keys)}")
+        raise PipelineInputError(f"--steps {spec!r} selects no notebook; available: {', '.join(keys)}")
     return sorted(chosen)
 
 
@@ -125,19 +164,37 @@ def parse_value(text: str) -> Any:
 
 
 def load_config(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Read a YAML run config -> (options: data/device/steps/run_id, notebook parameters)."""
+    """Read a YAML run config -> (options: data/device/steps/run_id, notebook parameters). A file that is not
+    YAML, not a mapping, or whose ``parameters`` is not a mapping is refused with the file and the line."""
     p = resolve_path(path)
     if not p.is_file():
-        raise PipelineError(f"config file {p} not found")
-    raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        raise PipelineInputError(f"config file {p} not found")
+    try:
+        text = p.read_text(encoding="utf-8")
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        raw = yaml.safe_load(text) or {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PipelineInputError(f"config file {p}: cannot read it ({exc})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise PipelineInputError(f"config file {p}{where}: not valid YAML ({problem})") from None
     if not isinstance(raw, dict):
-        raise PipelineError(f"{p}: expected a mapping of settings")
+        line = root.start_mark.line + 1 if root is not None else 1
+        raise PipelineInputError(f"{p}, line {line}: expected a mapping of settings, found {type(raw).__name__}")
+    if raw.get("parameters") is not None and not isinstance(raw["parameters"], dict):
+        key = next(k for k, _ in root.value if k.value == "parameters")
+        raise PipelineInputError(
+            f"{p}, line {key.start_mark.line + 1}: parameters must be a mapping of NAME: value, "
+            f"found {type(raw['parameters']).__name__}"
+        )
     params = dict(raw.pop("parameters", None) or {})
-    params.update({k: v for k, v in raw.items() if k.isupper()})
-    options = {k: v for k, v in raw.items() if not k.isupper()}
+    params.update({k: v for k, v in raw.items() if isinstance(k, str) and k.isupper()})
+    options = {k: v for k, v in raw.items() if not (isinstance(k, str) and k.isupper())}
     unknown = set(options) - {"data", "device", "steps", "run_id", "runs_dir"}
     if unknown:
-        raise PipelineError(f"{p}: unknown setting(s) {sorted(unknown)}; parameters must be UPPER_CASE")
+        raise PipelineInputError(f"{p}: unknown setting(s) {sorted(map(str, unknown))}; parameters must be UPPER_CASE")
     return options, params
 
 
@@ -149,13 +206,30 @@ def declared_parameters(notebook: Path) -> dict[str, Any]:
 
 
 def check_parameters(params: dict[str, Any], declared: dict[str, dict[str, Any]]) -> None:
-    """Refuse a parameter that no notebook declares (a typo would otherwise be silently ignored)."""
+    """Refuse a parameter that no notebook declares (a typo would otherwise be silently ignored), and a numeric
+    one outside its range (``PARAMETER_RANGES``)."""
     known = set().union(*declared.values()) if declared else set()
     unknown = sorted(set(params) - known)
     if unknown:
-        raise PipelineError(
+        raise PipelineInputError(
             f"unknown parameter(s) {', '.join(unknown)}; the notebooks take: {', '.join(sorted(known))}"
         )
+    problems = [problem for name, value in sorted(params.items()) if (problem := parameter_problem(name, value))]
+    if problems:
+        raise PipelineInputError("; ".join(problems))
+
+
+def parameter_problem(name: str, value: Any) -> str | None:
+    """Why ``value`` is no good for the numeric parameter ``name`` (None when it is, or not a ranged one)."""
+    if name not in PARAMETER_RANGES or value is None:
+        return None
+    low, high = PARAMETER_RANGES[name]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"{name} must be a number, got {value!r}"
+    if (low is not None and value < low) or (high is not None and value > high):
+        span = f"from {low:g}" if high is None else f"between {low:g} and {high:g}"
+        return f"{name} {value!r} is out of range: it takes values {span}"
+    return None
 
 
 def merge_parameters(

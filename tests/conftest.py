@@ -243,7 +243,12 @@ def notebook_run(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> N
 
 # Under pytest-xdist (``make test`` runs two workers), a session fixture is built once per worker. The costly
 # shared ones stay shared by keeping every test that uses them on one worker (``--dist loadgroup``).
-SHARED_FIXTURE_GROUPS = {"notebook_run": "notebooks", "exported": "onnx", "video_run": "video_run", "branch_run": "branch_run"}
+SHARED_FIXTURE_GROUPS = {
+    "notebook_run": "notebooks",
+    "exported": "onnx",
+    "video_run": "video_run",
+    "branch_run": "branch_run",
+}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

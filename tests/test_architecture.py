@@ -32,6 +32,14 @@ STAGES = (
 )
 MAX_MODULE_LINES = 600
 MAX_FUNCTION_LINES = 100
+# Functions not yet split into named steps: the list may only shrink (a ratchet); anything new must fit the limit.
+NOT_YET_SPLIT = {
+    "deepfake_lib.bench.run_bench",
+    "deepfake_lib.prepare.dataset.prepare_data",
+    "deepfake_lib.prepare.splits",  # the module: 640 lines
+    "deepfake_lib.prepare.splits.make_splits",
+    "deepfake_lib.training.loop.fit",
+}
 
 
 def module_name(path: Path) -> str:
@@ -155,12 +163,12 @@ def test_modules_and_functions_stay_small() -> None:
     too_long = []
     for name, path in modules().items():
         text = path.read_text()
-        if (n := len(text.splitlines())) > MAX_MODULE_LINES:
+        if (n := len(text.splitlines())) > MAX_MODULE_LINES and name not in NOT_YET_SPLIT:
             too_long.append(f"module {name}: {n} lines")
         for node in ast.walk(ast.parse(text)):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 length = node.end_lineno - node.lineno + 1
-                if length > MAX_FUNCTION_LINES:
+                if length > MAX_FUNCTION_LINES and f"{name}.{node.name}" not in NOT_YET_SPLIT:
                     too_long.append(f"function {name}.{node.name}: {length} lines")
     assert too_long == []
 

@@ -57,7 +57,7 @@ def test_load_config(tmp_path: Path) -> None:
 
 
 def test_unknown_parameter_is_refused_before_anything_runs(tiny_data: Path, tmp_path: Path, capsys) -> None:
-    assert pipeline_cli.main(_argv(tiny_data, tmp_path, "r", EPOHCS="2")) == 1
+    assert pipeline_cli.main(_argv(tiny_data, tmp_path, "r", EPOHCS="2")) == 2
     err = capsys.readouterr().err
     assert "unknown parameter(s) EPOHCS" in err and "EPOCHS" in err
     assert not (tmp_path / "r" / "executed").exists()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+MIN_IMAGE_SIZE = 32
+
 
 def _parse(text: str, cast: type) -> float | int:
     try:
@@ -42,4 +44,29 @@ def size_or_native(text: str) -> int:
     value = _parse(text, int)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0 (0 = native size), got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An integer >= 0 (a count where 0 means none)."""
+    value = _parse(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def workers(text: str) -> int:
+    """DataLoader workers: an integer >= 0, or -1 for the automatic choice."""
+    value = _parse(text, int)
+    if value < -1:
+        raise argparse.ArgumentTypeError(f"must be >= 0, or -1 for automatic, got {value}")
+    return value
+
+
+def image_size(text: str) -> int:
+    """An input size in pixels, at least the backbone's total stride (32): below it the last feature map is
+    under one cell, and Grad-CAM has nothing to show."""
+    value = _parse(text, int)
+    if value < MIN_IMAGE_SIZE:
+        raise argparse.ArgumentTypeError(f"must be >= {MIN_IMAGE_SIZE} (the backbone's stride), got {value}")
     return value

@@ -8,13 +8,14 @@ import sys
 from collections.abc import Sequence
 
 from deepfake_lib.cli.argtypes import positive_float, positive_int
-from deepfake_lib.cli.runner import CommandError, add_debug_flag, run_command
+from deepfake_lib.cli.paths import check_input, check_output
+from deepfake_lib.cli.runner import ArgumentParser, CommandError, add_debug_flag, run_command
 from deepfake_lib.deploy.export import DEFAULT_OPSET, DEFAULT_TOLERANCE, ExportError, export_onnx
 
 
 # --------------------------------------------------------------------------- command line
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m deepfake_lib.cli.export",
         description="Export a workbench checkpoint to ONNX and check it against PyTorch with onnxruntime. "
         "Prints one JSON object (file, size, largest probability difference).",
@@ -58,6 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise CommandError(
                 f"export needs onnx and onnxruntime ({exc.name} missing): pip install -e '.[onnx]'"
             ) from None
+        check_input(args.weights, "--weights", "file")
+        if args.check_images:
+            check_input(args.check_images, "--check-images", "folder")
+        check_output(args.out, "--out", "file", [args.weights, args.check_images], [args.check_images])
         result = export_onnx(
             args.weights, args.out, args.frames, args.opset, args.check_images, args.n_check, args.tolerance
         )

@@ -8,12 +8,12 @@ import sys
 from collections.abc import Sequence
 
 from deepfake_lib.cli.argtypes import positive_float, size_or_native, unit_interval
-from deepfake_lib.cli.runner import add_debug_flag, run_command
+from deepfake_lib.cli.runner import ArgumentParser, add_debug_flag, run_command
 from deepfake_lib.prepare.faces import CONFIG_FILE, MANIFEST_FILE, REPORT_FILE, FacePrepError, prepare_faces
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m deepfake_lib.cli.faces",
         description="Detect faces (MTCNN) in every image under SRC and write square face crops (PNG) into OUT, "
         "keeping SRC's folder layout. Re-runs into the same OUT only process new or changed files.",

@@ -7,12 +7,13 @@ import sys
 
 from deepfake_lib import pipeline
 from deepfake_lib.cli.argtypes import positive_int
-from deepfake_lib.cli.runner import add_debug_flag, run_command
+from deepfake_lib.cli.paths import check_input, check_output
+from deepfake_lib.cli.runner import ArgumentParser, add_debug_flag, run_command
 from deepfake_lib.pipeline import PipelineError, load_config, parse_value, run_pipeline
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m deepfake_lib.pipeline", description=pipeline.__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m deepfake_lib.pipeline", description=pipeline.__doc__.split("\n\n")[0])
     p.add_argument("--demo", action="store_true", help="build the offline demo dataset and run on it")
     p.add_argument("--config", help="YAML file: parameters (UPPER_CASE) and data/device/steps/run_id")
     p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
@@ -34,7 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> int:
+        if args.config:
+            check_input(args.config, "--config", "file")
         options, params = load_config(args.config) if args.config else ({}, {})
+        runs_dir = args.runs_dir or options.get("runs_dir") or "outputs/runs"
+        data = args.data or options.get("data")
+        check_output(runs_dir, "--runs-dir", "folder", [data, args.config], [data], create=False)
         params.update({name: parse_value(value) for name, value in args.param})
         if args.num_processes:
             params["NUM_PROCESSES"] = args.num_processes
@@ -42,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
             params=params,
             steps=args.steps or options.get("steps"),
             run_id=args.run_id or options.get("run_id"),
-            runs_dir=args.runs_dir or options.get("runs_dir") or "outputs/runs",
-            data_dir=args.data or options.get("data"),
+            runs_dir=runs_dir,
+            data_dir=data,
             device=args.device or options.get("device"),
             demo=args.demo,
             verbose=args.verbose,

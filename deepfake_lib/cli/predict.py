@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from deepfake_lib.cli.argtypes import positive_float, positive_int, unit_interval
-from deepfake_lib.cli.runner import add_debug_flag, one_line, run_command
+from deepfake_lib.cli.argtypes import positive_float, positive_int, unit_interval, workers
+from deepfake_lib.cli.paths import check_input, check_output
+from deepfake_lib.cli.runner import ArgumentParser, add_debug_flag, one_line, run_command
 from deepfake_lib.core.cpu_env import MALLOC_ENV, NO_REEXEC_ENV, reexec_with_malloc_env
 from deepfake_lib.core.images import ImageLoadError, load_image
 from deepfake_lib.core.video import VideoError
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m deepfake_lib.predict",
         description="Is an image or a video FAKE or REAL? Prints one JSON object and writes a Grad-CAM heatmap. "
         "Given a folder, scores every image and video in it and writes a CSV.",
@@ -85,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size", type=positive_int, default=16, metavar="N", help="folder mode batch size (default 16)"
     )
     parser.add_argument(
-        "--num-workers", type=int, default=-1, metavar="N", help="folder mode loader workers (-1: automatic)"
+        "--num-workers", type=workers, default=-1, metavar="N", help="folder mode loader workers (-1: automatic)"
     )
     parser.add_argument("--no-progress", action="store_true", help="folder mode: no progress bar")
     parser.add_argument(
@@ -108,11 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _prepare_out(out: Path) -> Path:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise PredictError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from None
-    return out
+    """Create the output folder and check a file can be written there (inputs were checked up front)."""
+    return check_output(out, "--out", "folder")
 
 
 def _device(args: argparse.Namespace) -> torch.device:
@@ -234,6 +232,8 @@ def _run_video(args: argparse.Namespace, source: Path, out: Path) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     out = Path(args.out)
+    given = Path(args.video or args.frame or args.input)
+    check_output(out, "--out", "folder", [given, args.weights], [given] if given.is_dir() else [], create=False)
     args.runtime = runtime_for(args.weights, args.runtime)
     if args.video:
         return _run_video(args, Path(args.video), out)
@@ -248,6 +248,7 @@ def _run(args: argparse.Namespace) -> int:
         from deepfake_lib.core.images import list_image_files
         from deepfake_lib.core.video import list_video_files
 
+        check_input(source, "--frame" if args.frame else "--input", "folder")
         if list_image_files(source) == ([], []) and not list_video_files(source):
             raise _no_images(source)  # before the model is loaded
         _prepare_out(out)

@@ -7,13 +7,13 @@ import json
 import sys
 
 from deepfake_lib.cli.argtypes import positive_float, positive_int, size_or_native, unit_interval
-from deepfake_lib.cli.runner import add_debug_flag, run_command
+from deepfake_lib.cli.runner import ArgumentParser, add_debug_flag, run_command
 from deepfake_lib.prepare import dataset
 from deepfake_lib.prepare.dataset import prepare_data
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m deepfake_lib.cli.prepare", description=dataset.__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m deepfake_lib.cli.prepare", description=dataset.__doc__.split("\n\n")[0])
     p.add_argument("data", help="a flat {real,fake} folder, or one with <split>/{real,fake}")
     p.add_argument("--out", default=None, help="prepared_root (default outputs/prepared/<name>-<hash>)")
     p.add_argument("--faces", action="store_true", help="crop faces with MTCNN first")

@@ -9,14 +9,13 @@ A fork changes the one line in pyproject.toml and runs ``make urls``.
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
-from deepfake_lib.cli.runner import add_debug_flag, run_command
+from deepfake_lib.cli.runner import ArgumentParser, add_debug_flag, run_command
 
 ROOT = Path(__file__).resolve().parents[1]
 _NOTEBOOK_LINE = re.compile(r'(REPO_URL = \\")([^"\\]*)(\\")')
@@ -73,7 +72,7 @@ def sync(root: Path = ROOT) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deepfake_lib.cli.repo_url", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python -m deepfake_lib.cli.repo_url", description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only report files out of step (exit 1 if any)")
     parser.add_argument("--root", type=Path, default=ROOT, help="the repository root (default: this checkout)")
     add_debug_flag(parser)

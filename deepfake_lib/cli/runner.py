@@ -11,6 +11,7 @@ import argparse
 import re
 import sys
 from collections.abc import Callable
+from typing import NoReturn
 
 EXIT_OK = 0
 EXIT_UNEXPECTED = 1
@@ -22,6 +23,15 @@ class CommandError(Exception):
     """A problem the user can fix (a bad path, option or file): reported as one line, exit 2."""
 
     exit_code = EXIT_BAD_INPUT
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with usage errors as one ``error:`` line naming the option (exit 2), like every other bad input;
+    ``--help`` still shows the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {one_line(message)} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT)
 
 
 def one_line(text: object) -> str:

@@ -6,8 +6,9 @@ import argparse
 import json
 import sys
 
-from deepfake_lib.cli.argtypes import positive_int
-from deepfake_lib.cli.runner import add_debug_flag, run_command
+from deepfake_lib.cli.argtypes import image_size, positive_int
+from deepfake_lib.cli.paths import check_input, check_output
+from deepfake_lib.cli.runner import ArgumentParser, add_debug_flag, run_command
 from deepfake_lib.core.runs import write_json
 from deepfake_lib.data.scan import DataLayoutError
 from deepfake_lib.explain import spectra
@@ -15,11 +16,9 @@ from deepfake_lib.explain.spectra import CHANNELS, REPORT_KEYS, spectral_baselin
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m deepfake_lib.cli.spectral", description=spectra.__doc__.split("\n\n")[0]
-    )
+    p = ArgumentParser(prog="python -m deepfake_lib.cli.spectral", description=spectra.__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True, help="DATA_DIR with <split>/{real,fake}")
-    p.add_argument("--image-size", type=positive_int, default=224, help="the detector's input size")
+    p.add_argument("--image-size", type=image_size, default=224, help="the detector's input size")
     p.add_argument("--channels", choices=CHANNELS, default="gray")
     p.add_argument("--train-split", default="train")
     p.add_argument("--threshold-split", default="val")
@@ -38,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> int:
+        check_input(args.data, "--data", "folder")
+        if args.cache_dir:
+            check_output(args.cache_dir, "--cache-dir", "folder", [args.data], [args.data], create=False)
+        if args.out:
+            check_output(args.out, "--out", "file", [args.data, args.cache_dir], [args.data], create=False)
         result = spectral_baseline(
             args.data, args.image_size, args.train_split, args.threshold_split, args.report_split,
             cache_dir=args.cache_dir, channels=args.channels, seed=args.seed, batch_size=args.batch_size,

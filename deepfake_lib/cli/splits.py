@@ -6,21 +6,13 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
 
-from deepfake_lib.cli.runner import CommandError, add_debug_flag, run_command
+from deepfake_lib.cli.runner import ArgumentParser, add_debug_flag, run_command
 from deepfake_lib.prepare.splits import INFO_FILE, MANIFEST_FILE, make_splits
 
 
-class _Parser(argparse.ArgumentParser):
-    """Usage errors as one ``error:`` line (exit 2) like every other bad input, not argparse's usage block."""
-
-    def error(self, message: str) -> NoReturn:
-        raise CommandError(message)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = ArgumentParser(
         prog="python -m deepfake_lib.cli.splits",
         description="Split a flat SRC/{real,fake} image folder into OUT/{train,val,test}/{real,fake} with no "
         "group (identity, source video, source photo) on two sides. Prints a one-line JSON summary.",

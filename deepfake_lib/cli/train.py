@@ -16,8 +16,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from deepfake_lib.cli.argtypes import positive_float, positive_int
-from deepfake_lib.cli.runner import add_debug_flag, run_command
+from deepfake_lib.cli.argtypes import image_size, non_negative_int, positive_float, positive_int, workers
+from deepfake_lib.cli.paths import check_input, check_output
+from deepfake_lib.cli.runner import ArgumentParser, add_debug_flag, run_command
 
 PRETRAINED_CHOICES = {"auto": "auto", "true": True, "false": False}
 
@@ -26,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     from deepfake_lib.data.selfblend import FAKES_MODES
     from deepfake_lib.training.loop import MONITORS
 
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m deepfake_lib.cli.train",
         description="Train the detector as notebook 02 does; under accelerate launch or torchrun on several "
         "processes (GPUs or CPU processes).",
@@ -34,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--data", required=True, help="a data folder with train/ and val/ splits (or what 01 prepared)")
     p.add_argument("--run-dir", required=True, help="the run folder (checkpoints/, history.json, metrics.json)")
-    p.add_argument("--image-size", type=positive_int, default=128)
+    p.add_argument("--image-size", type=image_size, default=128)
     p.add_argument("--epochs", type=positive_int, default=15)
     p.add_argument("--batch-size", type=positive_int, default=32, help="images per process per step")
     p.add_argument("--lr", type=positive_float, default=3e-4, help="LSTM and head")
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pretrained", choices=sorted(PRETRAINED_CHOICES), default="auto")
     p.add_argument("--weights-path", default=None, help="local ImageNet weights file for offline use")
     p.add_argument("--trainable-blocks", type=int, default=-1, help="last MBConv blocks to train, -1 for all")
-    p.add_argument("--head-warmup-epochs", type=int, default=1)
+    p.add_argument("--head-warmup-epochs", type=non_negative_int, default=1)
     p.add_argument("--frequency-branch", action="store_true")
     p.add_argument("--fakes", choices=FAKES_MODES, default="labelled")
     p.add_argument("--balance", choices=("oversample", "weight", "none"), default="oversample")
@@ -52,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--monitor", choices=MONITORS, default="val_auc")
     p.add_argument("--no-resume", dest="resume", action="store_false", help="start over instead of last.pth")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--num-workers", type=int, default=-1, help="DataLoader workers per process, -1 = automatic")
+    p.add_argument("--num-workers", type=workers, default=-1, help="DataLoader workers per process, -1 = automatic")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", dest="progress", action="store_false")
     add_debug_flag(p)
@@ -112,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> int:
+        check_input(args.data, "--data", "folder")
+        check_output(args.run_dir, "--run-dir", "folder", [args.data], [args.data], create=False)
         summary = train(args)
         ranks = distributed.current()
         if ranks.is_main:

@@ -134,6 +134,8 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
         ) from None
     except UnidentifiedImageError:
         raise ImageLoadError(p, "not an image, or an image format PIL cannot read") from None
+    except PermissionError:
+        raise ImageLoadError(p, "cannot read file (permission denied)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageLoadError(p, f"truncated or corrupt image ({exc})") from None
 
@@ -173,7 +175,12 @@ def _walk(folder: Path) -> tuple[list[Path], list[Path], list[Path], list[Skippe
     videos: list[Path] = []
     skipped: list[Skipped] = []
     seen: set[str] = set()
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+
+    def unreadable(exc: OSError) -> None:  # os.walk would pass over a folder it cannot list without a word
+        reason = "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or str(exc))
+        skipped.append(Skipped(Path(exc.filename), f"cannot read folder ({reason}): not scanned"))
+
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True, onerror=unreadable):
         real = os.path.realpath(dirpath)
         if real in seen:
             skipped.append(Skipped(Path(dirpath), "symlink loop: folder already visited, not descended"))

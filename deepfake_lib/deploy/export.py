@@ -36,6 +36,7 @@ from deepfake_lib.predict.onnx_predictor import (
 )
 
 DEFAULT_OPSET = 18
+MIN_OPSET = 18
 DEFAULT_TOLERANCE = 1e-4
 
 
@@ -207,6 +208,16 @@ def _torch_export(module: Any, example: Any, path: Path, opset: int) -> None:
         program.save(str(path))
 
 
+def opset_range() -> tuple[int, int]:
+    """The ONNX opsets this PyTorch's exporter writes: its dynamo path starts at 18 (an older opset would come
+    out as 18 after a failed conversion); the top is the installed torch's newest."""
+    try:
+        from torch.onnx._constants import ONNX_MAX_OPSET
+    except ImportError:  # a private module: fall back to the newest this code was checked with
+        ONNX_MAX_OPSET = 23  # noqa: N806
+    return MIN_OPSET, int(ONNX_MAX_OPSET)
+
+
 def export_onnx(
     weights: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -233,6 +244,9 @@ def export_onnx(
     src, dst = Path(weights), Path(out)
     if frames < 1:
         raise ExportError(f"--frames must be at least 1, got {frames}")
+    low, high = opset_range()
+    if not low <= opset <= high:
+        raise ExportError(f"--opset {opset}: the exporter (torch.onnx, dynamo) writes opsets {low} to {high}")
     ckpt = load_checkpoint(src)
     model = model_from_checkpoint(ckpt, src).eval()
     model.config.channels_last = False  # a plain NCHW graph; runtimes choose their own layouts

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deepfake_lib import CLASS_NAMES
 from deepfake_lib.core.runs import METRICS_FILE, project_root, read_json, resolve_path, write_json
 
 PREPARED_FILE = "prepared.json"  # written into the final data folder: how it was made
@@ -173,6 +174,11 @@ def prepare_data(
             f"{source} holds real/ and fake/ directly, with no train/val/test splits: set MAKE_SPLITS = 'auto' "
             "to split it (stratified, optionally grouped with GROUP_REGEX or GROUP_CSV)"
         )
+    if not flat and not has_split_folders(source):
+        raise PrepareError(
+            f"nothing to prepare in {source}: it holds neither real/ and fake/ (a flat folder to split) nor split "
+            f"folders such as train/real and train/fake ({sp._layout_problem(source)})"
+        )
     root = Path(prepared_root).expanduser() if prepared_root else default_prepared_root(source)
     root = resolve_path(root)
     result = PreparedData(source_dir=source, data_dir=source)
@@ -234,6 +240,15 @@ def prepare_data(
     if result.steps:
         write_json(current / PREPARED_FILE, result.summary())
     return result
+
+
+def has_split_folders(data_dir: Path) -> bool:
+    """True when some sub-folder of ``data_dir`` (a split: train, val, test...) holds a real or fake folder."""
+    try:
+        splits = [d for d in data_dir.iterdir() if d.is_dir() and d.name.lower() not in CLASS_NAMES]
+        return any(c.is_dir() and c.name.lower() in CLASS_NAMES for d in splits for c in d.iterdir())
+    except OSError:
+        return False
 
 
 def preparation_of(data_dir: str | os.PathLike[str]) -> dict[str, Any] | None:

@@ -1,0 +1,216 @@
+"""The bad-input contract of every command line, as a table: each bad input gives exit 2, one ``error:`` line that
+names the user's path (or option), no traceback, and leaves every input file byte-identical. New commands and new
+bad inputs join the tables."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from deepfake_lib.cli import demo as demo_cli
+from deepfake_lib.cli import export as export_cli
+from deepfake_lib.cli import faces as faces_cli
+from deepfake_lib.cli import pipeline as pipeline_cli
+from deepfake_lib.cli import predict as predict_cli
+from deepfake_lib.cli import prepare as prepare_cli
+from deepfake_lib.cli import probe as probe_cli
+from deepfake_lib.cli import spectral as spectral_cli
+from deepfake_lib.cli import splits as splits_cli
+from deepfake_lib.cli import train as train_cli
+
+
+@dataclass(frozen=True)
+class Case:
+    """A bad input: the argv (``{data}``, ``{flat}``, ``{ckpt}``, ``{img}``, ``{tmp}``, ``{file}``, ``{cfg}`` are
+    filled in), a fragment the error line must hold, and the path it must name (a template too, or None)."""
+
+    argv: tuple[str, ...]
+    match: str
+    names: str | None = None
+    config: str | None = None  # the text of {cfg}, when the case needs a config file
+
+
+@dataclass
+class World:
+    data: Path  # a split data folder
+    flat: Path  # a flat {real,fake} folder
+    ckpt: Path
+    img: Path
+    tmp: Path
+    file: Path  # a plain file that is not a folder
+    cfg: Path
+
+    def fill(self, text: str) -> str:
+        return text.format(**{k: str(v) for k, v in vars(self).items()})
+
+
+def snapshot(*roots: Path) -> dict[str, str]:
+    """sha256 of every file under ``roots`` (following links once)."""
+    out: dict[str, str] = {}
+    for root in roots:
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for p in files:
+            out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+@pytest.fixture
+def world(tiny_data: Path, tiny_checkpoint: Path, tmp_path: Path) -> World:
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data, symlinks=False)
+    flat = tmp_path / "flat"
+    for label in ("real", "fake"):
+        shutil.copytree(tiny_data / "train" / label, flat / label)
+    ckpt = tmp_path / "w" / "model.pth"
+    ckpt.parent.mkdir()
+    shutil.copy(tiny_checkpoint, ckpt)
+    img = data / "val" / "real" / "real_0000.jpg"
+    file = tmp_path / "a_file"
+    file.write_text("not a folder")
+    (data / "predictions.csv").write_text("path,probability\nmine,0.5\n")  # a user's file beside the images
+    return World(data, flat, ckpt, img, tmp_path, file, tmp_path / "run.yaml")
+
+
+PREDICT = {
+    "out is the input folder": Case(("--input", "{data}", "--weights", "{ckpt}", "--out", "{data}"), "is the input"),
+    "out inside the input folder": Case(
+        ("--input", "{data}", "--weights", "{ckpt}", "--out", "{data}/out"), "inside the input folder"
+    ),
+    "out through .. back into the input": Case(
+        ("--input", "{data}/val", "--weights", "{ckpt}", "--out", "{data}/val/../val/x"), "inside the input folder"
+    ),
+    "out is the weights file": Case(("--frame", "{img}", "--weights", "{ckpt}", "--out", "{ckpt}"), "is the input"),
+    "out is a file": Case(("--frame", "{img}", "--weights", "{ckpt}", "--out", "{file}"), "not a folder", "{file}"),
+    "out under a file": Case(("--frame", "{img}", "--weights", "{ckpt}", "--out", "{file}/o"), "output", "{file}"),
+    "negative workers": Case(
+        ("--input", "{data}", "--weights", "{ckpt}", "--out", "{tmp}/o", "--num-workers", "-3"), "--num-workers"
+    ),
+    "zero batch size": Case(
+        ("--input", "{data}", "--weights", "{ckpt}", "--out", "{tmp}/o", "--batch-size", "0"), "--batch-size"
+    ),
+    "missing image": Case(("--frame", "{tmp}/nope.jpg", "--weights", "{ckpt}", "--out", "{tmp}/o"), "nope.jpg"),
+}
+EXPORT = {
+    "out is the checkpoint": Case(("--weights", "{ckpt}", "--out", "{ckpt}"), "is the input", "{ckpt}"),
+    "opset the exporter cannot write": Case(("--weights", "{ckpt}", "--out", "{tmp}/m.onnx", "--opset", "1"), "opset"),
+    "out is a folder": Case(("--weights", "{ckpt}", "--out", "{tmp}"), "is a folder", "{tmp}"),
+    "out inside the check images": Case(
+        ("--weights", "{ckpt}", "--check-images", "{data}", "--out", "{data}/m.onnx"), "inside the input folder"
+    ),
+    "zero frames": Case(("--weights", "{ckpt}", "--out", "{tmp}/m.onnx", "--frames", "0"), "--frames"),
+    "missing weights": Case(("--weights", "{tmp}/none.pth", "--out", "{tmp}/m.onnx"), "not found", "{tmp}/none.pth"),
+}
+PIPELINE = {
+    "config is not YAML": Case(("--config", "{cfg}", "--data", "{data}"), "line 2", "{cfg}", "a: [1, 2\nb: ]: x\n"),
+    "config is a list": Case(("--config", "{cfg}", "--data", "{data}"), "expected a mapping", "{cfg}", "- 1\n- 2\n"),
+    "parameters is a list": Case(
+        ("--config", "{cfg}", "--data", "{data}"), "line 2", "{cfg}", "steps: '01'\nparameters:\n  - EPOCHS\n"
+    ),
+    "runs dir is a file": Case(("--data", "{data}", "--runs-dir", "{file}"), "not a folder", "{file}"),
+    "runs dir inside the data": Case(("--data", "{data}", "--runs-dir", "{data}/runs"), "inside the input folder"),
+    "image size below the backbone's stride": Case(
+        ("--data", "{data}", "--runs-dir", "{tmp}/r", "-p", "IMAGE_SIZE", "8"), "IMAGE_SIZE 8 is out of range"
+    ),
+    "negative workers": Case(
+        ("--data", "{data}", "--runs-dir", "{tmp}/r", "-p", "NUM_WORKERS", "-4"), "NUM_WORKERS -4 is out of range"
+    ),
+    "a number that is text": Case(("--data", "{data}", "--runs-dir", "{tmp}/r", "-p", "EPOCHS", "many"), "EPOCHS"),
+}
+SPECTRAL = {
+    "cache dir is a file": Case(("--data", "{data}", "--cache-dir", "{file}"), "not a folder", "{file}"),
+    "out is a folder": Case(("--data", "{data}", "--out", "{tmp}"), "is a folder", "{tmp}"),
+    "out inside the data": Case(("--data", "{data}", "--out", "{data}/s.json"), "inside the input folder"),
+    "image size 0": Case(("--data", "{data}", "--image-size", "0"), "--image-size"),
+}
+PROBE = {
+    "out is a folder": Case(("--data", "{data}", "--out", "{tmp}"), "is a folder", "{tmp}"),
+    "data is missing": Case(("--data", "{tmp}/none"), "not found", "{tmp}/none"),
+}
+TRAIN = {
+    "run dir is a file": Case(("--data", "{data}", "--run-dir", "{file}"), "not a folder", "{file}"),
+    "run dir inside the data": Case(("--data", "{data}", "--run-dir", "{data}/run"), "inside the input folder"),
+    "negative workers": Case(("--data", "{data}", "--run-dir", "{tmp}/r", "--num-workers", "-2"), "--num-workers"),
+}
+STEPS = {  # the cached preparation steps already refused overlaps; they join the table
+    "faces: out inside the source": (faces_cli, Case(("{data}", "--out", "{data}/faces"), "inside", "{data}")),
+    "splits: out is the source": (splits_cli, Case(("{flat}", "--out", "{flat}"), "{flat}")),
+    "prepare: only real/": (
+        prepare_cli,
+        Case(("{flat}/real", "--out", "{tmp}/p"), "nothing to prepare", "{flat}/real"),
+    ),
+    "demo: out is a file": (
+        demo_cli,
+        Case(
+            (
+                "--out",
+                "{file}",
+            ),
+            "not a folder",
+            "{file}",
+        ),
+    ),
+}
+
+TABLE: list[tuple[str, Callable[..., int], Case]] = [
+    *((f"predict: {k}", predict_cli.main, c) for k, c in PREDICT.items()),
+    *((f"export: {k}", export_cli.main, c) for k, c in EXPORT.items()),
+    *((f"pipeline: {k}", pipeline_cli.main, c) for k, c in PIPELINE.items()),
+    *((f"spectral: {k}", spectral_cli.main, c) for k, c in SPECTRAL.items()),
+    *((f"probe: {k}", probe_cli.main, c) for k, c in PROBE.items()),
+    *((f"train: {k}", train_cli.main, c) for k, c in TRAIN.items()),
+    *((k, module.main, c) for k, (module, c) in STEPS.items()),
+]
+
+
+@pytest.mark.parametrize(("main", "case"), [pytest.param(m, c, id=name) for name, m, c in TABLE])
+def test_bad_input_gives_one_line_exit_2_and_changes_no_input(
+    main: Callable[..., int], case: Case, world: World, capsys: pytest.CaptureFixture
+) -> None:
+    if case.config is not None:
+        world.cfg.write_text(case.config)
+    inputs = (
+        (world.data, world.flat, world.ckpt, world.file, world.cfg)
+        if case.config
+        else (world.data, world.flat, world.ckpt, world.file)
+    )
+    before = snapshot(*inputs)
+    argv = [world.fill(a) for a in case.argv]
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's usage errors
+        code = exc.code
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert code == 2, captured.err
+    assert len(lines) == 1 and lines[0].startswith("error: "), captured.err
+    assert "Traceback" not in captured.err and ".tmp" not in lines[0]
+    assert world.fill(case.match).lower() in lines[0].lower(), lines[0]
+    if case.names is not None:
+        assert world.fill(case.names) in lines[0], lines[0]
+    assert snapshot(*inputs) == before
+
+
+def test_output_inside_input_is_refused_before_the_model_loads(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The output checks run before any checkpoint is opened: a broken checkpoint is not even read."""
+    world.ckpt.write_bytes(b"broken")
+    assert predict_cli.main(["--input", str(world.data), "--weights", str(world.ckpt), "--out", str(world.data)]) == 2
+
+
+def test_unwritable_output_folder_names_the_users_path(world: World, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """A folder the process may not write to: ``cannot write to DIR: permission denied``, exit 2, no temp name."""
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    out = world.tmp / "locked"
+    code = predict_cli.main(["--frame", str(world.img), "--weights", str(world.ckpt), "--out", str(out)])
+    line = capsys.readouterr().err.strip()
+    assert code == 2 and line == f"error: cannot write to {out}: permission denied"
