@@ -460,7 +460,11 @@ def test_cli_bad_input_is_one_error_line_and_exit_2(
     args: list[str], match: str, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     src = flat(tmp_path / "src")
-    assert main([str(src), "--out", str(tmp_path / "out"), "--no-progress", *args]) == 2
+    try:
+        code = main([str(src), "--out", str(tmp_path / "out"), "--no-progress", *args])
+    except SystemExit as exc:  # a usage error, from argparse
+        code = exc.code
+    assert code == 2
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
     assert captured.out == "" and len(lines) == 1 and lines[0].startswith("error: "), captured.err
@@ -468,7 +472,9 @@ def test_cli_bad_input_is_one_error_line_and_exit_2(
 
 
 def test_cli_missing_out_and_non_flat_source(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert main([str(tmp_path)]) == 2
+    with pytest.raises(SystemExit) as exc:
+        main([str(tmp_path)])
+    assert exc.value.code == 2
     assert capsys.readouterr().err.startswith("error: the following arguments are required: --out")
     (tmp_path / "src").mkdir()
     assert main([str(tmp_path / "src"), "--out", str(tmp_path / "o")]) == 2

@@ -41,7 +41,7 @@ def check_input(path: PathArg, option: str, kind: Literal["file", "folder", "any
     """``path`` exists, is the right kind and can be read (a folder: listed); else ``CommandError`` naming it."""
     p = Path(path)
     if not p.exists():
-        raise CommandError(f"{option} {p}: not found")
+        raise CommandError(f"{option} {p}: {'' if kind == 'any' else kind + ' '}not found")
     if kind == "file" and not p.is_file():
         raise CommandError(f"{option} {p}: is a folder, not a file")
     if kind == "folder" and not p.is_dir():
