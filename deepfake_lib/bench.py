@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -311,6 +312,144 @@ def bench_processes(
     return {"seconds": result["seconds"] / repeats, "threads": result["threads"]}
 
 
+@dataclass
+class _Rows:
+    """The benchmark's rows in the order they are measured, each with images/s and peak memory."""
+
+    device: torch.device
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def add(self, key: str, label: str, seconds: float, images: int) -> dict[str, Any]:
+        """Record ``images`` processed in ``seconds`` under ``key`` and print the line; returns the row."""
+        row = {"label": label, "seconds": seconds, "images_per_s": images / seconds, "peak_rss_mb": peak_rss_mb()}
+        if self.device.type == "cuda":
+            row["peak_gpu_mb"] = torch.cuda.max_memory_allocated(self.device) / 2**20
+        self.rows[key] = row
+        print(f"  {label}: {images / seconds:,.1f} images/s", file=sys.stderr)
+        return row
+
+
+def _multi_process_run(
+    processes: int, image_size: int, batch_size: int, dev: torch.device, amp: bool, warmup: int, repeats: int
+) -> tuple[dict[str, Any] | None, str | None]:
+    """Row (h) measured first (forked processes cannot use CUDA once this process has): (result, skip reason)."""
+    gpus = torch.cuda.device_count() if dev.type == "cuda" else 0
+    if processes > 1 and dev.type == "cuda" and processes > gpus:
+        return None, f"(h) skipped: {processes} processes need {processes} GPUs, this machine has {gpus}"
+    if processes > 1:
+        return bench_processes(processes, image_size, batch_size, dev, amp, max(1, warmup), repeats), None
+    return None, None
+
+
+def _forward_rows(
+    rec: _Rows, x: torch.Tensor, image_size: int, amp: bool, compile_model: bool, kw: dict[str, int]
+) -> nn.Module:
+    """Rows (a), (b), (b'') and (b'): forward passes on ``x`` (B, 1, 3, H, W); returns the (b) model."""
+    dev, batch_size = rec.device, x.shape[0]
+    rec.add("bare_backbone", "(a) bare EfficientNet-B0 forward", bench_bare_backbone(x, dev, amp, **kw), batch_size)
+    model = EfficientNetLSTM(ModelConfig(pretrained=False, image_size=image_size)).to(dev).eval()
+    rec.add("full_model", "(b) EfficientNetLSTM forward", bench_full_model(model, x, dev, amp, **kw), batch_size)
+    branch = (
+        EfficientNetLSTM(ModelConfig(pretrained=False, image_size=image_size, frequency_branch=True)).to(dev).eval()
+    )
+    seconds = bench_full_model(branch, x, dev, amp, **kw)
+    rec.add("full_model_frequency", "(b'') EfficientNetLSTM + frequency branch forward", seconds, batch_size)
+    del branch
+    if compile_model:
+        compiled = torch.compile(model)
+        t0 = time.perf_counter()
+        bench_full_model(compiled, x, dev, amp, warmup=0, repeats=1)  # the first call compiles
+        compile_s = time.perf_counter() - t0
+        seconds = bench_full_model(compiled, x, dev, amp, **kw)
+        row = rec.add("full_model_compiled", "(b') EfficientNetLSTM, torch.compile", seconds, batch_size)
+        row["compile_seconds"] = compile_s
+    return model
+
+
+def _file_rows(
+    rec: _Rows, model: nn.Module, image_size: int, n_images: int, batch_size: int, workers: int, onnx: bool,
+    n_videos: int, folder_kw: dict[str, int],
+) -> None:  # fmt: skip
+    """Rows (c), (c'), (e), (f), (g) and (g'): work that starts from files on disk (decode included)."""
+    dev = rec.device
+    rec.add(
+        "folder_predict", f"(c) folder prediction, {n_images} JPEGs",
+        bench_folder(model, image_size, n_images, batch_size, workers, **folder_kw), n_images,
+    )  # fmt: skip
+    if onnx and onnx_available():
+        seconds, provider = bench_folder_onnx(model, image_size, n_images, batch_size, workers, **folder_kw)
+        rec.add("folder_predict_onnx", f"(c') folder prediction, onnxruntime ({provider})", seconds, n_images)
+        model.to(dev)
+    elif onnx:
+        print("  (c') skipped: the [onnx] extra is not installed (pip install -e '.[onnx]')", file=sys.stderr)
+    if n_videos:
+        video = bench_video(image_size, n_videos, dev, **folder_kw)
+        label = f"(e) video scoring, {n_videos} videos, {video['frames']} sampled frames (decode + faces + model)"
+        row = rec.add("video_predict", label, video["seconds"], video["frames"])
+        row["time_split"] = {k: video[k] / video["seconds"] for k in ("decode", "faces", "model")}
+    seconds = bench_spectra(image_size, n_images, batch_size, workers, dev, **folder_kw)
+    rec.add("spectra_folder", f"(f) spectra of {n_images} JPEGs (decode + FFT + DCT)", seconds, n_images)
+    for key, label, blended in (
+        ("train_batches", f"(g) training batches of {n_images} JPEGs (decode + augmentation)", False),
+        ("train_batches_blended", "(g') the same as self-blended pseudo-fakes", True),
+    ):
+        seconds = bench_training_batches(image_size, n_images, batch_size, workers, dev, blended, **folder_kw)
+        rec.add(key, label, seconds, n_images)
+
+
+def _training_rows(
+    rec: _Rows, x: torch.Tensor, image_size: int, amp: bool, train_kw: dict[str, int],
+    multi: dict[str, Any] | None, multi_skipped: str | None, processes: int,
+) -> None:  # fmt: skip
+    """Rows (d), (d'), (d'') on ``x`` (B, 1, 3, H, W), then (h) from the processes measured first."""
+    dev, batch_size = rec.device, x.shape[0]
+    default_blocks = ModelConfig().trainable_blocks
+    rec.add(
+        "train_default", f"(d) training step, last {default_blocks} blocks trainable (default)",
+        bench_training(default_blocks, x, dev, amp, image_size, **train_kw), batch_size,
+    )  # fmt: skip
+    full = rec.add(
+        "train_full", "(d') training step, whole backbone trainable",
+        bench_training(-1, x, dev, amp, image_size, **train_kw), batch_size,
+    )  # fmt: skip
+    rec.add(
+        "train_full_frequency", "(d'') training step, whole backbone trainable, + frequency branch",
+        bench_training(-1, x, dev, amp, image_size, frequency_branch=True, **train_kw), batch_size,
+    )  # fmt: skip
+    if multi is not None:
+        label = f"(h) training step, whole backbone, {processes} processes (DDP), batch {batch_size} per process"
+        row = rec.add("train_processes", label, multi["seconds"], batch_size * processes)
+        row.update(
+            processes=processes, threads_per_process=multi["threads"],
+            ratio_to_one_process=row["images_per_s"] / full["images_per_s"],
+        )  # fmt: skip
+    elif multi_skipped:
+        print(f"  {multi_skipped}", file=sys.stderr)
+
+
+def _result(rec: _Rows, image_size: int, batch_size: int, amp: bool, repeats: int) -> dict[str, Any]:
+    """The ``bench.json`` dict: every row with its ratio to the bare backbone (a), and the run's settings."""
+    rows, dev = rec.rows, rec.device
+    ref = rows["bare_backbone"]["images_per_s"]
+    for row in rows.values():
+        row["ratio_to_bare"] = row["images_per_s"] / ref
+    return {
+        "library_version": __version__,
+        "torch": torch.__version__,
+        "device": str(dev),
+        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu",
+        "threads": torch.get_num_threads(),
+        "image_size": image_size,
+        "batch_size": batch_size,
+        "amp": amp and dev.type == "cuda",
+        "repeats": repeats,
+        "rows": rows,
+        "train_speedup_default_vs_full": rows["train_default"]["images_per_s"] / rows["train_full"]["images_per_s"],
+        "peak_rss_mb": peak_rss_mb(),
+        "peak_gpu_mb": torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else None,
+    }
+
+
 def run_bench(
     image_size: int = 224,
     batch_size: int = 32,
@@ -332,109 +471,19 @@ def run_bench(
         torch.set_num_threads(threads)
     configure_backends(dev)
     torch.manual_seed(0)
-    kw = {"warmup": warmup, "repeats": repeats}
-    multi, multi_skipped = None, None
-    gpus = torch.cuda.device_count() if dev.type == "cuda" else 0
-    if processes > 1 and dev.type == "cuda" and processes > gpus:
-        multi_skipped = f"(h) skipped: {processes} processes need {processes} GPUs, this machine has {gpus}"
-    elif processes > 1:  # first: forked processes cannot use CUDA once this process has
-        multi = bench_processes(processes, image_size, batch_size, dev, amp, max(1, warmup), repeats)
+    multi, multi_skipped = _multi_process_run(processes, image_size, batch_size, dev, amp, warmup, repeats)
     x = torch.randn(batch_size, 1, 3, image_size, image_size, device=dev)
-    rows: dict[str, dict[str, Any]] = {}
-
-    def add(key: str, label: str, seconds: float, images: int) -> None:
-        rows[key] = {"label": label, "seconds": seconds, "images_per_s": images / seconds, "peak_rss_mb": peak_rss_mb()}
-        if dev.type == "cuda":
-            rows[key]["peak_gpu_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20
-        print(f"  {label}: {images / seconds:,.1f} images/s", file=sys.stderr)
-
+    rec = _Rows(dev)
     print(
         f"benchmarking on {dev} ({torch.get_num_threads()} threads), batch {batch_size}, {image_size}px",
         file=sys.stderr,
     )
-    add("bare_backbone", "(a) bare EfficientNet-B0 forward", bench_bare_backbone(x, dev, amp, **kw), batch_size)
-    model = EfficientNetLSTM(ModelConfig(pretrained=False, image_size=image_size)).to(dev).eval()
-    add("full_model", "(b) EfficientNetLSTM forward", bench_full_model(model, x, dev, amp, **kw), batch_size)
-    branch = (
-        EfficientNetLSTM(ModelConfig(pretrained=False, image_size=image_size, frequency_branch=True)).to(dev).eval()
-    )
-    seconds = bench_full_model(branch, x, dev, amp, **kw)
-    add("full_model_frequency", "(b'') EfficientNetLSTM + frequency branch forward", seconds, batch_size)
-    del branch
-    if compile_model:
-        compiled = torch.compile(model)
-        t0 = time.perf_counter()
-        bench_full_model(compiled, x, dev, amp, warmup=0, repeats=1)  # the first call compiles
-        compile_s = time.perf_counter() - t0
-        seconds = bench_full_model(compiled, x, dev, amp, **kw)
-        add("full_model_compiled", "(b') EfficientNetLSTM, torch.compile", seconds, batch_size)
-        rows["full_model_compiled"]["compile_seconds"] = compile_s
+    model = _forward_rows(rec, x, image_size, amp, compile_model, {"warmup": warmup, "repeats": repeats})
     folder_kw = {"warmup": 1, "repeats": max(1, repeats // 2)}
-    add(
-        "folder_predict", f"(c) folder prediction, {n_images} JPEGs",
-        bench_folder(model, image_size, n_images, batch_size, workers, **folder_kw), n_images,
-    )  # fmt: skip
-    if onnx and onnx_available():
-        seconds, provider = bench_folder_onnx(model, image_size, n_images, batch_size, workers, **folder_kw)
-        add("folder_predict_onnx", f"(c') folder prediction, onnxruntime ({provider})", seconds, n_images)
-        model.to(dev)
-    elif onnx:
-        print("  (c') skipped: the [onnx] extra is not installed (pip install -e '.[onnx]')", file=sys.stderr)
-    video = None
-    if n_videos:
-        video = bench_video(image_size, n_videos, dev, **folder_kw)
-        label = f"(e) video scoring, {n_videos} videos, {video['frames']} sampled frames (decode + faces + model)"
-        add("video_predict", label, video["seconds"], video["frames"])
-        rows["video_predict"]["time_split"] = {k: video[k] / video["seconds"] for k in ("decode", "faces", "model")}
-    seconds = bench_spectra(image_size, n_images, batch_size, workers, dev, **folder_kw)
-    add("spectra_folder", f"(f) spectra of {n_images} JPEGs (decode + FFT + DCT)", seconds, n_images)
-    for key, label, blended in (
-        ("train_batches", f"(g) training batches of {n_images} JPEGs (decode + augmentation)", False),
-        ("train_batches_blended", "(g') the same as self-blended pseudo-fakes", True),
-    ):
-        seconds = bench_training_batches(image_size, n_images, batch_size, workers, dev, blended, **folder_kw)
-        add(key, label, seconds, n_images)
+    _file_rows(rec, model, image_size, n_images, batch_size, workers, onnx, n_videos, folder_kw)
     train_kw = {"warmup": max(1, warmup), "repeats": repeats}
-    default_blocks = ModelConfig().trainable_blocks
-    add(
-        "train_default", f"(d) training step, last {default_blocks} blocks trainable (default)",
-        bench_training(default_blocks, x, dev, amp, image_size, **train_kw), batch_size,
-    )  # fmt: skip
-    add(
-        "train_full", "(d') training step, whole backbone trainable",
-        bench_training(-1, x, dev, amp, image_size, **train_kw), batch_size,
-    )  # fmt: skip
-    add(
-        "train_full_frequency", "(d'') training step, whole backbone trainable, + frequency branch",
-        bench_training(-1, x, dev, amp, image_size, frequency_branch=True, **train_kw), batch_size,
-    )  # fmt: skip
-    if multi is not None:
-        label = f"(h) training step, whole backbone, {processes} processes (DDP), batch {batch_size} per process"
-        add("train_processes", label, multi["seconds"], batch_size * processes)
-        rows["train_processes"].update(
-            processes=processes, threads_per_process=multi["threads"],
-            ratio_to_one_process=rows["train_processes"]["images_per_s"] / rows["train_full"]["images_per_s"],
-        )  # fmt: skip
-    elif multi_skipped:
-        print(f"  {multi_skipped}", file=sys.stderr)
-    ref = rows["bare_backbone"]["images_per_s"]
-    for row in rows.values():
-        row["ratio_to_bare"] = row["images_per_s"] / ref
-    return {
-        "library_version": __version__,
-        "torch": torch.__version__,
-        "device": str(dev),
-        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu",
-        "threads": torch.get_num_threads(),
-        "image_size": image_size,
-        "batch_size": batch_size,
-        "amp": amp and dev.type == "cuda",
-        "repeats": repeats,
-        "rows": rows,
-        "train_speedup_default_vs_full": rows["train_default"]["images_per_s"] / rows["train_full"]["images_per_s"],
-        "peak_rss_mb": peak_rss_mb(),
-        "peak_gpu_mb": torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else None,
-    }
+    _training_rows(rec, x, image_size, amp, train_kw, multi, multi_skipped, processes)
+    return _result(rec, image_size, batch_size, amp, repeats)
 
 
 def format_table(result: dict[str, Any]) -> str:

@@ -54,3 +54,31 @@ def test_bench_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: p
 def test_write_jpegs(tmp_path: Path) -> None:
     paths = bench.write_jpegs(tmp_path, 3, 32)
     assert [p.suffix for p in paths] == [".jpg"] * 3 and len({p.read_bytes() for p in paths}) == 3
+
+
+def test_rows_record_in_order_with_memory(capsys: pytest.CaptureFixture[str]) -> None:
+    rec = bench._Rows(bench.torch.device("cpu"))
+    row = rec.add("b", "(b) second", 2.0, 10)
+    rec.add("a", "(a) first", 0.5, 10)
+    assert list(rec.rows) == ["b", "a"] and rec.rows["b"] is row
+    assert row["images_per_s"] == 5.0 and row["seconds"] == 2.0 and row["peak_rss_mb"] > 0
+    assert "peak_gpu_mb" not in row
+    assert "(a) first: 20.0 images/s" in capsys.readouterr().err
+
+
+def test_multi_process_row_is_skipped_without_enough_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bench.torch.cuda, "device_count", lambda: 1)
+    multi, reason = bench._multi_process_run(2, 32, 4, bench.torch.device("cuda"), True, 0, 1)
+    assert multi is None and reason == "(h) skipped: 2 processes need 2 GPUs, this machine has 1"
+    assert bench._multi_process_run(1, 32, 4, bench.torch.device("cpu"), False, 0, 1) == (None, None)
+
+
+def test_result_relates_every_row_to_the_bare_backbone() -> None:
+    rec = bench._Rows(bench.torch.device("cpu"))
+    for key, seconds in (("bare_backbone", 1.0), ("train_default", 2.0), ("train_full", 4.0)):
+        rec.add(key, key, seconds, 8)
+    result = bench._result(rec, 32, 8, amp=True, repeats=3)
+    assert [row["ratio_to_bare"] for row in result["rows"].values()] == [1.0, 0.5, 0.25]
+    assert result["train_speedup_default_vs_full"] == 2.0
+    assert result["amp"] is False and result["peak_gpu_mb"] is None  # AMP only counts on CUDA
+    assert (result["image_size"], result["batch_size"], result["repeats"]) == (32, 8, 3)
