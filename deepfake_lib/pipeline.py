@@ -285,7 +285,7 @@ def run_pipeline(
     params = merge_parameters(params, run_dir, data_dir, device, demo)
     data = params.get("DATA_DIR")
     if not demo and isinstance(data, str) and not resolve_path(data).exists():  # before any kernel starts
-        raise PipelineError(f"data folder {resolve_path(data)} not found (DATA_DIR); --demo runs on the demo data")
+        raise PipelineInputError(f"data folder {resolve_path(data)} not found (DATA_DIR); --demo runs on the demo data")
     if demo and params["DATA_DIR"] == DEMO_DATA:
         from deepfake_lib.demo.images import build_demo_dataset
 

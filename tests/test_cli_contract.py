@@ -121,6 +121,7 @@ PIPELINE = {
         ("--data", "{data}", "--runs-dir", "{tmp}/r", "-p", "NUM_WORKERS", "-4"), "NUM_WORKERS -4 is out of range"
     ),
     "a number that is text": Case(("--data", "{data}", "--runs-dir", "{tmp}/r", "-p", "EPOCHS", "many"), "EPOCHS"),
+    "data is missing": Case(("--data", "{tmp}/none", "--runs-dir", "{tmp}/r"), "not found", "{tmp}/none"),
 }
 SPECTRAL = {
     "cache dir is a file": Case(("--data", "{data}", "--cache-dir", "{file}"), "not a folder", "{file}"),

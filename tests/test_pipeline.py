@@ -115,7 +115,7 @@ def test_failing_notebook_is_named_with_its_cell(tiny_data: Path, tmp_path: Path
 
 
 def test_missing_data_folder_fails_with_the_reason(tmp_path: Path, capsys) -> None:
-    assert pipeline_cli.main(_argv(tmp_path / "nothing", tmp_path, "nodata", "--steps", "01")) == 1
+    assert pipeline_cli.main(_argv(tmp_path / "nothing", tmp_path, "nodata", "--steps", "01")) == 2  # bad input
     assert "data folder" in capsys.readouterr().err
     assert not (tmp_path / "nothing").exists()  # no demo data was made in its place
     assert not (tmp_path / "nodata" / "executed").exists()  # refused before any notebook started
