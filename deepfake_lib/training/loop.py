@@ -261,6 +261,267 @@ def _validate(
     return basic_metrics(labels, probs), [b for p in parts for b in p[2]]
 
 
+def _check_training_data(train_ds: DeepfakeDataset, val_ds: DeepfakeDataset, monitor: str) -> None:
+    """Refuse data a detector cannot learn from: one class in training, or one in validation for val AUC."""
+    counts = class_counts(train_ds.labels)
+    if min(counts) == 0:
+        raise DataLayoutError(
+            f"training data has one class only (real={counts[0]}, fake={counts[1]}): a detector needs both; "
+            "add images to the empty class folder"
+        )
+    if monitor == "val_auc" and min(class_counts(val_ds.labels)) == 0:
+        raise DataLayoutError(
+            "monitor='val_auc' needs REAL and FAKE images in the validation split, which has one class only; "
+            "add images or use monitor='val_loss' (MONITOR = 'val_loss')"
+        )
+
+
+@dataclass
+class _Run:
+    """What one ``fit`` call trains with: settings, where it writes, its processes, data and optimiser."""
+
+    cfg: TrainConfig
+    model: EfficientNetLSTM  # on ``device`` (with SyncBatchNorm on several GPUs)
+    paths: dict[str, Path]
+    ranks: distributed.Ranks
+    device: torch.device
+    workers: int
+    sampler: Any  # the oversampler or the shared epoch order; None = the loader shuffles
+    train_loader: Any
+    criterion: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: torch.amp.GradScaler
+    extra: dict[str, Any]  # plain values stored in both checkpoints
+
+    @property
+    def best_path(self) -> Path:
+        return self.paths["checkpoints"] / BEST_MODEL
+
+    @property
+    def last_path(self) -> Path:
+        return self.paths["checkpoints"] / LAST_MODEL
+
+    @property
+    def global_batch(self) -> int:
+        return self.cfg.batch_size * self.ranks.world
+
+    @property
+    def progress(self) -> bool:
+        return self.cfg.progress and self.ranks.is_main
+
+
+def _setup(
+    model: EfficientNetLSTM,
+    train_ds: DeepfakeDataset,
+    val_ds: DeepfakeDataset,
+    run_dir: str | os.PathLike[str],
+    cfg: TrainConfig,
+    checkpoint_extra: dict[str, Any] | None,
+) -> _Run:
+    """Place the model on this process's device, check the data, and build the loader, loss and optimiser."""
+    paths = run_paths(run_dir)
+    ranks = distributed.current()
+    device = distributed.process_device(resolve_device(cfg.device), ranks)
+    configure_backends(device)
+    model = distributed.use_sync_batchnorm(model, device, ranks)
+    model.to(device)
+    _check_training_data(train_ds, val_ds, cfg.monitor)
+    labels, global_batch = train_ds.labels, cfg.batch_size * ranks.world
+    workers = resolve_num_workers(cfg.num_workers, device)
+    sampler: Any = make_oversampler(labels, cfg.seed) if cfg.balance == "oversample" else None
+    if sampler is None and ranks.distributed:  # every process must draw the same epoch order
+        sampler = torch.utils.data.RandomSampler(train_ds, generator=torch.Generator().manual_seed(cfg.seed))
+    train_loader = make_loader(
+        train_ds, cfg.batch_size, shuffle=sampler is None, sampler=sampler, num_workers=workers,
+        pin_memory=device.type == "cuda", drop_last=len(train_ds) > global_batch,
+        shard=(ranks.rank, ranks.world) if ranks.distributed else None,
+    )  # fmt: skip
+    if ranks.distributed and ranks.is_main:
+        print(
+            f"{ranks.world} processes ({distributed.backend()}, {device.type}): {cfg.batch_size} images per process per step, "
+            f"global batch {global_batch}"
+        )
+    weight = pos_weight(labels).to(device) if cfg.balance == "weight" else None
+    optimizer = make_optimizer(model, cfg)
+    return _Run(
+        cfg, model, paths, ranks, device, workers, sampler, train_loader,
+        nn.BCEWithLogitsLoss(pos_weight=weight), optimizer, make_scheduler(optimizer, cfg),
+        torch.amp.GradScaler("cuda", enabled=needs_grad_scaler(device, cfg.amp)), dict(checkpoint_extra or {}),
+    )  # fmt: skip
+
+
+@dataclass
+class _State:
+    """Where training stands: the history and the early-stopping counters (what ``last.pth`` saves)."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_val: float = math.inf
+    best_score: float = math.inf  # the monitored score of the best epoch, lower is better
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    start_epoch: int = 0  # the epoch this call resumed after (0: a fresh run)
+    load_errors: dict[str, str] = field(default_factory=dict)
+    stopped_early: bool = False
+    finished: bool = False  # resumed from a run that had already finished
+
+    def result(self, run: _Run) -> FitResult:
+        return FitResult(
+            list(self.history), self.best_epoch, self.best_val, run.best_path, run.last_path, self.stopped_early,
+            self.start_epoch, sorted(self.load_errors.items()), run.ranks.world, run.global_batch,
+        )  # fmt: skip
+
+
+def _resume(run: _Run) -> _State:
+    """Load model, optimiser, scheduler, scaler and counters from ``last.pth``; refuse other model settings."""
+    cfg, model, last_path = run.cfg, run.model, run.last_path
+    state = load_checkpoint(last_path, map_location="cpu")
+    ignore = {"pretrained", "weights_path", "pretrained_loaded", "weights_source", "requested_backbone"}
+    # settings added since that checkpoint was written count as their defaults
+    saved = {k: v for k, v in {**asdict(ModelConfig()), **state["config"]}.items() if k not in ignore}
+    current = {k: v for k, v in asdict(model.config).items() if k not in ignore}
+    if saved != current:
+        changed = sorted(k for k in saved.keys() | current.keys() if saved.get(k) != current.get(k))
+        raise CheckpointError(
+            f"{last_path}: cannot resume, it was trained with other model settings ({', '.join(changed)}); "
+            "pass resume=False (RESUME = False) to start over"
+        )
+    model.load_state_dict(state["state_dict"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    if run.scheduler is not None and state.get("scheduler"):
+        run.scheduler.load_state_dict(state["scheduler"])
+    if state.get("scaler"):
+        run.scaler.load_state_dict(state["scaler"])
+    best_val = float(state["best_val_loss"])
+    resumed = _State(
+        history=list(state["history"]), best_val=best_val, best_score=float(state.get("best_score", best_val)),
+        best_epoch=int(state["best_epoch"]), bad_epochs=int(state["bad_epochs"]), start_epoch=int(state["epoch"]),
+        load_errors=dict(state.get("load_errors", {})),
+    )  # fmt: skip
+    log.info("resumed from %s after epoch %d", last_path, resumed.start_epoch)
+    before = state.get("processes", {"processes": 1, "global_batch_size": cfg.batch_size})
+    main, world = run.ranks.is_main, run.ranks.world
+    if main and before["processes"] != world:
+        print(
+            f"resuming a run trained on {before['processes']} process(es) (global batch "
+            f"{before['global_batch_size']}) on {world} (global batch {run.global_batch})"
+        )
+    if state.get("stopped_early") or resumed.start_epoch >= cfg.epochs:
+        if main:
+            print(
+                f"training already finished at epoch {resumed.start_epoch} ({last_path}); pass resume=False to retrain"
+            )
+        resumed.stopped_early, resumed.finished = bool(state.get("stopped_early")), True
+    return resumed
+
+
+def _start_epoch(run: _Run, net: nn.Module, phase: bool | None, epoch: int) -> tuple[nn.Module, bool | None]:
+    """Seed the epoch's randomness from ``(seed, epoch)``, set the head-only warm-up, and return the module to
+    train (``model``, or with several processes ``model`` in DDP for this phase) in training mode."""
+    cfg, model, ranks = run.cfg, run.model, run.ranks
+    torch.manual_seed(_process_seed(cfg.seed, epoch, ranks.rank))
+    if run.sampler is not None:
+        run.sampler.generator.manual_seed(_epoch_seed(cfg.seed, epoch))
+    model.head_only = epoch < cfg.head_warmup_epochs
+    if ranks.distributed and model.head_only != phase:
+        net, phase = _phase_model(model, run.device, ranks), model.head_only
+    net.train()
+    return net, phase
+
+
+def _train_epoch(run: _Run, net: nn.Module, epoch: int, load_errors: dict[str, str]) -> tuple[int, float, int, float]:
+    """One pass over the training loader; batches ``x`` (B, T, 3, H, W), ``y`` (B,). Returns this process's
+    (images seen, summed loss, correct decisions, seconds). Raises ``TrainingDiverged`` on a NaN/inf loss."""
+    cfg, device, ranks, optimizer, scaler = run.cfg, run.device, run.ranks, run.optimizer, run.scaler
+    t0, n_seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
+    bar = tqdm(run.train_loader, desc=f"epoch {epoch + 1}", leave=False, disable=not run.progress)
+    for batch in usable_batches(bar, ranks, device, load_errors):
+        x = batch["x"].to(device, non_blocking=True)
+        y = batch["y"].to(device, non_blocking=True).float()
+        with autocast(device, cfg.amp):
+            logits = net(x)
+        loss = run.criterion(logits.float(), y)
+        if not distributed.all_true(bool(torch.isfinite(loss)), ranks, device):
+            raise TrainingDiverged(
+                f"loss became {loss.item()} at epoch {epoch + 1}; training stopped. The last good checkpoints "
+                f"are kept ({run.best_path.name}, {run.last_path.name}). Lower the learning rate (LR={cfg.lr}) or "
+                "check the data."
+            )
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if cfg.grad_clip:
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        n_seen += len(y)
+        loss_sum += loss.item() * len(y)
+        correct += ((logits.detach() > 0).float() == y).sum().item()
+        bar.set_postfix(loss=f"{loss.item():.4f}")
+    return n_seen, loss_sum, correct, time.perf_counter() - t0
+
+
+def _epoch_row(
+    run: _Run, val_ds: DeepfakeDataset, epoch: int, trained: tuple[int, float, int, float], t0: float,
+    load_errors: dict[str, str],
+) -> dict[str, float]:  # fmt: skip
+    """Precise BatchNorm, validation, and the epoch's history row, the same on every process."""
+    cfg, model, device, ranks = run.cfg, run.model, run.device, run.ranks
+    recalibrate_batchnorm(model, run.train_loader, device, cfg.precise_bn_batches, cfg.amp, ranks)
+    distributed.average_batchnorm(model, ranks, device)  # one set of statistics on every process
+    vm, val_bad = _validate(model, val_ds, cfg.batch_size * 2, run.workers, device, cfg, ranks)
+    n_seen, loss_sum, correct = distributed.sum_values(list(trained[:3]), ranks, device)
+    train_time = trained[3]
+    for errors in distributed.gather(load_errors, ranks):
+        load_errors.update(errors)
+    load_errors.update(dict(val_bad))
+    row = {
+        "epoch": epoch + 1,
+        "train_loss": loss_sum / max(n_seen, 1),
+        "train_accuracy": correct / max(n_seen, 1),
+        "val_loss": vm["log_loss"],
+        "val_accuracy": vm["accuracy"],
+        "val_balanced_accuracy": vm["balanced_accuracy"],
+        "val_auc": vm["auc"],
+        "lr": run.optimizer.param_groups[0]["lr"],
+        "train_images_per_s": n_seen / train_time if train_time > 0 else math.nan,
+        "epoch_seconds": time.perf_counter() - t0,
+    }
+    return distributed.broadcast(row, ranks)  # rank 0's timings; every process decides on the same row
+
+
+def _record_epoch(run: _Run, state: _State, row: dict[str, float]) -> None:
+    """Append ``row``, keep the best checkpoint and early-stopping count, step the scheduler, and (rank 0)
+    write ``last.pth``, ``history.json`` and the ``train`` section of ``metrics.json``."""
+    cfg, model, epoch = run.cfg, run.model, int(row["epoch"])
+    state.history.append(row)
+    score = monitored(row, cfg.monitor)
+    if score < state.best_score - cfg.min_delta:  # a NaN score (one-class val split) never improves
+        state.best_score, state.best_val, state.best_epoch, state.bad_epochs = score, row["val_loss"], epoch, 0
+        if run.ranks.is_main:
+            save_checkpoint(
+                model_checkpoint(model, metrics=row, epoch=epoch, train_config=asdict(cfg), **run.extra), run.best_path
+            )
+    else:
+        state.bad_epochs += 1
+    if isinstance(run.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        run.scheduler.step(row["val_loss"])
+    elif run.scheduler is not None:
+        run.scheduler.step()
+    state.stopped_early = state.bad_epochs >= cfg.patience
+    if run.ranks.is_main:
+        last = model_checkpoint(
+            model, metrics=row, epoch=epoch, train_config=asdict(cfg), optimizer=run.optimizer.state_dict(),
+            scheduler=run.scheduler.state_dict() if run.scheduler is not None else None,
+            scaler=run.scaler.state_dict(), history=state.history, best_val_loss=state.best_val,
+            best_score=state.best_score, best_epoch=state.best_epoch, bad_epochs=state.bad_epochs,
+            stopped_early=state.stopped_early, load_errors=state.load_errors, **run.extra,
+        )  # fmt: skip
+        save_checkpoint(last, run.last_path)
+        write_json(run.paths["root"] / "history.json", state.history)
+        update_metrics(run.paths["root"], "train", {**state.result(run).summary(), "model": model_info(model)})
+
+
 def fit(
     model: EfficientNetLSTM,
     train_ds: DeepfakeDataset,
@@ -282,203 +543,35 @@ def fit(
     gathered from all, and rank 0 alone writes; ``last.pth`` resumes on any number of processes.
     """
     cfg = config or TrainConfig(**overrides)
-    extra = dict(checkpoint_extra or {})
-    paths = run_paths(run_dir)
-    best_path, last_path = paths["checkpoints"] / BEST_MODEL, paths["checkpoints"] / LAST_MODEL
-    ranks = distributed.current()
-    device = distributed.process_device(resolve_device(cfg.device), ranks)
-    configure_backends(device)
-    model = distributed.use_sync_batchnorm(model, device, ranks)
-    model.to(device)
-    main = ranks.is_main
-    progress = cfg.progress and main
-    global_batch = cfg.batch_size * ranks.world
-
-    labels = train_ds.labels
-    counts = class_counts(labels)
-    if min(counts) == 0:
-        raise DataLayoutError(
-            f"training data has one class only (real={counts[0]}, fake={counts[1]}): a detector needs both; "
-            "add images to the empty class folder"
-        )
-    if cfg.monitor == "val_auc" and min(class_counts(val_ds.labels)) == 0:
-        raise DataLayoutError(
-            "monitor='val_auc' needs REAL and FAKE images in the validation split, which has one class only; "
-            "add images or use monitor='val_loss' (MONITOR = 'val_loss')"
-        )
-    workers = resolve_num_workers(cfg.num_workers, device)
-    sampler: Any = make_oversampler(labels, cfg.seed) if cfg.balance == "oversample" else None
-    if sampler is None and ranks.distributed:  # every process must draw the same epoch order
-        sampler = torch.utils.data.RandomSampler(train_ds, generator=torch.Generator().manual_seed(cfg.seed))
-    train_loader = make_loader(
-        train_ds, cfg.batch_size, shuffle=sampler is None, sampler=sampler, num_workers=workers,
-        pin_memory=device.type == "cuda", drop_last=len(train_ds) > global_batch,
-        shard=(ranks.rank, ranks.world) if ranks.distributed else None,
-    )  # fmt: skip
-    if ranks.distributed and main:
-        print(
-            f"{ranks.world} processes ({distributed.backend()}, {device.type}): {cfg.batch_size} images per process per step, "
-            f"global batch {global_batch}"
-        )
-    weight = pos_weight(labels).to(device) if cfg.balance == "weight" else None
-    criterion = nn.BCEWithLogitsLoss(pos_weight=weight)
-    optimizer = make_optimizer(model, cfg)
-    scheduler = make_scheduler(optimizer, cfg)
-    scaler = torch.amp.GradScaler("cuda", enabled=needs_grad_scaler(device, cfg.amp))
-
-    history: list[dict[str, float]] = []
-    best_val, best_score, best_epoch, bad_epochs, start_epoch = math.inf, math.inf, 0, 0, 0
-    load_errors: dict[str, str] = {}
-    if cfg.resume and last_path.exists():
-        state = load_checkpoint(last_path, map_location="cpu")
-        ignore = {"pretrained", "weights_path", "pretrained_loaded", "weights_source", "requested_backbone"}
-        # settings added since that checkpoint was written count as their defaults
-        saved = {k: v for k, v in {**asdict(ModelConfig()), **state["config"]}.items() if k not in ignore}
-        current = {k: v for k, v in asdict(model.config).items() if k not in ignore}
-        if saved != current:
-            changed = sorted(k for k in saved.keys() | current.keys() if saved.get(k) != current.get(k))
-            raise CheckpointError(
-                f"{last_path}: cannot resume, it was trained with other model settings ({', '.join(changed)}); "
-                "pass resume=False (RESUME = False) to start over"
-            )
-        model.load_state_dict(state["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state.get("scheduler"):
-            scheduler.load_state_dict(state["scheduler"])
-        if state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        history = list(state["history"])
-        best_val, best_epoch = float(state["best_val_loss"]), int(state["best_epoch"])
-        best_score = float(state.get("best_score", best_val))
-        bad_epochs, start_epoch = int(state["bad_epochs"]), int(state["epoch"])
-        load_errors = dict(state.get("load_errors", {}))
-        log.info("resumed from %s after epoch %d", last_path, start_epoch)
-        before = state.get("processes", {"processes": 1, "global_batch_size": cfg.batch_size})
-        if main and before["processes"] != ranks.world:
-            print(
-                f"resuming a run trained on {before['processes']} process(es) (global batch "
-                f"{before['global_batch_size']}) on {ranks.world} (global batch {global_batch})"
-            )
-        if state.get("stopped_early") or start_epoch >= cfg.epochs:
-            if main:
-                print(f"training already finished at epoch {start_epoch} ({last_path}); pass resume=False to retrain")
-            return FitResult(
-                history, best_epoch, best_val, best_path, last_path, bool(state.get("stopped_early")),
-                start_epoch, sorted(load_errors.items()), ranks.world, global_batch,
-            )  # fmt: skip
-    resumed_from = start_epoch
-    extra["processes"] = {"processes": ranks.world, "batch_size": cfg.batch_size, "global_batch_size": global_batch}
-
-    def result(stopped: bool) -> FitResult:
-        return FitResult(
-            list(history),
-            best_epoch,
-            best_val,
-            best_path,
-            last_path,
-            stopped,
-            resumed_from,
-            sorted(load_errors.items()),
-            ranks.world,
-            global_batch,
-        )
-
-    stopped_early = False
-    epochs = tqdm(range(start_epoch, cfg.epochs), desc="epochs", disable=not progress, initial=start_epoch,
-                  total=cfg.epochs)  # fmt: skip
+    run = _setup(model, train_ds, val_ds, run_dir, cfg, checkpoint_extra)
+    model, ranks = run.model, run.ranks
+    state = _resume(run) if cfg.resume and run.last_path.exists() else _State()
+    if state.finished:
+        return state.result(run)
+    run.extra["processes"] = {
+        "processes": ranks.world,
+        "batch_size": cfg.batch_size,
+        "global_batch_size": run.global_batch,
+    }
+    epochs = tqdm(range(state.start_epoch, cfg.epochs), desc="epochs", disable=not run.progress,
+                  initial=state.start_epoch, total=cfg.epochs)  # fmt: skip
     net: nn.Module = model  # with several processes: model in DDP
     phase: bool | None = None
     try:
         for epoch in epochs:
-            torch.manual_seed(_process_seed(cfg.seed, epoch, ranks.rank))
-            if sampler is not None:
-                sampler.generator.manual_seed(_epoch_seed(cfg.seed, epoch))
-            model.head_only = epoch < cfg.head_warmup_epochs
-            if ranks.distributed and model.head_only != phase:
-                net, phase = _phase_model(model, device, ranks), model.head_only
-            net.train()
-            t0, n_seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
-            bar = tqdm(train_loader, desc=f"epoch {epoch + 1}", leave=False, disable=not progress)
-            for batch in usable_batches(bar, ranks, device, load_errors):
-                x = batch["x"].to(device, non_blocking=True)
-                y = batch["y"].to(device, non_blocking=True).float()
-                with autocast(device, cfg.amp):
-                    logits = net(x)
-                loss = criterion(logits.float(), y)
-                if not distributed.all_true(bool(torch.isfinite(loss)), ranks, device):
-                    raise TrainingDiverged(
-                        f"loss became {loss.item()} at epoch {epoch + 1}; training stopped. The last good checkpoints "
-                        f"are kept ({best_path.name}, {last_path.name}). Lower the learning rate (LR={cfg.lr}) or "
-                        "check the data."
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if cfg.grad_clip:
-                    scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                n_seen += len(y)
-                loss_sum += loss.item() * len(y)
-                correct += ((logits.detach() > 0).float() == y).sum().item()
-                bar.set_postfix(loss=f"{loss.item():.4f}")
-            train_time = time.perf_counter() - t0
-            recalibrate_batchnorm(model, train_loader, device, cfg.precise_bn_batches, cfg.amp, ranks)
-            distributed.average_batchnorm(model, ranks, device)  # one set of statistics on every process
-
-            vm, val_bad = _validate(model, val_ds, cfg.batch_size * 2, workers, device, cfg, ranks)
-            n_seen, loss_sum, correct = distributed.sum_values([n_seen, loss_sum, correct], ranks, device)
-            for errors in distributed.gather(load_errors, ranks):
-                load_errors.update(errors)
-            load_errors.update(dict(val_bad))
-            row = {
-                "epoch": epoch + 1,
-                "train_loss": loss_sum / max(n_seen, 1),
-                "train_accuracy": correct / max(n_seen, 1),
-                "val_loss": vm["log_loss"],
-                "val_accuracy": vm["accuracy"],
-                "val_balanced_accuracy": vm["balanced_accuracy"],
-                "val_auc": vm["auc"],
-                "lr": optimizer.param_groups[0]["lr"],
-                "train_images_per_s": n_seen / train_time if train_time > 0 else math.nan,
-                "epoch_seconds": time.perf_counter() - t0,
-            }
-            row = distributed.broadcast(row, ranks)  # rank 0's timings; every process decides on the same row
-            history.append(row)
-            score = monitored(row, cfg.monitor)
-            improved = score < best_score - cfg.min_delta  # a NaN score (one-class val split) never improves
-            if improved:
-                best_score, best_val, best_epoch, bad_epochs = score, row["val_loss"], epoch + 1, 0
-                if main:
-                    save_checkpoint(
-                        model_checkpoint(model, metrics=row, epoch=epoch + 1, train_config=asdict(cfg), **extra),
-                        best_path,
-                    )
-            else:
-                bad_epochs += 1
-            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                scheduler.step(row["val_loss"])
-            elif scheduler is not None:
-                scheduler.step()
-            stopped_early = bad_epochs >= cfg.patience
-            if main:
-                last = model_checkpoint(
-                    model, metrics=row, epoch=epoch + 1, train_config=asdict(cfg), optimizer=optimizer.state_dict(),
-                    scheduler=scheduler.state_dict() if scheduler is not None else None, scaler=scaler.state_dict(),
-                    history=history, best_val_loss=best_val, best_score=best_score, best_epoch=best_epoch,
-                    bad_epochs=bad_epochs, stopped_early=stopped_early, load_errors=load_errors, **extra,
-                )  # fmt: skip
-                save_checkpoint(last, last_path)
-                write_json(paths["root"] / "history.json", history)
-                update_metrics(paths["root"], "train", {**result(stopped_early).summary(), "model": model_info(model)})
+            net, phase = _start_epoch(run, net, phase, epoch)
+            t0 = time.perf_counter()
+            trained = _train_epoch(run, net, epoch, state.load_errors)
+            row = _epoch_row(run, val_ds, epoch, trained, t0, state.load_errors)
+            _record_epoch(run, state, row)
             distributed.barrier(ranks)
             epochs.set_postfix(val_loss=f"{row['val_loss']:.4f}", val_auc=f"{row['val_auc']:.3f}")
-            if stopped_early:
-                if main:
+            if state.stopped_early:
+                if ranks.is_main:
                     print(f"early stopping after epoch {epoch + 1}: no val-loss improvement for {cfg.patience} epochs")
                 break
     finally:
         model.head_only = False
         if ranks.distributed:  # the warm-up's frozen backbone trains again
             model.set_trainable_blocks(model.config.trainable_blocks)
-    return result(stopped_early)
+    return state.result(run)
