@@ -32,12 +32,9 @@ STAGES = (
 )
 MAX_MODULE_LINES = 600
 MAX_FUNCTION_LINES = 100
-# Functions not yet split into named steps: the list may only shrink (a ratchet); anything new must fit the limit.
-NOT_YET_SPLIT = {
-    "deepfake_lib.prepare.dataset.prepare_data",
-    "deepfake_lib.prepare.splits",  # the module: 640 lines
-    "deepfake_lib.prepare.splits.make_splits",
-}
+# Functions (or modules) allowed over the limits while they wait to be split: the set may only shrink (a ratchet),
+# and it is empty now; anything new must fit the limits.
+NOT_YET_SPLIT: set[str] = set()
 
 
 def module_name(path: Path) -> str:

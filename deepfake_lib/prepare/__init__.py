@@ -24,6 +24,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "data_dir_for_run",
         ),
         "faces": ("KEEP_CHOICES", "CHUNK", "FLUSH_SECONDS", "FacePrepError", "FacePrepResult", "prepare_faces"),
+        "grouping": ("RegexGrouper", "group_from_regex", "groups_from_csv"),
         "splits": (
             "SPLIT_NAMES",
             "INFO_FILE",
@@ -34,9 +35,6 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "MODES",
             "SplitError",
             "LeakageError",
-            "RegexGrouper",
-            "group_from_regex",
-            "groups_from_csv",
             "assign_splits",
             "check_no_leakage",
             "is_flat_layout",

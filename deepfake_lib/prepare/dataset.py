@@ -99,7 +99,7 @@ def _item_groups(
     relative to ``source_dir``): the regex over that file's name, or its row in the group CSV (keyed by the
     original files), so the user's grouping survives the preparation; an original without a group is its own
     group (all faces of one photo, all clips of one video stay together)."""
-    from deepfake_lib.prepare.splits import groups_from_csv
+    from deepfake_lib.prepare.grouping import groups_from_csv
 
     pattern = re.compile(group_regex) if group_regex else None
     by_csv = groups_from_csv(group_csv, path_column, group_column, source_dir) if group_csv else {}
@@ -118,6 +118,112 @@ def _crop_sources(manifest: Path) -> dict[str, str]:
 
     rows = pd.read_csv(manifest, dtype=str)
     return dict(zip(rows["crop"], rows["source"], strict=True))
+
+
+@dataclass
+class _Preparation:
+    """A ``prepare_data`` call in progress: the folder the next step reads, and each prepared item's origin."""
+
+    source: Path
+    root: Path  # where the steps write their folders
+    flat: bool  # ``source`` holds real/ and fake/ directly
+    result: PreparedData
+    current: Path  # the output of the last step so far (``source`` before any)
+    origins: dict[str, str] | None = None  # prepared item -> its original file, for grouping
+
+
+def _checked_source(data_dir: str | os.PathLike[str], make_splits: bool | str) -> tuple[Path, bool]:
+    """The resolved data folder and whether it is flat; ``PrepareError`` when it cannot be prepared as asked."""
+    from deepfake_lib.prepare import splits as sp
+
+    source = resolve_path(data_dir)
+    if not source.is_dir():
+        raise PrepareError(f"data folder {source} not found")
+    if make_splits not in (True, False, "auto"):
+        raise PrepareError(f"MAKE_SPLITS must be True, False or 'auto', got {make_splits!r}")
+    flat = sp.is_flat_layout(source)
+    if make_splits is True and not flat:
+        raise PrepareError(
+            f"{source} is not a flat {{real,fake}} folder, so it cannot be split (it may already have splits); "
+            "set MAKE_SPLITS = 'auto' or False to use its splits"
+        )
+    if flat and make_splits is False:
+        raise PrepareError(
+            f"{source} holds real/ and fake/ directly, with no train/val/test splits: set MAKE_SPLITS = 'auto' "
+            "to split it (stratified, optionally grouped with GROUP_REGEX or GROUP_CSV)"
+        )
+    if not flat and not has_split_folders(source):
+        raise PrepareError(
+            f"nothing to prepare in {source}: it holds neither real/ and fake/ (a flat folder to split) nor split "
+            f"folders such as train/real and train/fake ({sp._layout_problem(source)})"
+        )
+    return source, flat
+
+
+def _cut_clips(prep: _Preparation, settings: Any, device: str, progress: bool) -> None:
+    """Videos -> clip folders (``settings``: a ``ClipSettings``); every clip's origin is its video."""
+    from deepfake_lib.core.images import list_samples
+    from deepfake_lib.prepare.clips import clip_origins, prepare_clips
+
+    out = prep.root / clips_folder_name(settings)
+    clip_result = prepare_clips(prep.current, out, settings, device=device, progress=progress)
+    left_out = [{"path": p, "reason": r} for p, r in [*clip_result.no_clip, *clip_result.unreadable]]
+    prep.result.clips = {**clip_result.summary(), "settings": settings.to_dict(), "left_out": left_out}
+    prep.result.steps.append("clips")
+    items, _ = list_samples(clip_result.out_dir)
+    origins = {p.relative_to(clip_result.out_dir).as_posix(): p.relative_to(clip_result.out_dir).as_posix()
+               for p in items}  # fmt: skip
+    origins.update(clip_origins(clip_result.manifest))
+    prep.origins, prep.current = origins, clip_result.out_dir
+
+
+def _crop_faces(
+    prep: _Preparation, margin: float, size: int | None, keep: str, min_score: float, device: str, progress: bool
+) -> None:
+    """Images (and clips) -> face crops; a crop's origin is its photo's (a clip's: its video)."""
+    from deepfake_lib.prepare.faces import prepare_faces
+
+    out = prep.root / faces_folder_name(margin, size, keep, min_score)
+    face_result = prepare_faces(
+        prep.current, out, margin=margin, size=size, keep=keep, min_score=min_score, device=device,
+        progress=progress,
+    )  # fmt: skip
+    left_out = [{"path": p, "reason": r} for p, r in [*face_result.no_face, *face_result.unreadable]]
+    prep.result.faces = {
+        **face_result.summary(),
+        "margin": margin, "size": size, "keep": keep, "min_score": min_score, "left_out": left_out,
+    }  # fmt: skip
+    prep.result.steps.append("faces")
+    crops = _crop_sources(face_result.manifest)
+    # clips passed through the face step keep their video as origin; a crop's origin is its photo's
+    origins = prep.origins or {}
+    prep.origins = {**origins, **{c: origins.get(src, src) for c, src in crops.items()}}
+    prep.current = face_result.out_dir
+
+
+def _split(
+    prep: _Preparation, fractions: tuple[float, ...] | list[float], seed: int, group_regex: str | None,
+    group_csv: str | None, group_column: str | None, progress: bool,
+) -> None:  # fmt: skip
+    """The flat folder -> train/val/test, grouped by the user's grouping or, after clips or faces, by origin."""
+    from deepfake_lib.prepare import splits as sp
+
+    groups = _item_groups(prep.origins, prep.source, group_regex, group_csv, group_column) if prep.origins else None
+    grouping = group_regex or (f"{group_csv}:{group_column}" if group_csv else None)
+    if groups is not None:
+        grouping = f"{'+'.join(prep.result.steps)}-by-source:{grouping or ''}"
+    out = prep.root / splits_folder_name(list(fractions), seed, grouping)
+    grouping_args = (
+        {"groups": groups}
+        if groups is not None
+        else {"group_regex": group_regex, "group_csv": group_csv, "group_column": group_column}
+    )
+    split_result = sp.make_splits(
+        prep.current, out, fractions=tuple(fractions), seed=seed, progress=progress, **grouping_args
+    )
+    prep.result.splits = split_result.summary()
+    prep.result.steps.append("splits")
+    prep.current = split_result.out_dir
 
 
 def prepare_data(
@@ -152,93 +258,27 @@ def prepare_data(
     never splits. With neither step ``data_dir`` itself is returned. With face crops and no grouping of
     the user's, all crops of one source image form a group.
     """
-    from deepfake_lib.core.images import list_samples
     from deepfake_lib.data.clips import ClipSettings, has_videos
-    from deepfake_lib.prepare import splits as sp
-    from deepfake_lib.prepare.clips import clip_origins, prepare_clips
 
-    source = resolve_path(data_dir)
     group_csv = str(resolve_path(group_csv)) if group_csv else None  # relative to the project, like DATA_DIR
-    if not source.is_dir():
-        raise PrepareError(f"data folder {source} not found")
-    if make_splits not in (True, False, "auto"):
-        raise PrepareError(f"MAKE_SPLITS must be True, False or 'auto', got {make_splits!r}")
-    flat = sp.is_flat_layout(source)
-    if make_splits is True and not flat:
-        raise PrepareError(
-            f"{source} is not a flat {{real,fake}} folder, so it cannot be split (it may already have splits); "
-            "set MAKE_SPLITS = 'auto' or False to use its splits"
-        )
-    if flat and make_splits is False:
-        raise PrepareError(
-            f"{source} holds real/ and fake/ directly, with no train/val/test splits: set MAKE_SPLITS = 'auto' "
-            "to split it (stratified, optionally grouped with GROUP_REGEX or GROUP_CSV)"
-        )
-    if not flat and not has_split_folders(source):
-        raise PrepareError(
-            f"nothing to prepare in {source}: it holds neither real/ and fake/ (a flat folder to split) nor split "
-            f"folders such as train/real and train/fake ({sp._layout_problem(source)})"
-        )
-    root = Path(prepared_root).expanduser() if prepared_root else default_prepared_root(source)
-    root = resolve_path(root)
-    result = PreparedData(source_dir=source, data_dir=source)
-    current, origins = source, None  # origins: prepared item -> original file, for grouping
+    source, flat = _checked_source(data_dir, make_splits)
+    root = resolve_path(Path(prepared_root).expanduser() if prepared_root else default_prepared_root(source))
+    prep = _Preparation(source, root, flat, PreparedData(source_dir=source, data_dir=source), current=source)
     if has_videos(source):
         face_settings = {"margin": face_margin, "keep": face_keep, "min_score": face_min_score} if faces else None
         clip_settings = ClipSettings(
             frames=frames, clips=clips_per_video, stride=frame_stride,
             size=(face_size or image_size) if faces else image_size, faces=face_settings,
         )  # fmt: skip
-        out = root / clips_folder_name(clip_settings)
-        clip_result = prepare_clips(current, out, clip_settings, device=device, progress=progress)
-        left_out = [{"path": p, "reason": r} for p, r in [*clip_result.no_clip, *clip_result.unreadable]]
-        result.clips = {**clip_result.summary(), "settings": clip_settings.to_dict(), "left_out": left_out}
-        result.steps.append("clips")
-        items, _ = list_samples(clip_result.out_dir)
-        origins = {p.relative_to(clip_result.out_dir).as_posix(): p.relative_to(clip_result.out_dir).as_posix()
-                   for p in items}  # fmt: skip
-        origins.update(clip_origins(clip_result.manifest))
-        current = clip_result.out_dir
+        _cut_clips(prep, clip_settings, device, progress)
     if faces:
-        from deepfake_lib.prepare.faces import prepare_faces
-
-        out = root / faces_folder_name(face_margin, face_size, face_keep, face_min_score)
-        face_result = prepare_faces(
-            current, out, margin=face_margin, size=face_size, keep=face_keep, min_score=face_min_score,
-            device=device, progress=progress,
-        )  # fmt: skip
-        left_out = [{"path": p, "reason": r} for p, r in [*face_result.no_face, *face_result.unreadable]]
-        result.faces = {
-            **face_result.summary(),
-            "margin": face_margin, "size": face_size, "keep": face_keep, "min_score": face_min_score,
-            "left_out": left_out,
-        }  # fmt: skip
-        result.steps.append("faces")
-        crops = _crop_sources(face_result.manifest)
-        # clips passed through the face step keep their video as origin; a crop's origin is its photo's
-        origins = {**(origins or {}), **{c: (origins or {}).get(src, src) for c, src in crops.items()}}
-        current = face_result.out_dir
-    groups = _item_groups(origins, source, group_regex, group_csv, group_column) if origins and flat else None
+        _crop_faces(prep, face_margin, face_size, face_keep, face_min_score, device, progress)
     if flat and make_splits in (True, "auto"):
-        grouping = group_regex or (f"{group_csv}:{group_column}" if group_csv else None)
-        if groups is not None:
-            grouping = f"{'+'.join(result.steps)}-by-source:{grouping or ''}"
-        out = root / splits_folder_name(list(split_fractions), seed, grouping)
-        grouping_args = (
-            {"groups": groups}
-            if groups is not None
-            else {"group_regex": group_regex, "group_csv": group_csv, "group_column": group_column}
-        )
-        split_result = sp.make_splits(
-            current, out, fractions=tuple(split_fractions), seed=seed,
-            progress=progress, **grouping_args,
-        )  # fmt: skip
-        result.splits = split_result.summary()
-        result.steps.append("splits")
-        current = split_result.out_dir
-    result.data_dir = current
+        _split(prep, split_fractions, seed, group_regex, group_csv, group_column, progress)
+    result = prep.result
+    result.data_dir = prep.current
     if result.steps:
-        write_json(current / PREPARED_FILE, result.summary())
+        write_json(prep.current / PREPARED_FILE, result.summary())
     return result
 
 

@@ -9,14 +9,11 @@ splits are symlinks (or copies) in a new folder, with ``split_manifest.csv`` and
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import logging
 import math
 import os
-import posixpath
 import random
-import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +29,12 @@ from deepfake_lib.core.images import list_samples
 from deepfake_lib.core.runs import LinkWriter, atomic_write, write_json
 from deepfake_lib.data.scan import DataLayoutError, find_class_dirs
 
+# the grouping helpers lived here before grouping.py: still importable from this module
+from deepfake_lib.prepare.grouping import RegexGrouper as RegexGrouper
+from deepfake_lib.prepare.grouping import SplitError, _File, _grouping
+from deepfake_lib.prepare.grouping import group_from_regex as group_from_regex
+from deepfake_lib.prepare.grouping import groups_from_csv as groups_from_csv
+
 log = logging.getLogger(__name__)
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -46,126 +49,12 @@ MODES = ("link", "copy")
 _MAX_REFINE_PASSES = 20
 
 
-class SplitError(ValueError):
-    """Bad input for splitting; the message says what is wrong and what to do."""
-
-
 class LeakageError(SplitError):
     """Some groups have files in more than one split; ``groups`` maps each to its splits."""
 
     def __init__(self, message: str, groups: dict[str, list[str]]) -> None:
         super().__init__(message)
         self.groups = groups
-
-
-# --------------------------------------------------------------------------- grouping
-class RegexGrouper:
-    """Callable ``path -> group``: the first capture group (or the whole match) of the regex in the file name.
-
-    A file whose name does not match (or matches with an empty key) is a group of its own, keyed by the
-    path it was called with; ``unmatched`` counts such files.
-    """
-
-    def __init__(self, pattern: str) -> None:
-        try:
-            self.regex = re.compile(pattern)
-        except re.error as exc:
-            raise SplitError(f"bad group regex {pattern!r}: {exc}") from None
-        self.pattern = pattern
-        self.unmatched_paths: set[str] = set()
-
-    @property
-    def unmatched(self) -> int:
-        return len(self.unmatched_paths)
-
-    def key(self, name: str) -> str | None:
-        """The group key of a file name, or ``None`` when the regex does not give one."""
-        m = self.regex.search(name)
-        if m is None:
-            return None
-        return (m.group(1) if self.regex.groups else m.group(0)) or None
-
-    def __call__(self, path: Path) -> str:
-        p = Path(path)
-        key = self.key(p.name)
-        if key is None:
-            self.unmatched_paths.add(p.as_posix())
-            return p.as_posix()
-        return key
-
-
-def group_from_regex(pattern: str) -> RegexGrouper:
-    """A ``Callable[[Path], str]`` grouping files by ``re.search(pattern, file name)`` (see ``RegexGrouper``)."""
-    return RegexGrouper(pattern)
-
-
-def _norm_key(raw: str) -> str:
-    """A path as written in a CSV or mapping, in the manifest's form (posix, no ``./``)."""
-    text = raw.strip().replace("\\", "/")
-    return posixpath.normpath(text) if text else text
-
-
-def groups_from_csv(
-    csv_path: str | os.PathLike[str], path_column: str, group_column: str, root: str | os.PathLike[str]
-) -> dict[str, str]:
-    """Read ``relative path (or file name) -> group`` from a CSV; absolute paths are made relative to ``root``.
-
-    Rows with an empty path or group are ignored; a path given two different groups is an error.
-    """
-    path = Path(csv_path).expanduser()
-    if not path.is_file():
-        raise SplitError(f"group CSV {path} not found")
-    roots = {Path(os.path.abspath(root)), Path(root).resolve()}
-    mapping: dict[str, str] = {}
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            columns = list(reader.fieldnames or [])
-            missing = [c for c in (path_column, group_column) if c not in columns]
-            if missing:
-                found = ", ".join(repr(c) for c in columns) or "none (empty file)"
-                raise SplitError(f"{path}: no column {' or '.join(map(repr, missing))} (columns: {found})")
-            for line, row in enumerate(reader, start=2):
-                raw, group = (row.get(path_column) or "").strip(), (row.get(group_column) or "").strip()
-                if not raw or not group:
-                    continue
-                key = _csv_key(raw, roots)
-                if mapping.setdefault(key, group) != group:
-                    raise SplitError(
-                        f"{path} line {line}: {raw!r} is in group {group!r} here but {mapping[key]!r} earlier"
-                    )
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise SplitError(f"{path}: not a readable UTF-8 CSV file ({exc})") from None
-    if not mapping:
-        raise SplitError(f"{path}: no row has both a {path_column!r} and a {group_column!r} value")
-    return mapping
-
-
-def _csv_key(raw: str, roots: Iterable[Path]) -> str:
-    text = _norm_key(raw)
-    if os.path.isabs(text):
-        for root in roots:
-            try:
-                return Path(os.path.normpath(text)).relative_to(root).as_posix()
-            except ValueError:
-                continue
-    return text
-
-
-@dataclass(frozen=True)
-class _File:
-    rel: str  # relative to the source folder, posix: the manifest's ``path``
-    inner: str  # relative to the class folder: the path under ``<out>/<split>/<class>/``
-    label: int
-
-
-def _lookup(mapping: Mapping[str, str], f: _File) -> str | None:
-    """A file's group in a mapping keyed by relative path (to the source or class folder) or file name."""
-    for key in (f.rel, f"{CLASS_NAMES[f.label]}/{f.inner}", f.inner, posixpath.basename(f.inner)):
-        group = mapping.get(key)
-        if group:
-            return group
-    return None
 
 
 # --------------------------------------------------------------------------- assignment
@@ -459,41 +348,6 @@ class SplitResult:
         }
 
 
-def _grouping(
-    src: Path,
-    group_regex: str | None,
-    groups: Mapping[str, str] | None,
-    group_csv: str | os.PathLike[str] | None,
-    group_column: str | None,
-    path_column: str,
-) -> tuple[dict[str, Any], Callable[[_File], str | None]]:
-    """The grouping settings (as recorded) and ``file -> group or None``."""
-    given = [
-        name
-        for name, v in (("group_regex", group_regex), ("groups", groups), ("group_csv", group_csv))
-        if v is not None
-    ]
-    if len(given) > 1:
-        raise SplitError(f"give one way of grouping, not {' and '.join(given)}")
-    if group_column is not None and group_csv is None:
-        raise SplitError("group_column goes with group_csv")
-    if group_regex is not None:
-        grouper = RegexGrouper(group_regex)
-        return {"method": "regex", "pattern": group_regex}, lambda f: grouper.key(posixpath.basename(f.inner))
-    if group_csv is not None:
-        if not group_column:
-            raise SplitError("group_csv needs group_column (the CSV column holding the group)")
-        mapping = groups_from_csv(group_csv, path_column, group_column, src)
-        csv_path = str(Path(group_csv).expanduser().resolve())
-        settings = {"method": "csv", "csv": csv_path, "path_column": path_column, "group_column": group_column}
-        return settings, lambda f: _lookup(mapping, f)
-    if groups is not None:
-        mapping = {_norm_key(str(k)): str(v).strip() for k, v in groups.items()}
-        digest = hashlib.sha256(json.dumps(sorted(mapping.items())).encode()).hexdigest()
-        return {"method": "mapping", "entries": len(mapping), "sha256": digest}, lambda f: _lookup(mapping, f)
-    return {"method": "file"}, lambda f: None
-
-
 def _report(rows: list[dict[str, str]], splits: Sequence[str], weights: Sequence[float]) -> dict[str, Any]:
     """Counts, groups, achieved fractions and the leakage check of manifest rows."""
     counts = {s: {name: 0 for name in CLASS_NAMES} for s in splits}
@@ -531,6 +385,94 @@ def _report(rows: list[dict[str, str]], splits: Sequence[str], weights: Sequence
     }
 
 
+def _checked_folders(src_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], mode: str) -> tuple[Path, Path]:
+    """The resolved source and output folders; ``SplitError`` for a bad mode, a missing or unsplittable source,
+    or an output inside the source."""
+    if mode not in MODES:
+        raise SplitError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    src, out = Path(src_dir).expanduser(), Path(out_dir).expanduser()
+    if not src.is_dir():
+        raise SplitError(f"source folder {src} not found")
+    src, out = src.resolve(), out.resolve()
+    if out == src or src in out.parents:
+        raise SplitError(f"output folder {out} is inside the source folder {src}; choose a folder outside it")
+    problem = _layout_problem(src)
+    if problem:
+        raise SplitError(problem)
+    return src, out
+
+
+def _assigned_rows(
+    files: list[_File], group_for: Callable[[_File], str | None], method: str, fracs: tuple[float, ...], seed: int
+) -> tuple[list[dict[str, str]], int]:
+    """Manifest rows (path, label, group, split), sorted by path and checked for leakage, and how many files
+    got no group from the grouping (each is then a group of its own)."""
+    keys = [group_for(f) for f in files]
+    unmatched = sum(k is None for k in keys)
+    if method != "file" and unmatched == len(files):
+        raise SplitError(
+            f"the {method} grouping gave no group to any of the {len(files)} files (e.g. "
+            f"{files[0].rel!r}); check the pattern or the paths"
+        )
+    if unmatched and method != "file":
+        log.warning("%d file(s) got no group from the %s; each is a group of its own", unmatched, method)
+    assignment = assign_splits([(f.rel, f.label, k or f.rel) for f, k in zip(files, keys, strict=True)], fracs, seed)
+    rows = sorted(
+        (
+            {"path": f.rel, "label": CLASS_NAMES[f.label], "group": k or f.rel, "split": assignment[f.rel]}
+            for f, k in zip(files, keys, strict=True)
+        ),
+        key=lambda r: r["path"],
+    )
+    check_no_leakage(rows)
+    return rows, unmatched
+
+
+def _split_info(
+    rows: list[dict[str, str]], settings: dict[str, Any], unmatched: int, skipped: list[Skipped]
+) -> dict[str, Any]:
+    """``split_info.json`` while writing: the settings, the report of ``rows`` with its warnings, what was left."""
+    fracs, method = settings["fractions"], settings["grouping"]["method"]
+    splits = [s for s, f in zip(SPLIT_NAMES, fracs, strict=False) if f > 0]
+    report = _report(rows, splits, [f / sum(fracs) for f in fracs if f > 0])
+    if method == "file":
+        report["warnings"].insert(0, "no grouping: each file is its own group, so identities or sources may leak")
+    if unmatched and method != "file":
+        report["warnings"].insert(0, f"{unmatched} file(s) got no group and are each a group of their own")
+    return {
+        "tool": TOOL,
+        "format_version": FORMAT_VERSION,
+        "status": "writing",
+        "settings": settings,
+        "total": len(rows),
+        **report,
+        "unmatched": unmatched,
+        "skipped": [{"path": str(s.path), "reason": s.reason} for s in skipped],
+    }
+
+
+def _write_split_files(
+    src: Path, out: Path, rows: list[dict[str, str]], info: dict[str, Any], previous: dict[str, Any] | None,
+    mode: str, progress: bool,
+) -> int:  # fmt: skip
+    """Link (or copy) every row's file into ``out/<split>/<label>/``, with the manifest and info beside; a re-run
+    (``previous``: the earlier info) only restores missing files. Returns how many were copied instead of linked."""
+    manifest, info_path = out / MANIFEST_FILE, out / INFO_FILE
+    if previous is None:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_manifest(manifest, rows)
+        write_json(info_path, info)  # marks the folder as ours before the first file is written
+    writer = LinkWriter(mode)
+    written = 0
+    for r in tqdm(rows, desc=f"writing splits ({mode})", disable=not progress, leave=False):
+        inner = r["path"].split("/", 1)[1]
+        written += writer(src / r["path"], out / r["split"] / r["label"] / inner)
+    fallback = writer.copied_instead_of_linked + (previous or {}).get("copied_instead_of_linked", 0)
+    if previous is None or previous.get("status") != "complete" or written:
+        write_json(info_path, {**info, "status": "complete", "copied_instead_of_linked": fallback})
+    return fallback
+
+
 def make_splits(
     src_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -555,39 +497,10 @@ def make_splits(
     the way raises ``SplitError`` (a ``ValueError``) and nothing is deleted.
     """
     fracs = _check_fractions(fractions)
-    if mode not in MODES:
-        raise SplitError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-    src, out = Path(src_dir).expanduser(), Path(out_dir).expanduser()
-    if not src.is_dir():
-        raise SplitError(f"source folder {src} not found")
-    src, out = src.resolve(), out.resolve()
-    if out == src or src in out.parents:
-        raise SplitError(f"output folder {out} is inside the source folder {src}; choose a folder outside it")
-    problem = _layout_problem(src)
-    if problem:
-        raise SplitError(problem)
+    src, out = _checked_folders(src_dir, out_dir, mode)
     grouping, group_for = _grouping(src, group_regex, groups, group_csv, group_column, path_column)
-
     files, skipped = _scan_flat(src)
-    keys = [group_for(f) for f in files]
-    unmatched = sum(k is None for k in keys)
-    if grouping["method"] != "file" and unmatched == len(files):
-        raise SplitError(
-            f"the {grouping['method']} grouping gave no group to any of the {len(files)} files (e.g. "
-            f"{files[0].rel!r}); check the pattern or the paths"
-        )
-    if unmatched and grouping["method"] != "file":
-        log.warning("%d file(s) got no group from the %s; each is a group of its own", unmatched, grouping["method"])
-    assignment = assign_splits([(f.rel, f.label, k or f.rel) for f, k in zip(files, keys, strict=True)], fracs, seed)
-    rows = sorted(
-        (
-            {"path": f.rel, "label": CLASS_NAMES[f.label], "group": k or f.rel, "split": assignment[f.rel]}
-            for f, k in zip(files, keys, strict=True)
-        ),
-        key=lambda r: r["path"],
-    )
-    check_no_leakage(rows)
-
+    rows, unmatched = _assigned_rows(files, group_for, grouping["method"], fracs, seed)
     settings = {
         "algorithm": ASSIGN_VERSION,
         "source_dir": str(src),
@@ -596,44 +509,16 @@ def make_splits(
         "grouping": grouping,
         "mode": mode,
     }
-    splits = [s for s, f in zip(SPLIT_NAMES, fracs, strict=False) if f > 0]
-    report = _report(rows, splits, [f / sum(fracs) for f in fracs if f > 0])
-    if grouping["method"] == "file":
-        report["warnings"].insert(0, "no grouping: each file is its own group, so identities or sources may leak")
-    if unmatched and grouping["method"] != "file":
-        report["warnings"].insert(0, f"{unmatched} file(s) got no group and are each a group of their own")
+    info = _split_info(rows, settings, unmatched, skipped)
     previous = _previous_run(out, settings, rows)
-    manifest, info_path = out / MANIFEST_FILE, out / INFO_FILE
-    info = {
-        "tool": TOOL,
-        "format_version": FORMAT_VERSION,
-        "status": "writing",
-        "settings": settings,
-        "total": len(rows),
-        **report,
-        "unmatched": unmatched,
-        "skipped": [{"path": str(s.path), "reason": s.reason} for s in skipped],
-    }
-    if previous is None:
-        out.mkdir(parents=True, exist_ok=True)
-        _write_manifest(manifest, rows)
-        write_json(info_path, info)  # marks the folder as ours before the first file is written
-
-    writer = LinkWriter(mode)
-    written = 0
-    for r in tqdm(rows, desc=f"writing splits ({mode})", disable=not progress, leave=False):
-        inner = r["path"].split("/", 1)[1]
-        written += writer(src / r["path"], out / r["split"] / r["label"] / inner)
-    fallback = writer.copied_instead_of_linked + (previous or {}).get("copied_instead_of_linked", 0)
-    if previous is None or previous.get("status") != "complete" or written:
-        write_json(info_path, {**info, "status": "complete", "copied_instead_of_linked": fallback})
+    fallback = _write_split_files(src, out, rows, info, previous, mode, progress)
     return SplitResult(
         out_dir=out,
-        manifest=manifest,
-        counts=report["counts"],
-        n_groups=report["n_groups"],
+        manifest=out / MANIFEST_FILE,
+        counts=info["counts"],
+        n_groups=info["n_groups"],
         unmatched=unmatched,
-        info=info_path,
+        info=out / INFO_FILE,
         skipped=len(skipped),
         copied_instead_of_linked=fallback,
         reused=previous is not None,
