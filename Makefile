@@ -7,11 +7,11 @@ ARGS ?=
 TEST_WORKERS ?= 2
 
 # glibc returns large activations to the OS after every call unless told otherwise; these two settings
-# made EfficientNet-B0 2-4x faster on CPU here (see README, Performance).
+# made EfficientNet-B0 2-4x faster on CPU here (see docs/performance.md).
 export MALLOC_MMAP_THRESHOLD_ ?= 4294967296
 export MALLOC_TRIM_THRESHOLD_ ?= 17179869184
 
-.PHONY: setup demo pipeline test lint bench urls clean
+.PHONY: setup demo pipeline test lint bench urls docs clean
 
 setup: $(VENV)/.installed
 
@@ -42,8 +42,12 @@ lint: setup
 bench: setup
 	$(PY) -m deepfake_lib.bench $(ARGS)
 
-urls: setup  # after changing [project.urls] Repository in pyproject.toml (a fork): update notebooks and README
+urls: setup  # after changing [project.urls] Repository in pyproject.toml (a fork): update notebooks, README and docs
 	$(PY) -m deepfake_lib.cli.repo_url
+
+# The documentation site (mkdocs.yml, docs/) into site/; --strict turns a broken link, anchor or nav entry into an error.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 clean:
 	rm -rf outputs data/demo .pytest_cache

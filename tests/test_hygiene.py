@@ -83,21 +83,24 @@ def test_gitattributes_routes_data_and_weights_to_lfs_but_not_notebooks() -> Non
 
 
 def test_repository_url_comes_from_pyproject(tmp_path: Path) -> None:
-    """Notebooks' REPO_URL and the README's Colab badges are pyproject's [project.urls] Repository, and a fork's
-    one-line change there reaches all of them through ``python -m deepfake_lib.cli.repo_url``."""
+    """Notebooks' REPO_URL and the Colab badges of the README and the docs pages are pyproject's [project.urls]
+    Repository, and a fork's one-line change there reaches all of them through ``python -m deepfake_lib.cli.repo_url``."""
     from deepfake_lib.cli import repo_url
 
     assert repo_url.out_of_step(ROOT) == []
     fork = tmp_path / "fork"
     shutil.copytree(ROOT / "notebooks", fork / "notebooks")
+    shutil.copytree(ROOT / "docs", fork / "docs")
     shutil.copy(ROOT / "README.md", fork / "README.md")
     text = (ROOT / "pyproject.toml").read_text().replace(repo_url.repository_url(ROOT), "https://github.com/me/my-fork")
     (fork / "pyproject.toml").write_text(text)
     assert repo_url.main(["--check", "--root", str(fork)]) == 1
     assert repo_url.main(["--root", str(fork)]) == 0 and repo_url.out_of_step(fork) == []
-    readme = (fork / "README.md").read_text()
-    assert "colab.research.google.com/github/me/my-fork/blob/main/notebooks/01_data_balance.ipynb" in readme
-    assert "deepfake-workbench/deepfake-workbench" not in readme
+    for page in ("README.md", "docs/workflow.md"):  # the notebooks' Colab badges
+        text = (fork / page).read_text()
+        assert "colab.research.google.com/github/me/my-fork/blob/main/notebooks/01_data_balance.ipynb" in text, page
+        assert "deepfake-workbench/deepfake-workbench" not in text, page
+    assert all("deepfake-workbench/deepfake-workbench" not in p.read_text() for p in (fork / "docs").glob("*.md"))
     for nb in sorted((fork / "notebooks").glob("*.ipynb")):
         params = next(c for c in json.loads(nb.read_text())["cells"] if "parameters" in c["metadata"].get("tags", []))
         assert 'REPO_URL = "https://github.com/me/my-fork"' in "".join(params["source"]), nb.name

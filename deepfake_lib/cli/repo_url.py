@@ -1,7 +1,7 @@
 """One repository URL: ``[project.urls] Repository`` in pyproject.toml feeds every notebook's ``REPO_URL`` (what
-Colab installs from) and the README's Colab badges.
+Colab installs from) and the Colab badges of the README and the docs pages.
 
-    python -m deepfake_lib.cli.repo_url           # rewrite notebooks and README from pyproject.toml
+    python -m deepfake_lib.cli.repo_url           # rewrite notebooks, README and docs/*.md from pyproject.toml
     python -m deepfake_lib.cli.repo_url --check   # exit 1 and list what is out of step
 
 A fork changes the one line in pyproject.toml and runs ``make urls``.
@@ -45,14 +45,14 @@ def _rewritten(root: Path, url: str) -> dict[Path, tuple[str, str]]:
     for nb in sorted((root / "notebooks").glob("*.ipynb")):
         text = nb.read_text(encoding="utf-8")
         files[nb] = (text, _NOTEBOOK_LINE.sub(lambda m: m[1] + url + m[3], text))
-    readme = root / "README.md"
-    text = readme.read_text(encoding="utf-8")
-    files[readme] = (text, _BADGE.sub(colab_prefix(url), text))
+    for page in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        text = page.read_text(encoding="utf-8")
+        files[page] = (text, _BADGE.sub(colab_prefix(url), text))
     return files
 
 
 def out_of_step(root: Path = ROOT) -> list[Path]:
-    """Notebooks and README whose URLs differ from pyproject's (or a notebook without a ``REPO_URL``)."""
+    """Notebooks, README and docs pages whose URLs differ from pyproject's (or a notebook without a ``REPO_URL``)."""
     url = repository_url(root)
     stale = [p for p, (old, new) in _rewritten(root, url).items() if old != new]
     missing = [p for p in sorted((root / "notebooks").glob("*.ipynb")) if not _NOTEBOOK_LINE.search(p.read_text())]
