@@ -207,3 +207,26 @@ def test_mkdocs_build_strict_passes(tmp_path: Path) -> None:
         assert built.exists(), built
         # the anchors this test computes are the ones MkDocs wrote
         assert sorted(anchors(page) - _built_ids(built)) == [], page.name
+
+
+def test_documented_module_commands_exist() -> None:
+    """Every ``python -m deepfake_lib.X`` in the README and the docs is a module that runs as a command."""
+    stale = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for module in sorted(set(re.findall(r"-m (deepfake_lib(?:\.\w+)+)", page.read_text()))):
+            path = ROOT / Path(*module.split("."))
+            entry = path / "__main__.py" if path.is_dir() else path.with_suffix(".py")
+            if not entry.is_file() or (entry.name != "__main__.py" and "__main__" not in entry.read_text()):
+                stale.append(f"{page.name}: python -m {module}")
+    assert stale == []
+
+
+def test_architecture_page_names_every_module() -> None:
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    package = ROOT / "deepfake_lib"
+    missing = [
+        p.relative_to(package).as_posix()
+        for p in sorted(package.glob("*/*.py"))
+        if p.name not in ("__init__.py", "__main__.py") and f"`{p.relative_to(package).as_posix()}`" not in text
+    ]
+    assert missing == []

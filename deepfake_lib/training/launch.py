@@ -120,7 +120,7 @@ def _root_cause(exc: BaseException) -> str:
             return (
                 f"process {rank}: this kernel has run work that started autograd's worker threads (an ONNX export "
                 "followed by a training does), and processes forked from it can no longer train: restart the kernel "
-                "and run 02 from the top (or train from a shell with torchrun / accelerate launch, see the README)"
+                "and run 02 from the top (or train from a shell with torchrun / accelerate launch, see docs/scale-out.md)"
             )
         return f"process {rank}: {message}"
     return str(exc)
