@@ -21,8 +21,14 @@ from deepfake_lib.demo.videos import VideoDemoSpec
 from deepfake_lib.models.checkpoint import save_model
 from deepfake_lib.models.detector import EfficientNetLSTM, ModelConfig
 
-# Small and fast everywhere: the CI machine has 2 cores.
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# Small and fast everywhere: the CI machine has 2 cores. Under pytest-xdist (``make test``: two workers) the cores
+# are shared out: each worker, and the notebook kernels and command lines it starts, gets its share of threads, so
+# OpenMP threads of several workers do not oversubscribe the cores and spin against each other.
+XDIST_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+THREADS = max(1, min(2, (os.cpu_count() or 1) // XDIST_WORKERS))
+if XDIST_WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
+torch.set_num_threads(THREADS)
 
 ASTRONAUT_FACE = (180.0, 60.0, 270.0, 175.0)  # x1, y1, x2, y2 of the face in skimage's 512x512 astronaut
 TINY_SIZE = 32
