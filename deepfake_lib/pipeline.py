@@ -9,9 +9,11 @@ and the kernels' log.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,10 +49,22 @@ def kernel_options(verbose: bool = False) -> dict[str, Any]:
     """
     if os.name == "posix":
         from jupyter_client.manager import AsyncKernelManager
-        from traitlets import CaselessStrEnum
+        from traitlets import CaselessStrEnum, default
 
         class IPCKernelManager(AsyncKernelManager):
             transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+            @default("ip")
+            def _private_socket_base(self) -> str:
+                # jupyter_client's default is "kernel-ipc" in the working folder, numbered by which names exist:
+                # two kernels started at once from one folder (two pipelines, parallel tests) picked the same
+                # sockets and read each other's messages ("Invalid Signature"). A private folder per kernel.
+                return str(Path(tempfile.mkdtemp(prefix="deepfake-kernel-")) / "k")
+
+            def cleanup_ipc_files(self) -> None:
+                super().cleanup_ipc_files()
+                with contextlib.suppress(OSError):
+                    Path(self.ip).parent.rmdir()
 
             async def _async_interrupt_kernel(self) -> None:
                 if not self.shutting_down:

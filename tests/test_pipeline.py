@@ -121,6 +121,24 @@ def test_missing_data_folder_fails_with_the_reason(tmp_path: Path, capsys) -> No
     assert not (tmp_path / "nodata" / "executed").exists()  # refused before any notebook started
 
 
+@pytest.mark.skipif(os.name != "posix", reason="Unix-domain sockets (ipc) are POSIX only")
+def test_each_kernel_gets_its_own_socket_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kernels started at once from one folder (two pipelines, parallel tests) never share sockets, and nothing is
+    left in the working folder."""
+    monkeypatch.chdir(tmp_path)
+    manager_class = P.kernel_options()["kernel_manager_class"]
+    a, b = manager_class(), manager_class()
+    assert a.transport == "ipc" and Path(a.ip).parent != Path(b.ip).parent
+    for manager in (a, b):
+        manager.write_connection_file()
+        assert Path(manager.ip).parent.is_dir() and not Path(manager.ip).is_relative_to(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    for manager in (a, b):
+        manager.cleanup_connection_file()
+        manager.cleanup_ipc_files()
+        assert not Path(manager.ip).parent.exists()
+
+
 def test_merge_parameters(tmp_path: Path) -> None:
     run = tmp_path / "r"
     demo = P.merge_parameters({"EPOCHS": 2}, run, demo=True, device="cpu")
