@@ -50,4 +50,4 @@ docs: setup
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 clean:
-	rm -rf outputs data/demo .pytest_cache
+	rm -rf outputs data/demo .pytest_cache site
