@@ -16,6 +16,9 @@ import pytest
 import torch
 from PIL import Image
 
+from deepfake_lib.data.datasets import DeepfakeDataset
+from deepfake_lib.data.scan import scan_dataset
+from deepfake_lib.data.transforms import build_transform
 from deepfake_lib.demo.images import DemoSpec, build_demo_dataset
 from deepfake_lib.demo.videos import VideoDemoSpec
 from deepfake_lib.models.checkpoint import save_model
@@ -109,6 +112,19 @@ def tiny_model(calibrate: bool = True, **overrides) -> EfficientNetLSTM:
     torch.manual_seed(0)
     model = EfficientNetLSTM(ModelConfig(**{**TINY_MODEL, **overrides}))
     return calibrate_batchnorm(model) if calibrate else model
+
+
+# fit() settings for the tests' tiny trainings: small batches, no workers or progress bars, the CPU, seed 0
+FIT_FAST = {"batch_size": 8, "num_workers": 0, "progress": False, "device": "cpu", "seed": 0}
+
+
+def train_val_datasets(root: Path) -> tuple[DeepfakeDataset, DeepfakeDataset]:
+    """The train (augmented) and val datasets of ``root/{train,val}/{real,fake}`` at the tiny model's 32 px."""
+    scans = scan_dataset(root, ["train", "val"])
+    return (
+        DeepfakeDataset(scans["train"].samples, build_transform(TINY_SIZE, train=True)),
+        DeepfakeDataset(scans["val"].samples, build_transform(TINY_SIZE, train=False)),
+    )
 
 
 @pytest.fixture(scope="session")

@@ -11,21 +11,12 @@ from deepfake_lib import data
 from deepfake_lib.core.runs import read_json
 from deepfake_lib.models.checkpoint import load_checkpoint, load_model
 from deepfake_lib.training.loop import TrainConfig, fit
-from tests.conftest import tiny_model
-
-FAST = {"batch_size": 8, "num_workers": 0, "progress": False, "device": "cpu", "seed": 0}
-
-
-def _datasets(root: Path) -> tuple[data.DeepfakeDataset, data.DeepfakeDataset]:
-    scans = data.scan_dataset(root, ["train", "val"])
-    return (
-        data.DeepfakeDataset(scans["train"].samples, data.build_transform(32, train=True)),
-        data.DeepfakeDataset(scans["val"].samples, data.build_transform(32, train=False)),
-    )
+from tests.conftest import FIT_FAST as FAST
+from tests.conftest import tiny_model, train_val_datasets
 
 
 def test_loss_goes_down_and_artifacts_are_written(separable: Path, tmp_path: Path) -> None:
-    train_ds, val_ds = _datasets(separable)
+    train_ds, val_ds = train_val_datasets(separable)
     result = fit(tiny_model(trainable_blocks=2), train_ds, val_ds, tmp_path, epochs=8, lr=1e-2, patience=10, **FAST)
     losses = [h["train_loss"] for h in result.history]
     assert len(losses) == 8
@@ -43,7 +34,7 @@ def test_loss_goes_down_and_artifacts_are_written(separable: Path, tmp_path: Pat
 
 
 def test_early_stopping_stops(separable: Path, tmp_path: Path) -> None:
-    train_ds, val_ds = _datasets(separable)
+    train_ds, val_ds = train_val_datasets(separable)
     # an improvement must beat the best val loss by min_delta = 1.0, which never happens after epoch 1
     result = fit(tiny_model(), train_ds, val_ds, tmp_path, epochs=10, min_delta=1.0, patience=2, **FAST)
     assert result.stopped_early and len(result.history) == 3 and result.best_epoch == 1
@@ -64,7 +55,7 @@ class InterruptAfter(data.DeepfakeDataset):
 
 
 def test_resume_continues_exactly_like_an_uninterrupted_run(separable: Path, tmp_path: Path) -> None:
-    train_ds, val_ds = _datasets(separable)
+    train_ds, val_ds = train_val_datasets(separable)
     common = {"epochs": 3, "lr": 2e-3, "patience": 10, "precise_bn_batches": 1, **FAST}
     full = fit(tiny_model(), train_ds, val_ds, tmp_path / "full", **common)
     per_epoch = len(train_ds) + FAST["batch_size"]  # training items + one precise-BatchNorm batch
@@ -84,7 +75,7 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(separable: Path, tmp
 
 
 def test_class_weight_balance_and_bad_files_mid_training(separable: Path, tmp_path: Path) -> None:
-    train_ds, val_ds = _datasets(separable)
+    train_ds, val_ds = train_val_datasets(separable)
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     train_ds.samples.append(data.Sample(broken, 1))
@@ -103,7 +94,7 @@ def test_config_validation() -> None:
 def test_precise_batchnorm_matches_batch_statistics(separable: Path) -> None:
     from deepfake_lib.training.loop import recalibrate_batchnorm
 
-    train_ds, _ = _datasets(separable)
+    train_ds, _ = train_val_datasets(separable)
     model = tiny_model(calibrate=False, trainable_blocks=-1, dropout=0.0, image_size=128)
     model.backbone._global_params = model.backbone._global_params._replace(drop_connect_rate=0.0)  # deterministic
     loader = data.make_loader(data.DeepfakeDataset(train_ds.samples[:16], data.build_transform(128, False)), 16)
@@ -125,7 +116,7 @@ def test_precise_batchnorm_matches_batch_statistics(separable: Path) -> None:
 def test_resume_refuses_a_last_checkpoint_of_other_model_settings(separable: Path, tmp_path: Path) -> None:
     from deepfake_lib.models.checkpoint import CheckpointError
 
-    train_ds, val_ds = _datasets(separable)
+    train_ds, val_ds = train_val_datasets(separable)
     fit(tiny_model(), train_ds, val_ds, tmp_path, epochs=1, **FAST)
     with pytest.raises(CheckpointError, match=r"other model settings \(trainable_blocks\).*resume=False"):
         fit(tiny_model(trainable_blocks=3), train_ds, val_ds, tmp_path, epochs=2, **FAST)
@@ -138,7 +129,7 @@ def test_resume_refuses_a_last_checkpoint_of_other_model_settings(separable: Pat
 def test_head_warmup_trains_only_the_head_first(separable: Path, tmp_path: Path) -> None:
     """During the warm-up epochs the backbone (weights and BatchNorm statistics) stays exactly as it was;
     afterwards the configured blocks train."""
-    train_ds, val_ds = _datasets(separable)
+    train_ds, val_ds = train_val_datasets(separable)
     model = tiny_model(trainable_blocks=2)
     start = {k: v.clone() for k, v in model.state_dict().items()}
     common = {"lr": 1e-2, "patience": 10, **FAST}
@@ -157,7 +148,7 @@ def test_head_warmup_trains_only_the_head_first(separable: Path, tmp_path: Path)
 
 
 def test_monitor_val_auc_keeps_the_best_ranking_epoch(separable: Path, tmp_path: Path) -> None:
-    train_ds, val_ds = _datasets(separable)
+    train_ds, val_ds = train_val_datasets(separable)
     result = fit(tiny_model(), train_ds, val_ds, tmp_path, epochs=4, lr=1e-2, patience=10, monitor="val_auc", **FAST)
     aucs = [h["val_auc"] for h in result.history]
     assert result.best_epoch == 1 + aucs.index(max(aucs))  # the first epoch that reached the best AUC

@@ -13,19 +13,11 @@ from deepfake_lib.data.scan import DataLayoutError
 from deepfake_lib.models.checkpoint import CheckpointError, load_checkpoint
 from deepfake_lib.training import loop
 from deepfake_lib.training.loop import TrainConfig, TrainingDiverged
-from tests.conftest import tiny_model
+from tests.conftest import FIT_FAST as FAST
+from tests.conftest import tiny_model, train_val_datasets
 
 # _record_epoch steps the scheduler without a training step before it, as the tests call it alone
 pytestmark = pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")
-FAST = {"batch_size": 8, "num_workers": 0, "progress": False, "device": "cpu", "seed": 0}
-
-
-def _datasets(root: Path) -> tuple[data.DeepfakeDataset, data.DeepfakeDataset]:
-    scans = data.scan_dataset(root, ["train", "val"])
-    return (
-        data.DeepfakeDataset(scans["train"].samples, data.build_transform(32, train=True)),
-        data.DeepfakeDataset(scans["val"].samples, data.build_transform(32, train=False)),
-    )
 
 
 def _one_class(ds: data.DeepfakeDataset, label: int) -> data.DeepfakeDataset:
@@ -33,7 +25,7 @@ def _one_class(ds: data.DeepfakeDataset, label: int) -> data.DeepfakeDataset:
 
 
 def _run(separable: Path, tmp_path: Path, **overrides) -> loop._Run:
-    train_ds, val_ds = _datasets(separable)
+    train_ds, val_ds = train_val_datasets(separable)
     cfg = TrainConfig(**{**FAST, "epochs": 3, **overrides})
     return loop._setup(tiny_model(trainable_blocks=2), train_ds, val_ds, tmp_path, cfg, {"note": "x"})
 
@@ -43,7 +35,7 @@ def _row(epoch: int, val_loss: float, val_auc: float = 0.5) -> dict[str, float]:
 
 
 def test_check_training_data_refuses_one_class(separable: Path) -> None:
-    train_ds, val_ds = _datasets(separable)
+    train_ds, val_ds = train_val_datasets(separable)
     with pytest.raises(DataLayoutError, match=r"one class only \(real=18, fake=0\)"):
         loop._check_training_data(_one_class(train_ds, 0), val_ds, "val_loss")
     real_val = _one_class(val_ds, 0)
@@ -126,7 +118,7 @@ def test_resume_restores_the_counters_and_refuses_other_settings(separable: Path
     assert (resumed.start_epoch, resumed.best_epoch, resumed.bad_epochs, resumed.finished) == (2, 1, 1, False)
     assert resumed.history == state.history
     assert loop._resume(_run(separable, tmp_path, epochs=2)).finished  # nothing left to train
-    train_ds, val_ds = _datasets(separable)
+    train_ds, val_ds = train_val_datasets(separable)
     other = loop._setup(tiny_model(lstm_hidden=8), train_ds, val_ds, tmp_path, TrainConfig(**FAST), None)
     with pytest.raises(CheckpointError, match=r"other model settings \(lstm_hidden"):
         loop._resume(other)
