@@ -39,7 +39,7 @@ def test_checked_source_says_what_to_change(tmp_path: Path) -> None:
 
 def test_split_step_groups_by_origin_and_moves_on(tmp_path: Path) -> None:
     flat = _flat(tmp_path / "flat")
-    prep = dataset._Preparation(flat, tmp_path / "prep", True, dataset.PreparedData(flat, flat), current=flat)
+    prep = dataset._Preparation(flat, tmp_path / "prep", dataset.PreparedData(flat, flat), current=flat)
     prep.origins = {f"{c}/id{i % 4}_{i}.png": f"video{i % 3}" for c in ("real", "fake") for i in range(12)}
     dataset._split(prep, (0.5, 0.5), 0, None, None, None, progress=False)
     assert prep.result.steps == ["splits"] and prep.current.parent == tmp_path / "prep"

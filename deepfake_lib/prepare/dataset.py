@@ -126,7 +126,6 @@ class _Preparation:
 
     source: Path
     root: Path  # where the steps write their folders
-    flat: bool  # ``source`` holds real/ and fake/ directly
     result: PreparedData
     current: Path  # the output of the last step so far (``source`` before any)
     origins: dict[str, str] | None = None  # prepared item -> its original file, for grouping
@@ -263,7 +262,7 @@ def prepare_data(
     group_csv = str(resolve_path(group_csv)) if group_csv else None  # relative to the project, like DATA_DIR
     source, flat = _checked_source(data_dir, make_splits)
     root = resolve_path(Path(prepared_root).expanduser() if prepared_root else default_prepared_root(source))
-    prep = _Preparation(source, root, flat, PreparedData(source_dir=source, data_dir=source), current=source)
+    prep = _Preparation(source, root, PreparedData(source_dir=source, data_dir=source), current=source)
     if has_videos(source):
         face_settings = {"margin": face_margin, "keep": face_keep, "min_score": face_min_score} if faces else None
         clip_settings = ClipSettings(
