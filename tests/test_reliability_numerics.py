@@ -9,8 +9,8 @@ import torch
 
 from deepfake_lib.models.checkpoint import load_checkpoint
 from deepfake_lib.training.loop import TrainingDiverged, fit
-from tests.conftest import tiny_model
-from tests.test_train import FAST, _datasets
+from tests.conftest import FIT_FAST as FAST
+from tests.conftest import tiny_model, train_val_datasets
 
 
 # a NaN bias makes NaN logits; a huge finite one makes the batch's summed loss overflow to inf
@@ -18,7 +18,7 @@ from tests.test_train import FAST, _datasets
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoints(
     separable: Path, tmp_path: Path, bad: str, bias: float
 ) -> None:
-    train_ds, val_ds = _datasets(separable)
+    train_ds, val_ds = train_val_datasets(separable)
     model = tiny_model()
     fit(model, train_ds, val_ds, tmp_path, epochs=1, **FAST)
     ckpts = tmp_path / "checkpoints"
