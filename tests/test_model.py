@@ -237,3 +237,41 @@ def test_weights_id_fingerprints_the_weights(tmp_path) -> None:
     with torch.no_grad():
         model.head[-1].bias.add_(1e-6)
     assert weights_id(model.state_dict()) != ckpt["weights_id"]
+
+
+@pytest.mark.parametrize(
+    ("backbone", "weights_file"),
+    [
+        ("efficientnet-lite1", "efficientnet-lite1-77cc7160.pth"),
+        ("efficientnet-lite2", "efficientnet-lite2-9656183e.pth"),
+    ],
+)
+def test_lite1_and_lite2_load_their_shipped_weights_offline_and_round_trip(
+    backbone: str, weights_file: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both ship their ImageNet weights in a pip package: no download, they rank chelsea as a cat, and a
+    checkpoint of either rebuilds the same model."""
+    from skimage import data as skdata
+
+    from deepfake_lib.data.transforms import build_transform
+
+    def no_network(*args, **kwargs):
+        raise AssertionError(f"no download may be attempted for {backbone}")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_network)
+    m = M.build_model(backbone=backbone, pretrained=True, image_size=224, trainable_blocks=0, lstm_hidden=16)
+    assert m.pretrained_loaded and Path(m.weights_source).name == weights_file
+    from efficientnet_lite_pytorch import EfficientNet as LiteEfficientNet
+
+    ref = LiteEfficientNet.from_name(backbone)
+    ref.load_state_dict(torch.load(m.weights_source, weights_only=True))
+    x = build_transform(224, train=False)(Image.fromarray(skdata.chelsea())).unsqueeze(0)
+    with torch.no_grad():
+        logits = ref.eval()._fc(m.eval().frame_features(x).mean((2, 3)))
+    assert 281 <= int(logits[0].argmax()) <= 285
+    path = M.save_model(m, tmp_path / "m.pth")
+    loaded, ckpt = M.load_model(path)
+    assert ckpt["config"]["backbone"] == backbone and loaded.weights_source == m.weights_source
+    clip = torch.randn(1, 1, 3, 224, 224)
+    with torch.no_grad():
+        assert torch.allclose(m(clip), loaded(clip), atol=1e-5)

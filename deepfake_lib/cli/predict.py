@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 
     from deepfake_lib.data.faces import FaceDetector
 
+TTA_CHOICES = ("none", "hflip", "more")  # models.tta.TTA_MODES, spelt out: this module imports no torch
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
@@ -93,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--compile", action="store_true", help="torch.compile the model (with --no-heatmap; pays off on large folders)"
     )
     parser.add_argument(
+        "--tta",
+        choices=TTA_CHOICES,
+        default=None,
+        help="test-time augmentation: average the logits of the image and its mirror (hflip) or of 4 views (more); "
+        "default: what the checkpoint was calibrated with (torch runtime; an ONNX export has it built in)",
+    )
+    parser.add_argument(
         "--faces",
         action="store_true",
         help="detect faces (MTCNN), score each face crop; the image gets its most suspicious face's decision "
@@ -138,7 +147,7 @@ def _load_predictor(args: argparse.Namespace) -> BasePredictor:
 
     device = _device(args)
     try:
-        return Predictor.from_checkpoint(args.weights, device, args.threshold, compile_model=args.compile)
+        return Predictor.from_checkpoint(args.weights, device, args.threshold, compile_model=args.compile, tta=args.tta)
     except CheckpointError as exc:
         raise PredictError(str(exc)) from None
 
@@ -243,6 +252,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.runtime == "onnx":
         if args.compile:
             raise PredictError("--compile only applies with --runtime torch")
+        if args.tta is not None:
+            raise PredictError("--tta only applies with --runtime torch (an ONNX export has its TTA built in)")
         args.no_heatmap = True
     if source.is_dir():
         from deepfake_lib.core.images import list_image_files

@@ -66,6 +66,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         ),
         "tables": ("counts_table", "oversampling_preview", "sample_paths", "sample_clips", "pick_alternating"),
         "tracks": ("iou", "Track", "link_tracks", "track_crops"),
+        "augment": ("AUGMENTATIONS", "RandomDownscale", "augmentation", "check_augment"),
         "transforms": (
             "IMAGENET_MEAN",
             "IMAGENET_STD",

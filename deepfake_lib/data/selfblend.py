@@ -232,7 +232,7 @@ def training_sets(
     image_size: int,
     landmarks: Mapping[str, np.ndarray | None] | None = None,
     seed: int = 0,
-    augment: bool = True,
+    augment: bool | str = True,
 ) -> tuple[DeepfakeDataset, DeepfakeDataset]:
     """The training and validation datasets of ``mode`` (``FAKES_MODES``): see the module docstring."""
     check_fakes_mode(mode)
@@ -258,16 +258,18 @@ def datasets_for(
     seed: int = 0,
     device: str = "cpu",
     progress: bool = True,
+    augment: bool | str = True,
 ) -> tuple[DeepfakeDataset, DeepfakeDataset, dict[str, Any]]:
     """Notebook 02's training and validation sets for ``mode`` from the ``train`` and ``val`` scans, and their
-    ``fakes`` record; landmarks of the REAL faces are cached in ``run_dir/blend/landmarks.json``."""
+    ``fakes`` record; landmarks of the REAL faces are cached in ``run_dir/blend/landmarks.json``. ``augment``:
+    the training augmentation recipe (``augment.AUGMENTATIONS``; True = "basic")."""
     check_fakes_mode(mode)
     train, val = scans["train"].samples, scans["val"].samples
     landmarks: dict[str, np.ndarray | None] = {}
     if mode != "labelled":
         reals = [s.path for s in (*train, *val) if s.label == REAL]
         landmarks = find_landmarks(reals, landmarks_file(run_dir), device, progress=progress)
-    train_ds, val_ds = training_sets(train, val, mode, image_size, landmarks, seed)
+    train_ds, val_ds = training_sets(train, val, mode, image_size, landmarks, seed, augment)
     return train_ds, val_ds, fakes_record(mode, train_ds, val_ds, landmarks)
 
 
@@ -278,11 +280,12 @@ def finetune_dataset(
     run_dir: str | os.PathLike[str],
     device: str = "cpu",
     progress: bool = True,
+    augment: bool | str = True,
 ) -> DeepfakeDataset:
     """Notebook 04's training set for a model trained with ``mode``: the failures and replay images as they are,
     plus (for "self-blended" and "both") a pseudo-fake of each REAL one, so fine-tuning keeps what the model
     learnt from them. Labelled fakes among the failures are kept in every mode: they are what 04 learns from."""
-    transform = build_transform(image_size, train=True)
+    transform = build_transform(image_size, train=True, augment=augment)
     if check_fakes_mode(mode) == "labelled":
         return DeepfakeDataset(samples, transform)
     reals = [s for s in samples if s.label == REAL]

@@ -14,6 +14,7 @@ from torchvision import transforms as T
 from deepfake_lib.core.images import (
     limit_aspect,
 )
+from deepfake_lib.data.augment import augmentation, check_augment
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 
@@ -55,28 +56,22 @@ class LimitAspect:
         return f"LimitAspect(max_aspect={self.max_aspect})"
 
 
-def build_transform(image_size: int, train: bool, augment: bool = True) -> T.Compose:
+def build_transform(image_size: int, train: bool, augment: bool | str = True) -> T.Compose:
     """PIL RGB image -> normalized tensor ``[3, image_size, image_size]``.
 
     Eval: resize the short side to ``image_size`` and centre-crop (an image already at that size is left
     untouched: resampling blurs the very artefacts a detector looks for); extreme aspect ratios are first
-    cropped to at most 4:1. Train adds, each with some
-    probability, a random resized crop, horizontal flip, colour jitter and JPEG re-compression.
+    cropped to at most 4:1. Train (``train=True``) then applies the augmentation recipe ``augment``
+    (``augment.AUGMENTATIONS``: "none", "basic" (= True: light crop, flip, colour jitter, JPEG) or "strong"
+    (the face-swap recipe: JPEG 60-100, noise, blur, down-scaling, colour, grayscale, shift-scale-rotate,
+    random erasing)).
     """
     base = [LimitAspect(), T.Resize(image_size, antialias=True), T.CenterCrop(image_size)]
-    normalize = [T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
-    if not (train and augment):
-        return T.Compose([*base, *normalize])
-    return T.Compose(
-        [
-            *base,
-            T.RandomApply([T.RandomResizedCrop(image_size, scale=(0.6, 1.0), ratio=(0.9, 1.1), antialias=True)], p=0.3),
-            T.RandomHorizontalFlip(),
-            T.RandomApply([T.ColorJitter(0.2, 0.2, 0.2, 0.02)], p=0.3),
-            RandomJPEG((60, 95), p=0.3),
-            *normalize,
-        ]
-    )
+    normalize = T.Normalize(IMAGENET_MEAN, IMAGENET_STD)
+    recipe = check_augment(augment) if train else "none"
+    if recipe == "none":
+        return T.Compose([*base, T.ToTensor(), normalize])
+    return T.Compose([*base, augmentation(recipe, image_size), normalize])
 
 
 def denormalize(x: torch.Tensor) -> torch.Tensor:

@@ -135,12 +135,18 @@ def metadata(ckpt: dict[str, Any], weights: Path, frames: int) -> dict[str, Any]
     return {
         "format_version": ONNX_FORMAT_VERSION,
         "threshold": float(ckpt.get("threshold", 0.5)),
+        "temperature": float(ckpt.get("temperature", 1.0)),
+        "calibrated": "calibration" in ckpt,
+        "tta": ckpt.get("tta", "none"),
         "class_names": list(ckpt.get("class_names", ["real", "fake"])),
         "positive_class": "fake",
         "image_size": size,
         "frames": frames,
         "input": f"{INPUT_NAME} [batch, {frames}, 3, {size}, {size}] float32",
-        "outputs": {"logit": "[batch] FAKE logit", "probability": "[batch] sigmoid(logit): FAKE when >= threshold"},
+        "outputs": {
+            "logit": "[batch] FAKE logit (divided by the calibration temperature; the mean of the TTA views)",
+            "probability": "[batch] sigmoid(logit): FAKE when >= threshold",
+        },
         "preprocessing": Preprocessing(size, IMAGENET_MEAN, IMAGENET_STD).to_dict(),
         "faces": ckpt.get("faces"),
         "backbone": cfg.get("backbone"),
@@ -240,6 +246,7 @@ def export_onnx(
     from deepfake_lib.core.runs import atomic_write
     from deepfake_lib.data.transforms import build_transform
     from deepfake_lib.models.checkpoint import load_checkpoint, model_from_checkpoint
+    from deepfake_lib.models.tta import with_tta
 
     src, dst = Path(weights), Path(out)
     if frames < 1:
@@ -258,7 +265,7 @@ def export_onnx(
     if n == 0:
         raise ExportError(f"--check-images: {len(pictures)} image(s), fewer than one clip of {t_clip} frames")
     x = torch.stack([transform(img) for img in pictures[: n * t_clip]]).view(n, t_clip, 3, size, size)
-    scored = _scored_module(model)
+    scored = _scored_module(with_tta(model, ckpt.get("tta", "none")))  # the graph scores as predict does
     with torch.no_grad():
         expected = scored(x)[1].double().numpy()
     example = export_example(x)

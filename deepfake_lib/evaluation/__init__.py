@@ -1,4 +1,4 @@
-"""Measuring a detector: batched inference, metrics, thresholds, baselines, robustness, videos.
+"""Measuring a detector: batched inference, metrics, calibration, thresholds, baselines, robustness, videos.
 
 The public names below load their module on first use (``import deepfake_lib.evaluation`` stays light).
 """
@@ -8,6 +8,14 @@ from deepfake_lib.core.lazy import lazy_exports
 __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
+        "calibration": (
+            "TemperatureFit",
+            "binary_nll",
+            "fit_temperature",
+            "rescale",
+            "calibration_table",
+            "store_calibration",
+        ),
         "baselines": (
             "KEYS",
             "MAX_FOLDS",
@@ -61,6 +69,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "tpr_at_fpr",
             "reliability_bins",
             "expected_calibration_error",
+            "brier_score",
             "confusion_counts",
             "full_metrics",
             "SUMMARY_KEYS",

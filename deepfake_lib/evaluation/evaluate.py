@@ -33,9 +33,10 @@ from deepfake_lib.evaluation.metrics import (
     roc_points,
 )
 from deepfake_lib.models.checkpoint import checkpoint_weights_id, load_checkpoint, save_checkpoint
+from deepfake_lib.models.tta import with_tta
 
 FAILURES_FILE = "failures.json"
-THRESHOLD_METHODS = ("eer", "target_recall", "youden", "fixed")
+THRESHOLD_METHODS = ("eer", "target_recall", "target_fpr", "youden", "fixed")
 
 
 # --------------------------------------------------------------------------- splits
@@ -108,15 +109,16 @@ def predict_samples(
     progress: bool = True,
     desc: str = "predict",
     transform: Any = None,
+    tta: str = "none",
 ) -> Predictions:
-    """Predict ``data.Sample`` s with ``transform`` (default: the eval transform); unreadable files end up in
-    ``.bad``."""
+    """Predict ``data.Sample`` s with ``transform`` (default: the eval transform) and test-time augmentation
+    ``tta`` (``tta.TTA_MODES``); unreadable files end up in ``.bad``."""
     size = image_size or model.config.image_size
     ds = DeepfakeDataset(samples, transform or build_transform(size, train=False))
     device = model_device(model)
     workers = resolve_num_workers(num_workers, device)
     loader = make_loader(ds, batch_size, num_workers=workers, pin_memory=device.type == "cuda")
-    return predict_loader(model, loader, device, amp=amp, desc=desc, progress=progress)
+    return predict_loader(with_tta(model, tta), loader, device, amp=amp, desc=desc, progress=progress)
 
 
 def predict_split(
@@ -127,14 +129,18 @@ def predict_split(
     num_workers: int = 0,
     amp: bool = True,
     progress: bool = True,
+    tta: str = "none",
 ) -> Predictions:
-    """Predict every image of ``data_dir/split`` with ``model`` (on its current device).
+    """Predict every image of ``data_dir/split`` with ``model`` (on its current device), with test-time
+    augmentation ``tta``.
 
     Returns ``Predictions`` (``probs [N]``, ``labels [N]``, ``paths``, ``logits [N]``); files that could
     not be found or decoded are skipped and listed in ``.bad`` as ``(path, reason)``.
     """
     scan = scan_split(resolve_path(data_dir), split, validate=False)
-    preds = predict_samples(model, scan.samples, None, batch_size, num_workers, amp, progress, desc=f"predict {split}")
+    preds = predict_samples(
+        model, scan.samples, None, batch_size, num_workers, amp, progress, desc=f"predict {split}", tta=tta
+    )
     preds.bad = [(str(s.path), s.reason) for s in scan.skipped] + list(preds.bad)
     return preds
 
@@ -153,6 +159,7 @@ class ThresholdChoice:
     threshold: float
     split: str | None = None
     target_fake_recall: float | None = None
+    target_fpr: float | None = None
     at_threshold: dict[str, float] = field(default_factory=dict)
     warning: str | None = None
 
@@ -167,11 +174,14 @@ def choose_threshold(
     target_fake_recall: float = 0.9,
     fixed: float = 0.5,
     split: str | None = None,
+    target_fpr: float = 0.01,
 ) -> ThresholdChoice:
     """Choose the threshold on one split's ``labels [N]`` and FAKE ``probs [N]``.
 
     ``eer``: where FPR = FNR. ``target_recall``: the highest threshold whose FAKE recall reaches
-    ``target_fake_recall`` (fewest false alarms at that recall). ``youden``: max TPR - FPR. ``fixed``:
+    ``target_fake_recall`` (fewest false alarms at that recall). ``target_fpr``: the lowest threshold whose
+    false-alarm rate (REAL images called FAKE) stays within ``target_fpr`` (the most fakes caught within that
+    budget). ``youden``: max TPR - FPR. ``fixed``:
     ``fixed``. Data-driven thresholds sit halfway between neighbouring scores, so they classify this
     split exactly as the chosen ROC point does. Without both classes they fall back to ``fixed`` (with a
     ``warning``).
@@ -180,6 +190,8 @@ def choose_threshold(
         raise ValueError(f"threshold method must be one of {', '.join(THRESHOLD_METHODS)}, got {method!r}")
     if not 0.0 < target_fake_recall <= 1.0:
         raise ValueError(f"target_fake_recall must be in (0, 1], got {target_fake_recall}")
+    if not 0.0 <= target_fpr < 1.0:
+        raise ValueError(f"target_fpr must be in [0, 1), got {target_fpr}")
     y, p = np.asarray(labels).astype(int), np.asarray(probs, dtype=np.float64)
     warning = None
     if method == "fixed":
@@ -193,6 +205,8 @@ def choose_threshold(
             i = eer_point(y, p)[1]
         elif method == "youden":
             i = int(np.argmax(tpr - fpr))
+        elif method == "target_fpr":
+            i = int(np.flatnonzero(fpr <= target_fpr + 1e-12)[-1])  # fpr rises along the curve; point 0 has 0
         else:
             i = int(np.argmax(tpr >= target_fake_recall - 1e-12))
         threshold = point_threshold(thr, i)
@@ -203,6 +217,7 @@ def choose_threshold(
         threshold=threshold,
         split=split,
         target_fake_recall=target_fake_recall if method == "target_recall" else None,
+        target_fpr=target_fpr if method == "target_fpr" else None,
         at_threshold={k: m[k] for k in keep},
         warning=warning,
     )
@@ -228,6 +243,7 @@ def threshold_info(choice: ThresholdChoice) -> dict[str, Any]:
         "threshold": float(choice.threshold),
         "split": choice.split,
         "target_fake_recall": choice.target_fake_recall,
+        "target_fpr": choice.target_fpr,
     }
 
 

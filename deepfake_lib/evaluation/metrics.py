@@ -152,6 +152,12 @@ def expected_calibration_error(labels: Any, probs: Any, n_bins: int = 10) -> flo
 
 
 # --------------------------------------------------------------------------- everything
+def brier_score(labels: Any, probs: Any) -> float:
+    """Mean squared difference between the FAKE probability and the label (NaN without images)."""
+    y, p = _arrays(labels, probs)
+    return float(np.mean((p - y) ** 2)) if y.size else math.nan
+
+
 def confusion_counts(labels: Any, probs: Any, threshold: float = 0.5) -> dict[str, int]:
     """``tn, fp, fn, tp`` at ``threshold`` (positive = FAKE)."""
     y, p = _arrays(labels, probs)
@@ -205,7 +211,7 @@ def full_metrics(labels: Any, probs: Any, threshold: float = 0.5, n_bins: int = 
         "eer_threshold": eer_thr,
         **{k: (tpr_at_fpr(y, p, v) if both else math.nan) for k, v in FPR_TARGETS.items()},
         "log_loss": float(log_loss(y, np.clip(p, EPS, 1 - EPS), labels=[0, 1])) if y.size else math.nan,
-        "brier": float(np.mean((p - y) ** 2)) if y.size else math.nan,
+        "brier": brier_score(y, p),
         "ece": expected_calibration_error(y, p, n_bins),
         **c,
         "confusion_matrix": {"labels": list(CLASS_NAMES), "matrix": [[tn, fp], [fn, tp]]},

@@ -151,6 +151,7 @@ def level_thresholds(
     target_fake_recall: float = 0.9,
     fixed: float = 0.5,
     split: str | None = None,
+    target_fpr: float = 0.01,
 ) -> dict[str, ThresholdChoice]:
     """A threshold per level, chosen on ``evaluation`` (the threshold split's) the way 03 chooses the images'
     (``evaluate.choose_threshold``): frames scored alone, LSTM clips and pooled videos live on different scales,
@@ -158,7 +159,7 @@ def level_thresholds(
     from deepfake_lib.evaluation.evaluate import choose_threshold
 
     return {
-        level: choose_threshold(y, p, method, target_fake_recall, fixed, split)
+        level: choose_threshold(y, p, method, target_fake_recall, fixed, split, target_fpr)
         for level, (y, p) in evaluation.level_scores().items()
     }
 
@@ -240,6 +241,8 @@ def refresh_video_threshold(
     method = info.get("method") or "eer"
     target = info.get("target_fake_recall") or 0.9
     level = video_level(model.config.frames)
-    choice = level_thresholds(evaluation, method, target, float(info.get("threshold", 0.5)), split)[level]
+    choice = level_thresholds(
+        evaluation, method, target, float(info.get("threshold", 0.5)), split, info.get("target_fpr") or 0.01
+    )[level]
     store_video_threshold(checkpoint_path, choice, level, chosen_by)
     return choice

@@ -8,6 +8,7 @@ from deepfake_lib.core.lazy import lazy_exports
 __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
+        "tta": ("TTA_MODES", "check_tta", "tta_views", "TTAModel", "with_tta"),
         "backbones": (
             "B_BACKBONES",
             "LITE_BACKBONES",

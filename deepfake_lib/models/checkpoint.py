@@ -69,6 +69,7 @@ def model_checkpoint(
         "weights_id": weights_id(state),
         "class_names": list(CLASS_NAMES),
         "threshold": float(threshold),
+        "temperature": float(model.temperature),
         "metrics": dict(metrics or {}),
         **extra,
     }
@@ -140,6 +141,10 @@ def model_from_checkpoint(
     model.pretrained_loaded = bool(ckpt["config"].get("pretrained_loaded", False))
     model.weights_source = ckpt["config"].get("weights_source")
     model.requested_backbone = ckpt["config"].get("requested_backbone", model.config.backbone)
+    try:
+        model.set_temperature(float(ckpt.get("temperature", 1.0)))
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: unusable calibration temperature ({exc})") from None
     return model
 
 

@@ -145,6 +145,8 @@ class EfficientNetLSTM(nn.Module):
         scale, shift = input_affine(cfg.backbone)
         self.register_buffer("input_scale", scale, persistent=False)
         self.register_buffer("input_shift", shift, persistent=False)
+        # temperature scaling (03 fits it, the checkpoint's "temperature" key stores it): logits / T
+        self.register_buffer("temperature", torch.ones(()), persistent=False)
         n_feat = self.backbone._conv_head.out_channels
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.frequency = (
@@ -253,11 +255,17 @@ class EfficientNetLSTM(nn.Module):
         return feats.view(b, t, -1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, T, 3, H, W]`` -> FAKE logits ``[B]``."""
+        """``[B, T, 3, H, W]`` -> FAKE logits ``[B]``, divided by the calibration temperature (1 until calibrated)."""
         seq = self.features(x)
         _, (h_n, _) = self.lstm(seq.float())
         last = torch.cat([h_n[-2], h_n[-1]], dim=1) if self.config.bidirectional else h_n[-1]
-        return self.head(last).squeeze(-1)
+        return self.head(last).squeeze(-1) / self.temperature
+
+    def set_temperature(self, temperature: float) -> None:
+        """Divide every logit by ``temperature`` (> 0) from now on; 1 undoes calibration."""
+        if not (temperature > 0 and torch.isfinite(torch.tensor(float(temperature)))):
+            raise ValueError(f"temperature must be a positive number, got {temperature}")
+        self.temperature.fill_(float(temperature))
 
 
 def input_affine(backbone: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -211,14 +211,19 @@ class Predictor(BasePredictor):
         faces: dict[str, Any] | None = None,
         clips: dict[str, Any] | None = None,
         video_threshold: float | None = None,
+        tta: str = "none",
     ) -> None:
-        """``amp``: mixed precision on CUDA. ``compile_model``: ``torch.compile`` the model for scoring without
+        """``tta``: test-time augmentation of every score (``models.tta.TTA_MODES``; heatmaps explain the image
+        as it is). ``amp``: mixed precision on CUDA. ``compile_model``: ``torch.compile`` the model for scoring without
         heatmaps (about 1.2x faster on a CPU once compiled; the first batch pays for the compilation).
         ``faces``: see ``BasePredictor``."""
         from deepfake_lib.data.transforms import build_transform
 
         super().__init__(image_size, threshold, checkpoint, faces, clips, video_threshold)
+        from deepfake_lib.models.tta import check_tta
+
         self.model = model.eval()
+        self.tta = check_tta(tta)
         self.transform = build_transform(self.image_size, train=False)
         self.amp = amp
         self.compiled = None
@@ -238,9 +243,12 @@ class Predictor(BasePredictor):
         device: str | torch.device = "auto",
         threshold: float | None = None,
         compile_model: bool = False,
+        tta: str | None = None,
     ) -> Predictor:
         """Load ``weights`` (raises ``model.CheckpointError``); ``threshold`` None = the checkpoint's own (its
-        ``video_threshold`` for videos, when 03 chose one); a given ``threshold`` is used for videos too."""
+        ``video_threshold`` for videos, when 03 chose one); a given ``threshold`` is used for videos too.
+        ``tta`` None = the checkpoint's (what its calibration and threshold were fitted with; "none" before 03).
+        The checkpoint's calibration temperature always applies."""
         from deepfake_lib.core.device import configure_backends, resolve_device
         from deepfake_lib.models.checkpoint import load_model
 
@@ -254,7 +262,7 @@ class Predictor(BasePredictor):
         image_size = ckpt["config"]["image_size"]
         return cls(
             model, image_size, threshold, Path(weights), compile_model=compile_model, faces=ckpt.get("faces"),
-            clips=ckpt.get("clips"), video_threshold=video_threshold,
+            clips=ckpt.get("clips"), video_threshold=video_threshold, tta=tta or ckpt.get("tta", "none"),
         )  # fmt: skip
 
     def score(
@@ -269,8 +277,9 @@ class Predictor(BasePredictor):
         import torch
 
         from deepfake_lib.core.device import autocast
+        from deepfake_lib.models.tta import with_tta
 
-        net = self.model if self.compiled is None else self.compiled
+        net = with_tta(self.model if self.compiled is None else self.compiled, self.tta)
         with torch.inference_mode(), autocast(self.device, self.amp):
             logits = torch.cat([net(c.to(self.device, non_blocking=True)).float().cpu() for c in x.split(batch_size)])
         probs = sigmoid(logits.double().numpy())

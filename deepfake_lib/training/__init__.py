@@ -63,9 +63,11 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "read_fit_result",
             "make_optimizer",
             "make_scheduler",
-            "usable_batches",
-            "recalibrate_batchnorm",
+            "smoothed_targets",
             "fit",
         ),
+        "batches": ("usable_batches", "recalibrate_batchnorm"),
+        "ema": ("WeightEMA", "ema_decay_at"),
+        "schedules": ("SCHEDULERS", "warmup_cosine_factor", "steps_per_batch"),
     },
 )

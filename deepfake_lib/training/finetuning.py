@@ -29,6 +29,7 @@ from deepfake_lib.core.runs import FINETUNED_MODEL, read_json, resolve_path, run
 from deepfake_lib.data.datasets import DeepfakeDataset
 from deepfake_lib.data.scan import Sample, scan_split
 from deepfake_lib.data.transforms import build_transform
+from deepfake_lib.evaluation.calibration import TemperatureFit, fit_temperature, rescale
 from deepfake_lib.evaluation.evaluate import (
     FAILURES_FILE,
     ThresholdChoice,
@@ -327,6 +328,32 @@ def _val_loss(preds: Predictions) -> float:
     return full_metrics(preds.labels, preds.probs)["log_loss"]
 
 
+def _recalibrate(
+    tuned: EfficientNetLSTM, preds: Predictions, checkpoint: dict[str, Any], split: str, tta: str
+) -> tuple[Predictions, TemperatureFit | None]:
+    """When the original was calibrated (03), calibrate the fine-tuned weights the same way on ``split``:
+    ``tuned`` gets the temperature fitted on its raw ``preds``, which come back rescaled. Else unchanged."""
+    if "calibration" not in checkpoint:
+        return preds, None
+    fit = fit_temperature(preds.logits, preds.labels, split, tta)
+    tuned.set_temperature(fit.temperature)
+    return rescale(preds, fit.temperature), fit
+
+
+def _skip_reason(ft_set: FinetuneSet, train_dataset: DeepfakeDataset | None) -> str | None:
+    """Why there is nothing to fine-tune on (no failures, or one class only), or None."""
+    classes = set(train_dataset.labels if train_dataset is not None else (s.label for s in ft_set.samples))
+    if not ft_set.failures:
+        return "failures.json lists no failures: nothing to fine-tune on"
+    if len(classes) < 2:
+        only = CLASS_NAMES[classes.pop()].upper()
+        return (
+            f"the fine-tuning set holds {only} images only ({len(ft_set.failures)} failures + {len(ft_set.replay)} "
+            f"replay): training on one class would push every prediction towards it; raise the replay ratio"
+        )
+    return None
+
+
 def finetune(
     model: EfficientNetLSTM,
     checkpoint: dict[str, Any],
@@ -354,18 +381,12 @@ def finetune(
     old_thr = float(checkpoint.get("threshold", 0.5))
     info = dict(checkpoint.get("threshold_info") or {})
     size = model.config.image_size
-    predict_kw = {"batch_size": cfg.batch_size * 2, "num_workers": cfg.num_workers, "amp": cfg.amp}
+    predict_kw = {
+        "batch_size": cfg.batch_size * 2, "num_workers": cfg.num_workers, "amp": cfg.amp,
+        "tta": checkpoint.get("tta", "none"),
+    }  # fmt: skip
 
-    reason = None
-    classes = set(train_dataset.labels if train_dataset is not None else (s.label for s in ft_set.samples))
-    if not ft_set.failures:
-        reason = "failures.json lists no failures: nothing to fine-tune on"
-    elif len(classes) < 2:
-        only = CLASS_NAMES[classes.pop()].upper()
-        reason = (
-            f"the fine-tuning set holds {only} images only ({len(ft_set.failures)} failures + {len(ft_set.replay)} "
-            f"replay): training on one class would push every prediction towards it; raise the replay ratio"
-        )
+    reason = _skip_reason(ft_set, train_dataset)
     source = {"source_weights_id": checkpoint_weights_id(checkpoint)}  # find_checkpoint compares it with best_model
     if reason:
         ckpt = dict(checkpoint, finetune={"status": "skipped", "reason": reason}, **source)
@@ -391,6 +412,7 @@ def finetune(
     best = load_checkpoint(result.best_path)
     tuned = model_from_checkpoint(best, result.best_path).to(device).eval()
     after_val = predict_samples(tuned, list(val_samples), size, progress=cfg.progress, desc="val after", **predict_kw)
+    after_val, calibration = _recalibrate(tuned, after_val, checkpoint, val_split, predict_kw["tta"])
     for name in ("best_model.pth", "last.pth"):  # the saved copy below is the result; these only duplicate it
         (sub / "checkpoints" / name).unlink(missing_ok=True)
     fit_summary = {k: v for k, v in result.summary().items() if k not in ("best_checkpoint", "last_checkpoint")}
@@ -412,11 +434,15 @@ def finetune(
 
     method = cfg.threshold_method or info.get("method") or "eer"
     target = cfg.target_fake_recall or info.get("target_fake_recall") or 0.9
-    choice = choose_threshold(after_val.labels, after_val.probs, method, target, fixed=old_thr, split=val_split)
+    choice = choose_threshold(
+        after_val.labels, after_val.probs, method, target, fixed=old_thr, split=val_split,
+        target_fpr=info.get("target_fpr") or 0.01,
+    )  # fmt: skip
     ckpt = model_checkpoint(
         tuned, threshold=choice.threshold, metrics=best.get("metrics", {}), epoch=best.get("epoch"),
         train_config=best.get("train_config"), threshold_info={**threshold_info(choice), "chosen_by": "04_finetune"},
-        finetune={"status": "done", **finetune_info},
+        finetune={"status": "done", **finetune_info}, tta=predict_kw["tta"],
+        **({"calibration": {**calibration.to_dict(), "chosen_by": "04_finetune"}} if calibration else {}),
         **source,
         **{k: checkpoint[k] for k in CARRIED_KEYS if k in checkpoint},
     )  # fmt: skip

@@ -33,7 +33,10 @@ from deepfake_lib.evaluation.inference import predict_loader
 from deepfake_lib.evaluation.metrics import basic_metrics
 from deepfake_lib.models.checkpoint import CheckpointError, load_checkpoint, model_checkpoint, save_checkpoint
 from deepfake_lib.models.detector import EfficientNetLSTM, ModelConfig, model_info
-from deepfake_lib.training import distributed
+from deepfake_lib.training import distributed, schedules
+from deepfake_lib.training.batches import recalibrate_batchnorm, usable_batches
+from deepfake_lib.training.ema import WeightEMA
+from deepfake_lib.training.schedules import SCHEDULERS
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,9 @@ class TrainConfig:
     not distort the pretrained features). ``num_workers``: DataLoader worker processes, -1 = automatic.
     ``precise_bn_batches``: after each epoch,
     re-estimate the BatchNorm statistics of the trainable layers on up to this many training batches (0 = off).
+    ``scheduler``: ``schedules.SCHEDULERS``; "warmup_cosine" rises linearly over ``warmup_epochs`` and then
+    follows a cosine, step by step. ``ema_decay``: validate and save an exponential moving average of the
+    weights (``ema.WeightEMA``; 0 = off, e.g. 0.999). ``label_smoothing``: train on targets ``y (1 - e) + e / 2``.
     """
 
     epochs: int = 10
@@ -78,6 +84,9 @@ class TrainConfig:
     scheduler: str = "cosine"
     grad_clip: float = 1.0
     precise_bn_batches: int = 16
+    warmup_epochs: float = 1.0
+    ema_decay: float = 0.0
+    label_smoothing: float = 0.0
     amp: bool = True
     num_workers: int = -1
     seed: int = 0
@@ -90,8 +99,14 @@ class TrainConfig:
             raise ValueError(f"balance must be 'oversample', 'weight' or 'none', got {self.balance!r}")
         if self.monitor not in MONITORS:
             raise ValueError(f"monitor must be one of {', '.join(MONITORS)}, got {self.monitor!r}")
-        if self.scheduler not in ("cosine", "plateau", "none"):
-            raise ValueError(f"scheduler must be 'cosine', 'plateau' or 'none', got {self.scheduler!r}")
+        if self.scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler must be one of {', '.join(SCHEDULERS)}, got {self.scheduler!r}")
+        if not (self.ema_decay == 0.0 or 0.0 < self.ema_decay < 1.0):
+            raise ValueError(f"ema_decay must be 0 (off) or in (0, 1), got {self.ema_decay}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.warmup_epochs < 0:
+            raise ValueError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be >= 1")
 
@@ -157,67 +172,14 @@ def make_optimizer(model: EfficientNetLSTM, cfg: TrainConfig) -> torch.optim.Opt
     return torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
 
 
-def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> Any:
-    if cfg.scheduler == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
-    if cfg.scheduler == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.3, patience=max(1, cfg.patience // 2))
-    return None
+def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int = 1) -> Any:
+    """``schedules.make_scheduler`` with ``cfg``'s settings."""
+    return schedules.make_scheduler(opt, cfg.scheduler, cfg.epochs, steps_per_epoch, cfg.warmup_epochs, cfg.patience)
 
 
-def usable_batches(
-    batches: Any,
-    ranks: distributed.Ranks | None = None,
-    device: torch.device | None = None,
-    errors: dict[str, str] | None = None,
-) -> Any:
-    """The batches of ``batches`` that can train: two or more good items (BatchNorm cannot train on one image);
-    unreadable files go into ``errors``. With several processes a batch is skipped on all of them together
-    (one all-reduce), so DDP's and SyncBatchNorm's collectives stay matched."""
-    ranks = ranks or distributed.Ranks()
-    for batch in batches:
-        if errors is not None:
-            errors.update(dict(batch["bad"]))
-        ok = batch["x"] is not None and len(batch["y"]) >= 2
-        if distributed.all_true(ok, ranks, device or torch.device("cpu")):
-            yield batch
-
-
-@torch.no_grad()
-def recalibrate_batchnorm(
-    model: nn.Module,
-    loader: Any,
-    device: torch.device,
-    max_batches: int,
-    amp: bool,
-    ranks: distributed.Ranks | None = None,
-) -> int:
-    """Precise BatchNorm: recompute the running statistics of BatchNorm layers in training mode as exact
-    averages over up to ``max_batches`` batches of ``loader`` (frozen layers, in eval mode, are untouched).
-
-    The running averages lag behind the weights (momentum 0.1, a handful of steps per epoch on a small
-    dataset), and a backbone trained from scratch then collapses in eval mode; exact statistics fix that.
-    With several processes each uses up to ``max_batches`` of its own batches (skipping a batch together; then
-    ``distributed.average_batchnorm`` evens the statistics). Returns the number of batches this process used.
-    """
-    ranks = ranks or distributed.Ranks()
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
-    if not bns or max_batches <= 0:
-        return 0
-    momenta = [m.momentum for m in bns]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average over the batches below
-    used = 0
-    for batch in usable_batches(loader, ranks, device):
-        with autocast(device, amp):
-            model(batch["x"].to(device, non_blocking=True))
-        used += 1
-        if used >= max_batches:
-            break
-    for m, momentum in zip(bns, momenta, strict=True):
-        m.momentum = momentum
-    return used
+def smoothed_targets(y: torch.Tensor, smoothing: float) -> torch.Tensor:
+    """Label smoothing for one logit: targets ``y [B]`` (0/1) moved ``smoothing / 2`` towards 0.5."""
+    return y * (1.0 - smoothing) + 0.5 * smoothing
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -293,6 +255,12 @@ class _Run:
     scheduler: Any
     scaler: torch.amp.GradScaler
     extra: dict[str, Any]  # plain values stored in both checkpoints
+    ema: WeightEMA | None = None
+
+    @property
+    def scored(self) -> EfficientNetLSTM:
+        """The model that validation scores and the best checkpoint holds: the weight average, or the model."""
+        return self.model if self.ema is None else self.ema.module
 
     @property
     def best_path(self) -> Path:
@@ -343,11 +311,13 @@ def _setup(
             f"global batch {global_batch}"
         )
     weight = pos_weight(labels).to(device) if cfg.balance == "weight" else None
+    model.set_temperature(1.0)  # training works on raw logits; 03 calibrates the trained model
     optimizer = make_optimizer(model, cfg)
     return _Run(
         cfg, model, paths, ranks, device, workers, sampler, train_loader,
-        nn.BCEWithLogitsLoss(pos_weight=weight), optimizer, make_scheduler(optimizer, cfg),
+        nn.BCEWithLogitsLoss(pos_weight=weight), optimizer, make_scheduler(optimizer, cfg, max(1, len(train_loader))),
         torch.amp.GradScaler("cuda", enabled=needs_grad_scaler(device, cfg.amp)), dict(checkpoint_extra or {}),
+        WeightEMA(model, cfg.ema_decay) if cfg.ema_decay else None,
     )  # fmt: skip
 
 
@@ -392,6 +362,8 @@ def _resume(run: _Run) -> _State:
         run.scheduler.load_state_dict(state["scheduler"])
     if state.get("scaler"):
         run.scaler.load_state_dict(state["scaler"])
+    if run.ema is not None and state.get("ema"):
+        run.ema.load_state_dict(state["ema"])
     best_val = float(state["best_val_loss"])
     resumed = _State(
         history=list(state["history"]), best_val=best_val, best_score=float(state.get("best_score", best_val)),
@@ -440,7 +412,7 @@ def _train_epoch(run: _Run, net: nn.Module, epoch: int, load_errors: dict[str, s
         y = batch["y"].to(device, non_blocking=True).float()
         with autocast(device, cfg.amp):
             logits = net(x)
-        loss = run.criterion(logits.float(), y)
+        loss = run.criterion(logits.float(), smoothed_targets(y, cfg.label_smoothing))
         if not distributed.all_true(bool(torch.isfinite(loss)), ranks, device):
             raise TrainingDiverged(
                 f"loss became {loss.item()} at epoch {epoch + 1}; training stopped. The last good checkpoints "
@@ -454,6 +426,10 @@ def _train_epoch(run: _Run, net: nn.Module, epoch: int, load_errors: dict[str, s
             nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)
         scaler.step(optimizer)
         scaler.update()
+        if run.ema is not None:
+            run.ema.update()
+        if run.scheduler is not None and schedules.steps_per_batch(cfg.scheduler):
+            run.scheduler.step()
         n_seen += len(y)
         loss_sum += loss.item() * len(y)
         correct += ((logits.detach() > 0).float() == y).sum().item()
@@ -465,8 +441,10 @@ def _epoch_row(
     run: _Run, val_ds: DeepfakeDataset, epoch: int, trained: tuple[int, float, int, float], t0: float,
     load_errors: dict[str, str],
 ) -> dict[str, float]:  # fmt: skip
-    """Precise BatchNorm, validation, and the epoch's history row, the same on every process."""
-    cfg, model, device, ranks = run.cfg, run.model, run.device, run.ranks
+    """Precise BatchNorm, validation (of the weight average with ``ema_decay``), and the epoch's history row,
+    the same on every process."""
+    cfg, model, device, ranks = run.cfg, run.scored, run.device, run.ranks
+    model.train()
     recalibrate_batchnorm(model, run.train_loader, device, cfg.precise_bn_batches, cfg.amp, ranks)
     distributed.average_batchnorm(model, ranks, device)  # one set of statistics on every process
     vm, val_bad = _validate(model, val_ds, cfg.batch_size * 2, run.workers, device, cfg, ranks)
@@ -500,13 +478,14 @@ def _record_epoch(run: _Run, state: _State, row: dict[str, float]) -> None:
         state.best_score, state.best_val, state.best_epoch, state.bad_epochs = score, row["val_loss"], epoch, 0
         if run.ranks.is_main:
             save_checkpoint(
-                model_checkpoint(model, metrics=row, epoch=epoch, train_config=asdict(cfg), **run.extra), run.best_path
+                model_checkpoint(run.scored, metrics=row, epoch=epoch, train_config=asdict(cfg), **run.extra),
+                run.best_path,
             )
     else:
         state.bad_epochs += 1
     if isinstance(run.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
         run.scheduler.step(row["val_loss"])
-    elif run.scheduler is not None:
+    elif run.scheduler is not None and not schedules.steps_per_batch(cfg.scheduler):
         run.scheduler.step()
     state.stopped_early = state.bad_epochs >= cfg.patience
     if run.ranks.is_main:
@@ -515,7 +494,8 @@ def _record_epoch(run: _Run, state: _State, row: dict[str, float]) -> None:
             scheduler=run.scheduler.state_dict() if run.scheduler is not None else None,
             scaler=run.scaler.state_dict(), history=state.history, best_val_loss=state.best_val,
             best_score=state.best_score, best_epoch=state.best_epoch, bad_epochs=state.bad_epochs,
-            stopped_early=state.stopped_early, load_errors=state.load_errors, **run.extra,
+            stopped_early=state.stopped_early, load_errors=state.load_errors,
+            ema=run.ema.state_dict() if run.ema is not None else None, **run.extra,
         )  # fmt: skip
         save_checkpoint(last, run.last_path)
         write_json(run.paths["root"] / "history.json", state.history)
