@@ -97,6 +97,7 @@ PARAMETER_RANGES: dict[str, tuple[float | None, float | None]] = {
     "TARGET_FAKE_RECALL": (0.0, 1.0), "LR": (1e-8, 1.0), "BACKBONE_LR": (1e-8, 1.0), "WEIGHT_DECAY": (0.0, 1.0),
     "REPLAY_RATIO": (0, None), "N_FAILURES_SHOWN": (0, None), "N_INSPECT": (0, None), "N_PER_GROUP": (0, None),
     "N_SUSPICIOUS": (0, None), "N_VIDEOS": (0, None), "PSEUDO_FAKES_SHOWN": (0, None), "SAMPLES_PER_CLASS": (0, None),
+    "TARGET_FPR": (0.0, 0.999), "EMA_DECAY": (0.0, 0.99999), "LABEL_SMOOTHING": (0.0, 0.999), "WARMUP_EPOCHS": (0, None),
 }  # fmt: skip
 
 

@@ -73,9 +73,29 @@ def test_03_metrics_threshold_and_figures(run_dir):
     ckpt = load_checkpoint(run_dir / "checkpoints" / "best_model.pth")
     assert ckpt["threshold"] == pytest.approx(threshold)
     assert ckpt["threshold_info"]["chosen_by"] == "03_evaluate"
-    for fig in ("confusion_matrix", "roc_curve", "pr_curve", "reliability", "score_histogram", "failures"):
+    figures = ("confusion_matrix", "roc_curve", "pr_curve", "reliability", "reliability_before_after",
+               "score_histogram", "failures")  # fmt: skip
+    for fig in figures:
         path = run_dir / "figures" / f"03_{fig}.png"
         assert path.is_file() and path.stat().st_size > 1000, path
+
+
+def test_03_calibrates_and_checks_the_false_alarm_rate(run_dir):
+    """The temperature is fitted on val after TTA, stored, and the threshold is chosen on calibrated scores."""
+    ev = metrics(run_dir)["evaluate"]
+    fit = ev["calibration"]["fit"]
+    assert ev["tta"] == "hflip" and fit["tta"] == "hflip" and fit["split"] == "val" and fit["n"] == 16
+    assert fit["temperature"] > 0 and fit["nll_after"] <= fit["nll_before"] + 1e-12
+    ckpt = load_checkpoint(run_dir / "checkpoints" / "best_model.pth")
+    assert ckpt["temperature"] == pytest.approx(fit["temperature"]) and ckpt["tta"] == "hflip"
+    assert ckpt["calibration"]["chosen_by"] == "03_evaluate"
+    for split, table in ev["calibration"]["splits"].items():
+        assert set(table) == {"before", "after"} and {"ece", "brier"} <= set(table["after"]), split
+    assert ev["calibration"]["splits"]["test"]["after"]["ece"] == pytest.approx(ev["report"]["ece"])
+    alarms = ev["false_alarms"]
+    assert alarms["threshold_split"] == "val" and alarms["report_split"] == "test"
+    assert alarms["report_split_fpr"] == pytest.approx(ev["report"]["fpr"])
+    assert alarms["threshold_split_fpr"] == pytest.approx(ev["threshold"]["at_threshold"]["fpr"])
 
 
 def test_03_cross_dataset_rows(run_dir):

@@ -13,6 +13,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "binary_nll",
             "fit_temperature",
             "rescale",
+            "calibrate_splits",
             "calibration_table",
             "store_calibration",
         ),

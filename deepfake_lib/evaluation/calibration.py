@@ -94,13 +94,30 @@ def calibration_table(labels: Any, raw_probs: Any, calibrated_probs: Any) -> dic
     }
 
 
+def calibrate_splits(
+    preds: dict[str, Predictions], split: str, tta: str = "none", enabled: bool = True
+) -> tuple[dict[str, Predictions], TemperatureFit | None]:
+    """Fit the temperature on ``preds[split]`` (raw logits, scored with ``tta``) and rescale every split by it:
+    ``(calibrated predictions per split, the fit)``; with ``enabled=False`` the predictions as they are and None."""
+    if not enabled:
+        return dict(preds), None
+    fit = fit_temperature(preds[split].logits, preds[split].labels, split, tta)
+    return {name: rescale(p, fit.temperature) for name, p in preds.items()}, fit
+
+
 def store_calibration(
-    checkpoint_path: str | os.PathLike[str], fit: TemperatureFit, chosen_by: str = "03_evaluate"
+    checkpoint_path: str | os.PathLike[str],
+    fit: TemperatureFit | None,
+    tta: str = "none",
+    chosen_by: str = "03_evaluate",
 ) -> Path:
     """Write ``fit.temperature`` into the checkpoint's ``temperature`` key (how, into ``calibration``) and the TTA
-    it was fitted with into ``tta``; prediction, export and video scoring apply it from then on."""
+    it was fitted with into ``tta``; prediction, export and video scoring apply both from then on. ``fit`` None:
+    uncalibrated (temperature 1, no ``calibration``), scored with ``tta``. The file is rewritten atomically."""
     ckpt = load_checkpoint(checkpoint_path)
-    ckpt["temperature"] = float(fit.temperature)
-    ckpt["tta"] = fit.tta
-    ckpt["calibration"] = {**fit.to_dict(), "chosen_by": chosen_by}
+    ckpt["temperature"] = float(fit.temperature) if fit else 1.0
+    ckpt["tta"] = fit.tta if fit else tta
+    ckpt.pop("calibration", None)
+    if fit:
+        ckpt["calibration"] = {**fit.to_dict(), "chosen_by": chosen_by}
     return save_checkpoint(ckpt, checkpoint_path)

@@ -322,6 +322,21 @@ def write_failures(
     return write_json(resolve_path(run_dir) / FAILURES_FILE, payload)
 
 
+def false_alarms(choice: ThresholdChoice, report: dict[str, Any], report_split: str) -> dict[str, Any]:
+    """Does the threshold's false-alarm rate hold on unseen data: the rate on the split it was chosen on (and
+    the budget, for ``target_fpr``) beside the rate it gives on the report split."""
+    budget = choice.target_fpr
+    return {
+        "method": choice.method,
+        "target_fpr": budget,
+        "threshold_split": choice.split,
+        "threshold_split_fpr": float(choice.at_threshold.get("fpr", math.nan)),
+        "report_split": report_split,
+        "report_split_fpr": float(report.get("fpr", math.nan)),
+        "within_budget": None if budget is None else bool(report.get("fpr", math.nan) <= budget),
+    }
+
+
 def evaluation_record(
     plan: SplitPlan,
     choice: ThresholdChoice,
@@ -330,10 +345,16 @@ def evaluation_record(
     n_failures: int,
     checkpoint: str | os.PathLike[str],
     image_size: int,
+    calibration: dict[str, Any] | None = None,
+    tta: str = "none",
 ) -> dict[str, Any]:
-    """The ``evaluate`` section of metrics.json: final numbers under ``report``, every split under ``splits``."""
+    """The ``evaluate`` section of metrics.json: final numbers under ``report``, every split under ``splits``,
+    the TTA and calibration the scores went through, and the false-alarm check (``false_alarms``)."""
     warnings = list(plan.warnings) + ([choice.warning] if choice.warning else [])
     return {
+        "tta": tta,
+        "calibration": calibration,
+        "false_alarms": false_alarms(choice, reports[plan.report], plan.report),
         "checkpoint": str(checkpoint),
         "image_size": int(image_size),
         "splits_used": {"threshold": plan.threshold, "report": plan.report, "failures": plan.failures},

@@ -255,8 +255,10 @@ def evaluate_robustness(
     split: str | None = None,
     amp: bool = True,
     progress: bool = True,
+    tta: str = "none",
 ) -> RobustnessResult:
-    """Predict ``samples`` once per degradation (clean baseline first) and score each pass at ``threshold``.
+    """Predict ``samples`` once per degradation (clean baseline first) and score each pass at ``threshold``,
+    with the test-time augmentation ``tta`` the threshold was chosen with.
 
     Each image goes load -> degradation -> eval transform (``[3, S, S]``) -> model, in ``predict_loader``.
     Per row: ``auc``, ``balanced_accuracy``, ``eer``, ``fake_recall``, ``real_recall`` (at the fixed
@@ -276,7 +278,7 @@ def evaluate_robustness(
         # LimitAspect first keeps a degradation away from extreme strips (JPEG stops at 65,500 px a side); the
         # eval transform applies it anyway, so the clean pass is unchanged.
         tf = eval_tf if deg.name == CLEAN else T.Compose([LimitAspect(), deg.with_seed(seed).fn, eval_tf])
-        preds = predict_samples(model, list(samples), size, batch_size, workers, amp, progress, deg.spec, tf)
+        preds = predict_samples(model, list(samples), size, batch_size, workers, amp, progress, deg.spec, tf, tta)
         predictions[deg.spec] = preds
         rows.append(_row(deg, preds, threshold))
     clean_auc = rows[0]["auc"]

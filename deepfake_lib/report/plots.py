@@ -216,6 +216,17 @@ def reliability_diagram(labels: Any, probs: Any, n_bins: int = 10, ax: Any = Non
     return fig
 
 
+def reliability_before_after(labels: Any, raw_probs: Any, calibrated_probs: Any, temperature: float) -> Any:
+    """Two reliability diagrams side by side: the scores before and after temperature scaling."""
+    fig, axes = plt.subplots(1, 2, figsize=(9.4, 4.2))
+    reliability_diagram(labels, raw_probs, ax=axes[0])
+    reliability_diagram(labels, calibrated_probs, ax=axes[1])
+    for ax, name in zip(axes, ("before calibration", f"after (temperature {temperature:.2f})"), strict=True):
+        ax.set_title(f"{name}\n{ax.get_title()}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def score_histogram(labels: Any, probs: Any, threshold: float | None = None, ax: Any = None, bins: int = 25) -> Any:
     """Histogram of FAKE probabilities per true class, with the decision threshold."""
     fig, ax = _axes(ax, (6, 3.6))
