@@ -270,3 +270,37 @@ def test_compiled_scoring_gives_the_same_probabilities(
         assert (p == "") == (b[path] == "")
         if p:
             assert abs(float(p) - float(b[path])) < 1e-4
+
+
+def test_tta_flag_averages_the_views_and_defaults_to_the_checkpoints(
+    tiny_checkpoint: Path, tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """``--tta hflip`` scores the mean logit of the image and its mirror; without the flag the checkpoint's own
+    TTA (what its temperature was fitted with) applies; an ONNX file has its TTA built in, so the flag is refused."""
+    import numpy as np
+
+    from deepfake_lib.evaluation.calibration import TemperatureFit, store_calibration
+
+    image = tiny_data / "val" / "fake" / "fake_0000.jpg"
+    common = ["--frame", image, "--weights", tiny_checkpoint, "--no-heatmap"]
+    plain = json.loads(in_process(capsys, *common, "--out", tmp_path / "a").stdout)["probability"]
+    flipped = json.loads(in_process(capsys, *common, "--out", tmp_path / "b", "--tta", "hflip").stdout)["probability"]
+    predictor = predict.Predictor.from_checkpoint(tiny_checkpoint, "cpu")
+    x = predictor.transform(Image.open(image).convert("RGB")).view(1, 1, 3, 32, 32)
+    with torch.no_grad():
+        mean_logit = (predictor.model(x) + predictor.model(x.flip(-1))) / 2
+    assert flipped == pytest.approx(float(torch.sigmoid(mean_logit)), abs=1e-4)
+    assert plain == pytest.approx(float(torch.sigmoid(predictor.model(x).detach())), abs=1e-4)
+    calibrated = tmp_path / "calibrated.pth"
+    shutil.copy(tiny_checkpoint, calibrated)
+    nan = float("nan")
+    store_calibration(calibrated, TemperatureFit(2.0, "val", 10, nan, nan, nan, nan, nan, nan, tta="hflip"))
+    stored = json.loads(
+        in_process(capsys, "--frame", image, "--weights", calibrated, "--no-heatmap", "--out", tmp_path / "c").stdout
+    )
+    assert stored["probability"] == pytest.approx(float(torch.sigmoid(mean_logit / 2.0)), abs=1e-4)
+    assert np.isfinite(stored["probability"])
+    onnx = tmp_path / "m.onnx"
+    onnx.write_bytes(b"not really onnx")
+    bad = in_process(capsys, "--frame", image, "--weights", onnx, "--out", tmp_path / "d", "--tta", "hflip")
+    assert_one_line_error(bad, 2, "--tta only applies with --runtime torch")

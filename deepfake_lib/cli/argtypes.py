@@ -70,3 +70,27 @@ def image_size(text: str) -> int:
     if value < MIN_IMAGE_SIZE:
         raise argparse.ArgumentTypeError(f"must be >= {MIN_IMAGE_SIZE} (the backbone's stride), got {value}")
     return value
+
+
+def non_negative_float(text: str) -> float:
+    """A number >= 0 (a number of epochs where 0 means none)."""
+    value = _parse(text, float)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def ema_decay(text: str) -> float:
+    """A weight moving-average decay: 0 (off) or a number in (0, 1)."""
+    value = _parse(text, float)
+    if not (value == 0 or 0 < value < 1):
+        raise argparse.ArgumentTypeError(f"must be 0 (off) or between 0 and 1 (e.g. 0.999), got {value}")
+    return value
+
+
+def label_smoothing(text: str) -> float:
+    """A label-smoothing amount in [0, 1)."""
+    value = _parse(text, float)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {value}")
+    return value

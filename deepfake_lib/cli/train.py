@@ -16,7 +16,16 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from deepfake_lib.cli.argtypes import image_size, non_negative_int, positive_float, positive_int, workers
+from deepfake_lib.cli.argtypes import (
+    ema_decay,
+    image_size,
+    label_smoothing,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    workers,
+)
 from deepfake_lib.cli.paths import check_input, check_output
 from deepfake_lib.cli.runner import ArgumentParser, add_debug_flag, run_command
 
@@ -24,8 +33,10 @@ PRETRAINED_CHOICES = {"auto": "auto", "true": True, "false": False}
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from deepfake_lib.data.augment import AUGMENTATIONS
     from deepfake_lib.data.selfblend import FAKES_MODES
     from deepfake_lib.training.loop import MONITORS
+    from deepfake_lib.training.schedules import SCHEDULERS
 
     p = ArgumentParser(
         prog="python -m deepfake_lib.cli.train",
@@ -46,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights-path", default=None, help="local ImageNet weights file for offline use")
     p.add_argument("--trainable-blocks", type=int, default=-1, help="last MBConv blocks to train, -1 for all")
     p.add_argument("--head-warmup-epochs", type=non_negative_int, default=1)
+    p.add_argument("--augment", choices=AUGMENTATIONS, default="strong", help="training augmentation recipe")
+    p.add_argument("--scheduler", choices=SCHEDULERS, default="warmup_cosine")
+    p.add_argument("--warmup-epochs", type=non_negative_float, default=1.0, help="the warm-up of warmup_cosine")
+    p.add_argument("--ema-decay", type=ema_decay, default=0.999, help="weight moving average, 0 = off")
+    p.add_argument("--label-smoothing", type=label_smoothing, default=0.0)
     p.add_argument("--frequency-branch", action="store_true")
     p.add_argument("--fakes", choices=FAKES_MODES, default="labelled")
     p.add_argument("--balance", choices=("oversample", "weight", "none"), default="oversample")
@@ -80,7 +96,14 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         scans = data.scan_dataset(data_dir, ["train", "val"], required=selfblend.required_classes(args.fakes))
         device = str(distributed.process_device(resolve_device(args.device), ranks))
         train_ds, val_ds, fakes = selfblend.datasets_for(
-            scans, args.fakes, args.image_size, run["root"], args.seed, device, progress=args.progress and ranks.is_main
+            scans,
+            args.fakes,
+            args.image_size,
+            run["root"],
+            args.seed,
+            device,
+            progress=args.progress and ranks.is_main,
+            augment=args.augment,
         )
         model = EfficientNetLSTM(
             ModelConfig(
@@ -94,7 +117,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     cfg = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, backbone_lr=args.backbone_lr,
         weight_decay=args.weight_decay, head_warmup_epochs=args.head_warmup_epochs, balance=args.balance,
-        patience=args.patience, monitor=args.monitor, resume=args.resume, device=args.device,
+        patience=args.patience, monitor=args.monitor, scheduler=args.scheduler, warmup_epochs=args.warmup_epochs,
+        ema_decay=args.ema_decay, label_smoothing=args.label_smoothing, resume=args.resume, device=args.device,
         num_workers=args.num_workers, seed=args.seed, progress=args.progress,
     )  # fmt: skip
     extra = {**prepare.checkpoint_info(data_dir), "fakes": args.fakes}

@@ -116,8 +116,10 @@ def score_extra_dirs(
     num_workers: int = 0,
     device: str = "cpu",
     progress: bool = True,
+    tta: str = "none",
 ) -> list[CrossResult]:
-    """Predict every folder of ``dirs`` (``resolve_extra_dir``) with ``model`` and score it at ``threshold``.
+    """Predict every folder of ``dirs`` (``resolve_extra_dir``) with ``model`` (and test-time augmentation
+    ``tta``, as the threshold was chosen) and score it at ``threshold``.
 
     Face crops (``face_settings(faces, checkpoint)``) are cached under ``run_dir/extra_test/``; images without a
     face and unreadable files are left out and listed, the rest are scored. A folder without usable images of
@@ -140,7 +142,7 @@ def score_extra_dirs(
             scan, left_out = None, [*left_out, (str(scored), str(exc))]
         preds = predict_samples(
             model, scan.samples if scan else [], batch_size=batch_size, num_workers=num_workers, progress=progress,
-            desc=f"predict {name}",
+            desc=f"predict {name}", tta=tta,
         )  # fmt: skip
         left_out += [(str(s.path), s.reason) for s in (scan.skipped if scan else [])] + list(preds.bad)
         report = full_metrics(preds.labels, preds.probs, threshold)

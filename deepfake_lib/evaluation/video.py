@@ -233,6 +233,7 @@ def refresh_video_threshold(
     from deepfake_lib.models.checkpoint import load_model
 
     model, ckpt = load_model(checkpoint_path, resolve_device(device))
+    kwargs.setdefault("tta", ckpt.get("tta", "none"))  # score as its threshold and calibration were chosen
     preds = predict_split(model, data_dir, split, **kwargs)
     evaluation = evaluate_videos(model, preds, float(ckpt.get("threshold", 0.5)), **kwargs)
     if evaluation is None:
