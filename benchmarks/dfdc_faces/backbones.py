@@ -1,12 +1,13 @@
 """Which shipped backbone ``PRETRAINED "auto"`` should fall back to: speed and linear-probe quality side by side.
 
-    python benchmarks/dfdc_faces/backbones.py --data outputs/bench/dfdc/q-defaults-s0/splits --out DIR
+    python benchmarks/dfdc_faces/backbones.py --data ../shared/data/dfdc_faces_dev --rows 1200 --out DIR
 
 For each of efficientnet-lite0/1/2 (ImageNet weights from their pip packages): training images per second (a
 forward and backward pass over the whole backbone, batch 16) and scoring images per second at ``--image-size``,
 measured in one run so the ratios compare; then the linear probe (logistic regression on the frozen pooled
-features, ``evaluation.probe.linear_probe``) on ``--data``'s train/val/test splits: test AUC, EER, TPR at 5% FPR.
-Writes ``backbones.json`` into ``--out``.
+features, ``evaluation.probe.linear_probe``) on a 70/15/15 split of the first ``--rows`` manifest rows, grouped
+by the manifest's ``group`` column (as ``recipe.py`` splits): test AUC, EER, TPR at 5% FPR. Writes
+``backbones.json`` into ``--out``.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ def images_per_second(model, size: int, train: bool, batch: int = 16, repeats: i
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", required=True, type=Path, help="a folder with train/val/test splits")
+    p.add_argument("--data", required=True, type=Path, help="a flat {real,fake} face set with manifest.csv")
+    p.add_argument("--rows", type=int, default=1200, help="the first rows of its manifest")
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--image-size", type=int, default=224)
     p.add_argument("--out", required=True, type=Path)
     args = p.parse_args(argv)
@@ -50,6 +53,17 @@ def main(argv: list[str] | None = None) -> int:
 
     from deepfake_lib.evaluation.probe import linear_probe
     from deepfake_lib.models import EfficientNetLSTM, ModelConfig
+    from deepfake_lib.prepare import make_splits
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from recipe import subset
+
+    manifest = args.data / "manifest.csv"
+    src = subset(args.data, manifest, args.rows, args.out.resolve() / "source")
+    splits = make_splits(
+        src, args.out.resolve() / "splits", seed=args.seed, group_csv=str(manifest), group_column="group",
+        progress=False,
+    ).out_dir  # fmt: skip
 
     torch.manual_seed(0)
     rows = {}
@@ -64,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         }
     for name in BACKBONES:
         t0 = time.perf_counter()
-        probe = linear_probe(args.data, backbone=name, pretrained=True, image_size=args.image_size, progress=False)
+        probe = linear_probe(splits, backbone=name, pretrained=True, image_size=args.image_size, progress=False)
         report = probe["report"]
         rows[name].update(
             probe_test_auc=report["auc"], probe_test_eer=report["eer"], probe_tpr_at_5pct_fpr=report["tpr_at_5pct_fpr"],

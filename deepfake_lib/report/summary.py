@@ -101,6 +101,20 @@ def _evaluate_section(ev: dict[str, Any]) -> list[str]:
         f"{report.get('n_real')} real, {report.get('n_fake')} fake)",
         f"- failures: {failures.get('count')} on the `{failures.get('split')}` split -> `failures.json`",
     ]
+    fit = (ev.get("calibration") or {}).get("fit")
+    if "calibration" in ev:
+        lines.append(
+            f"- scores: TTA `{ev.get('tta')}`, "
+            + (f"temperature {_fmt(fit['temperature'])} fitted on `{fit['split']}` (NLL {_fmt(fit['nll_before'])} -> "
+               f"{_fmt(fit['nll_after'])})" if fit else "not calibrated")
+        )  # fmt: skip
+    alarms = ev.get("false_alarms")
+    if alarms:
+        budget = f" (budget {alarms['target_fpr']})" if alarms.get("target_fpr") is not None else ""
+        lines.append(
+            f"- false alarms: {_fmt(alarms['threshold_split_fpr'])} on `{alarms['threshold_split']}`{budget}, "
+            f"{_fmt(alarms['report_split_fpr'])} on `{alarms['report_split']}`"
+        )
     lines += [f"- WARNING: {w}" for w in ev.get("warnings") or []]
     lines.append("")
     lines += _table([[k, report[k]] for k in REPORT_KEYS if k in report], ["metric", "value"])
