@@ -77,10 +77,12 @@ def _probs(logits: np.ndarray, temperature: float) -> np.ndarray:
 
 
 def rescale(preds: Predictions, temperature: float) -> Predictions:
-    """``preds`` with logits divided by ``temperature`` and the probabilities recomputed (a new object)."""
-    logits = (np.asarray(preds.logits, dtype=np.float64) / float(temperature)).astype(np.float32)
+    """``preds`` with logits divided by ``temperature`` and the probabilities recomputed (a new object), in the
+    arithmetic of a model holding that temperature (float32 logits, float64 sigmoid), so both give the same
+    scores to the last bit and no decision at the threshold differs between them."""
+    logits = np.asarray(preds.logits, dtype=np.float32) / np.float32(temperature)
     return Predictions(
-        probs=_probs(np.asarray(preds.logits, dtype=np.float64), float(temperature)), labels=preds.labels,
+        probs=_probs(logits.astype(np.float64), 1.0), labels=preds.labels,
         paths=list(preds.paths), logits=logits, bad=list(preds.bad),
     )  # fmt: skip
 

@@ -256,10 +256,14 @@ class EfficientNetLSTM(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, T, 3, H, W]`` -> FAKE logits ``[B]``, divided by the calibration temperature (1 until calibrated)."""
+        return self.raw_logits(x) / self.temperature
+
+    def raw_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, T, 3, H, W]`` -> FAKE logits ``[B]`` before the calibration temperature."""
         seq = self.features(x)
         _, (h_n, _) = self.lstm(seq.float())
         last = torch.cat([h_n[-2], h_n[-1]], dim=1) if self.config.bidirectional else h_n[-1]
-        return self.head(last).squeeze(-1) / self.temperature
+        return self.head(last).squeeze(-1)
 
     def set_temperature(self, temperature: float) -> None:
         """Divide every logit by ``temperature`` (> 0) from now on; 1 undoes calibration."""

@@ -54,6 +54,9 @@ class TTAModel(nn.Module):
         views = tta_views(x, self.mode)
         if len(views) == 1:
             return self.model(x)
+        if hasattr(self.model, "raw_logits"):  # average, then calibrate: as rescaling averaged raw logits does
+            raw = self.model.raw_logits(torch.cat(views)).view(len(views), x.shape[0]).mean(0)
+            return raw / self.model.temperature
         logits = self.model(torch.cat(views))  # one batch of B x views
         return logits.view(len(views), x.shape[0]).mean(0)
 

@@ -35,10 +35,13 @@ class WeightEMA:
 
     @property
     def module(self) -> nn.Module:
-        """The averaged model, with the live model's frozen-layer settings (head-only warm-up)."""
+        """The averaged model, with the live model's frozen-layer settings (head-only warm-up) and every
+        submodule in the live one's train/eval mode (frozen BatchNorm layers stay frozen)."""
         module = self.averaged.module
         if hasattr(self.model, "head_only"):
             module.head_only = self.model.head_only
+        for averaged, live in zip(module.modules(), self.model.modules(), strict=True):
+            averaged.training = live.training
         return module
 
     @torch.no_grad()

@@ -444,7 +444,6 @@ def _epoch_row(
     """Precise BatchNorm, validation (of the weight average with ``ema_decay``), and the epoch's history row,
     the same on every process."""
     cfg, model, device, ranks = run.cfg, run.scored, run.device, run.ranks
-    model.train()
     recalibrate_batchnorm(model, run.train_loader, device, cfg.precise_bn_batches, cfg.amp, ranks)
     distributed.average_batchnorm(model, ranks, device)  # one set of statistics on every process
     vm, val_bad = _validate(model, val_ds, cfg.batch_size * 2, run.workers, device, cfg, ranks)
