@@ -22,40 +22,15 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+DEFAULTS = {  # notebook 02's defaults
+    "image_size": 128, "epochs": 15, "lr": 3e-4, "backbone_lr": 1e-4, "weight_decay": 0.05, "patience": 4,
+    "head_warmup_epochs": 1, "scheduler": "cosine", "augment": "basic", "ema_decay": 0.0, "label_smoothing": 0.0,
+    "monitor": "val_auc", "backbone": "efficientnet-b0",
+}  # fmt: skip
 RECIPES = {
-    # notebook 02's defaults before the face-swap recipe
-    "defaults": {
-        "image_size": 128,
-        "epochs": 15,
-        "lr": 3e-4,
-        "backbone_lr": 1e-4,
-        "weight_decay": 0.05,
-        "patience": 4,
-        "head_warmup_epochs": 1,
-        "scheduler": "cosine",
-        "augment": "basic",
-        "ema_decay": 0.0,
-        "label_smoothing": 0.0,
-        "monitor": "val_auc",
-        "backbone": "efficientnet-b0",
-    },
-    # notebook 02's defaults with the face-swap recipe
-    "new": {
-        "image_size": 128,
-        "epochs": 15,
-        "lr": 3e-4,
-        "backbone_lr": 1e-4,
-        "weight_decay": 0.05,
-        "patience": 4,
-        "head_warmup_epochs": 1,
-        "scheduler": "warmup_cosine",
-        "warmup_epochs": 1.0,
-        "augment": "strong",
-        "ema_decay": 0.999,
-        "label_smoothing": 0.0,
-        "monitor": "val_auc",
-        "backbone": "efficientnet-b0",
-    },
+    "defaults": DEFAULTS,
+    # the same with the face-swap recipe (02's AUGMENT, SCHEDULER, WARMUP_EPOCHS and EMA_DECAY options)
+    "new": {**DEFAULTS, "scheduler": "warmup_cosine", "warmup_epochs": 1.0, "augment": "strong", "ema_decay": 0.999},
 }
 
 

@@ -21,7 +21,7 @@ AUGMENTATIONS = ("none", "basic", "strong")
 
 class RandomDownscale(torch.nn.Module):
     """Isotropic down-scaling: shrink a ``[..., H, W]`` image by a factor drawn from ``scale`` and enlarge it back
-    (area down, bilinear up), the loss of detail of a low-resolution source or a re-upload."""
+    (antialiased bilinear down, plain bilinear up), the loss of detail of a low-resolution source or a re-upload."""
 
     def __init__(self, scale: tuple[float, float] = (0.5, 0.9)) -> None:
         super().__init__()

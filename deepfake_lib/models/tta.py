@@ -36,7 +36,6 @@ def tta_views(x: torch.Tensor, mode: str) -> list[torch.Tensor]:
     if mode in ("hflip", "more"):
         views.append(x.flip(-1))
     if mode == "more":
-        b, t = x.shape[:2]
         zoomed = _zoom(x.flatten(0, 1)).view_as(x)
         views += [zoomed, zoomed.flip(-1)]
     return views
