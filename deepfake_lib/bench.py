@@ -3,10 +3,12 @@
     python -m deepfake_lib.bench [--image-size 224] [--batch-size 32] [--device auto] [--threads N]
 
 Rows: (a) bare efficientnet-pytorch forward, (b) full EfficientNetLSTM forward, (b'') the same with the
-frequency branch, (c) folder prediction from JPEG files (decode + transforms + model, no heatmaps), (c') the same
+frequency branch, (c) folder prediction from JPEG files (decode + transforms + model, no heatmaps), (c-device)
+the same with the JPEGs decoded on the device (``DECODE="device"``, the default on CUDA), (c') the same
 through the exported ONNX model in onnxruntime (when the ``[onnx]`` extra is installed), (e) video scoring,
 (f) spectra of a JPEG folder (decode + FFT + DCT, what notebook 07 and the spectral baseline read), (g) training
-batches from a JPEG folder as they are and (g') as self-blended pseudo-fakes (``FAKES`` in 02), (d) training
+batches from a JPEG folder as they are, (g-device) decoded and augmented on the device, and (g') as self-blended
+pseudo-fakes (``FAKES`` in 02), (d) training
 step at the default freezing and with the whole backbone trainable, (d'') the latter with the frequency branch,
 (h) the whole-backbone training step on ``--processes`` DDP processes (the same batch per process, as forked by
 02's ``NUM_PROCESSES``; on the CPU each process gets one thread), with its throughput as a ratio to (d'); peak memory. Median of ``--repeats`` timed runs after warm-up.
@@ -139,11 +141,14 @@ def bench_spectra(image_size: int, n_images: int, batch_size: int, workers: int,
 
 
 def bench_training_batches(
-    image_size: int, n_images: int, batch_size: int, workers: int, device: torch.device, blended: bool, **kw: Any
-) -> float:
+    image_size: int, n_images: int, batch_size: int, workers: int, device: torch.device, blended: bool,
+    decode: str = "pil", **kw: Any,
+) -> float:  # fmt: skip
     """(g) one epoch of augmented training batches from ``n_images`` JPEGs through the DataLoader, the images as
-    they are; (g') ``blended``: each one made into a self-blended pseudo-fake first (template landmarks)."""
-    from deepfake_lib.data.datasets import DeepfakeDataset, make_loader, resolve_num_workers
+    they are; (g') ``blended``: each one made into a self-blended pseudo-fake first (template landmarks);
+    (g-device) ``decode="device"``: the workers read bytes, ``device`` decodes and augments (``device_decode``)."""
+    from deepfake_lib.data.datasets import DeepfakeDataset, resolve_num_workers
+    from deepfake_lib.data.device_decode import loader_for
     from deepfake_lib.data.scan import Sample
     from deepfake_lib.data.selfblend import SelfBlendedDataset
     from deepfake_lib.data.transforms import build_transform
@@ -152,13 +157,17 @@ def bench_training_batches(
         samples = [Sample(p, 0) for p in write_jpegs(Path(tmp), n_images, image_size)]
         transform = build_transform(image_size, train=True)
         ds = SelfBlendedDataset([], samples, transform) if blended else DeepfakeDataset(samples, transform)
-        loader = make_loader(ds, batch_size, shuffle=True, num_workers=resolve_num_workers(workers, device))
+        loader = loader_for(
+            ds, batch_size, device, decode, shuffle=True, num_workers=resolve_num_workers(workers, device),
+            pin_memory=device.type == "cuda",
+        )  # fmt: skip
 
         def run() -> None:
-            for _ in loader:
-                pass
+            for batch in loader:  # on the device, as training gets them
+                if batch["x"] is not None:
+                    batch["x"].to(device, non_blocking=True)
 
-        return timed(run, torch.device("cpu"), **kw)
+        return timed(run, device, **kw)
 
 
 def write_jpegs(folder: Path, n: int, size: int, seed: int = 0) -> list[Path]:
@@ -199,12 +208,14 @@ def time_folder(
 
 
 def bench_folder(
-    model: EfficientNetLSTM, image_size: int, n_images: int, batch_size: int, workers: int, **kw: Any
-) -> float:
-    """(c) predict_folder over ``n_images`` JPEGs without heatmaps: decode + transform + model + CSV."""
+    model: EfficientNetLSTM, image_size: int, n_images: int, batch_size: int, workers: int, decode: str = "pil",
+    **kw: Any,
+) -> float:  # fmt: skip
+    """(c) predict_folder over ``n_images`` JPEGs without heatmaps: decode + transform + model + CSV; (c-device)
+    ``decode="device"``: the JPEGs decoded on the model's device (``device_decode``)."""
     from deepfake_lib.predict.predictors import Predictor
 
-    predictor = Predictor(model, image_size)
+    predictor = Predictor(model, image_size, decode=decode)
     return time_folder(predictor, model_device(model), image_size, n_images, batch_size, workers, **kw)
 
 
@@ -370,12 +381,17 @@ def _file_rows(
     rec: _Rows, model: nn.Module, image_size: int, n_images: int, batch_size: int, workers: int, onnx: bool,
     n_videos: int, folder_kw: dict[str, int],
 ) -> None:  # fmt: skip
-    """Rows (c), (c'), (e), (f), (g) and (g'): work that starts from files on disk (decode included)."""
+    """Rows (c), (c-device), (c'), (e), (f), (g), (g-device) and (g'): work that starts from files on disk (decode included)."""
+    from deepfake_lib.data.datasets import resolve_num_workers
+
     dev = rec.device
-    rec.add(
-        "folder_predict", f"(c) folder prediction, {n_images} JPEGs",
-        bench_folder(model, image_size, n_images, batch_size, workers, **folder_kw), n_images,
-    )  # fmt: skip
+    n_workers = resolve_num_workers(workers, dev)
+    for key, label, decode in (
+        ("folder_predict", f"(c) folder prediction, {n_images} JPEGs, PIL in {n_workers} workers", "pil"),
+        ("folder_predict_device", f"(c-device) the same decoded on {dev.type}, {n_workers} workers read", "device"),
+    ):
+        seconds = bench_folder(model, image_size, n_images, batch_size, workers, decode, **folder_kw)
+        rec.add(key, label, seconds, n_images)
     if onnx and onnx_available():
         seconds, provider = bench_folder_onnx(model, image_size, n_images, batch_size, workers, **folder_kw)
         rec.add("folder_predict_onnx", f"(c') folder prediction, onnxruntime ({provider})", seconds, n_images)
@@ -389,11 +405,13 @@ def _file_rows(
         row["time_split"] = {k: video[k] / video["seconds"] for k in ("decode", "faces", "model")}
     seconds = bench_spectra(image_size, n_images, batch_size, workers, dev, **folder_kw)
     rec.add("spectra_folder", f"(f) spectra of {n_images} JPEGs (decode + FFT + DCT)", seconds, n_images)
-    for key, label, blended in (
-        ("train_batches", f"(g) training batches of {n_images} JPEGs (decode + augmentation)", False),
-        ("train_batches_blended", "(g') the same as self-blended pseudo-fakes", True),
-    ):
-        seconds = bench_training_batches(image_size, n_images, batch_size, workers, dev, blended, **folder_kw)
+    for key, label, blended, decode in (
+        ("train_batches", f"(g) training batches of {n_images} JPEGs (decode + augmentation), {n_workers} workers",
+         False, "pil"),
+        ("train_batches_device", f"(g-device) the same decoded and augmented on {dev.type}", False, "device"),
+        ("train_batches_blended", "(g') the same as self-blended pseudo-fakes (PIL)", True, "pil"),
+    ):  # fmt: skip
+        seconds = bench_training_batches(image_size, n_images, batch_size, workers, dev, blended, decode, **folder_kw)
         rec.add(key, label, seconds, n_images)
 
 

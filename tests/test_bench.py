@@ -30,9 +30,9 @@ def test_bench_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: p
     result = json.loads(out.read_text())
     rows = result["rows"]
     expected = {
-        "bare_backbone", "full_model", "full_model_frequency", "folder_predict", "video_predict", "spectra_folder",
-        "train_default", "train_full", "train_full_frequency", "train_batches", "train_batches_blended",
-        "train_processes",
+        "bare_backbone", "full_model", "full_model_frequency", "folder_predict", "folder_predict_device",
+        "video_predict", "spectra_folder", "train_default", "train_full", "train_full_frequency", "train_batches",
+        "train_batches_device", "train_batches_blended", "train_processes",
     }  # fmt: skip
     assert set(rows) == expected | ({"folder_predict_onnx"} if bench.onnx_available() else set())
     assert rows["bare_backbone"]["ratio_to_bare"] == 1.0
@@ -44,6 +44,8 @@ def test_bench_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: p
     assert set(split) == {"decode", "faces", "model"} and abs(sum(split.values()) - 1) < 1e-9
     table = bench.format_table(result)
     assert "| (a) bare EfficientNet-B0 forward |" in table and "1.00x" in table
+    assert "| (c) folder prediction, 6 JPEGs, PIL in 0 workers |" in table
+    assert "| (c-device) the same decoded on cpu, 0 workers read |" in table
     assert "video scoring time: decode" in table
     multi = rows["train_processes"]  # the default 2 processes, forked, one CPU thread each
     assert (multi["processes"], multi["threads_per_process"]) == (2, 1)

@@ -204,11 +204,30 @@ def test_tiny_and_thin_images_transform_without_blowing_up(size: tuple[int, int]
     assert max(w, h) <= 4 * min(w, h) and min(w, h) == min(size)
 
 
-def test_resolve_num_workers() -> None:
+def test_resolve_num_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     assert data.resolve_num_workers(3, "cpu") == 3
     assert data.resolve_num_workers(-1, "cpu") == 0  # workers only steal cores from the model on a CPU
     assert data.resolve_num_workers(-1, None) == 0
-    assert 0 <= data.resolve_num_workers(-1, "cuda") <= 4
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    assert data.resolve_num_workers(-1, "cuda") == 15  # every core but the one driving the GPU, not capped at 4
+    assert data.resolve_num_workers(2, "cuda") == 2  # NUM_WORKERS still overrides
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    assert data.resolve_num_workers(-1, "cuda") == 3  # four torchrun processes share the cores
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE")
+    assert data.resolve_num_workers(-1, "cuda") == 0
+
+
+def test_make_loader_feeds_an_accelerator_from_persistent_prefetching_workers() -> None:
+    samples = [data.Sample(Path(f"img_{i}.jpg"), i % 2) for i in range(8)]  # never read: no batch is drawn
+    ds = data.DeepfakeDataset(samples, data.build_transform(32, train=False))
+    ev = data.make_loader(ds, 4, num_workers=2, pin_memory=True)
+    assert ev.persistent_workers and ev.prefetch_factor == data.PREFETCH_BATCHES and ev.pin_memory
+    train = data.make_loader(ds, 4, shuffle=True, num_workers=2, pin_memory=True)
+    assert not train.persistent_workers  # re-created each epoch: resumed training draws as an uninterrupted run
+    cpu = data.make_loader(ds, 4, num_workers=0)
+    assert not cpu.persistent_workers and cpu.prefetch_factor is None and cpu.collate_fn is data.collate_skip_bad
 
 
 def test_pick_alternating_alternates_fake_and_real_reproducibly() -> None:

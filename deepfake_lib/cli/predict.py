@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from deepfake_lib.data.faces import FaceDetector
 
 TTA_CHOICES = ("none", "hflip", "more")  # models.tta.TTA_MODES, spelt out: this module imports no torch
+DECODE_CHOICES = ("auto", "pil", "device")  # data.device_decode.DECODE_MODES, likewise
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
         "default: what the checkpoint was calibrated with (torch runtime; an ONNX export has it built in)",
     )
     parser.add_argument(
+        "--decode",
+        choices=DECODE_CHOICES,
+        default="auto",
+        help="folder mode: where JPEGs are decoded: on the model's device (nvJPEG on CUDA, the loader workers only "
+        "read bytes) or with PIL in the workers; auto (default): the device on CUDA, PIL elsewhere (torch runtime)",
+    )
+    parser.add_argument(
         "--faces",
         action="store_true",
         help="detect faces (MTCNN), score each face crop; the image gets its most suspicious face's decision "
@@ -147,7 +155,9 @@ def _load_predictor(args: argparse.Namespace) -> BasePredictor:
 
     device = _device(args)
     try:
-        return Predictor.from_checkpoint(args.weights, device, args.threshold, compile_model=args.compile, tta=args.tta)
+        return Predictor.from_checkpoint(
+            args.weights, device, args.threshold, compile_model=args.compile, tta=args.tta, decode=args.decode
+        )
     except CheckpointError as exc:
         raise PredictError(str(exc)) from None
 
@@ -254,6 +264,8 @@ def _run(args: argparse.Namespace) -> int:
             raise PredictError("--compile only applies with --runtime torch")
         if args.tta is not None:
             raise PredictError("--tta only applies with --runtime torch (an ONNX export has its TTA built in)")
+        if args.decode != "auto":
+            raise PredictError("--decode only applies with --runtime torch")
         args.no_heatmap = True
     if source.is_dir():
         from deepfake_lib.core.images import list_image_files

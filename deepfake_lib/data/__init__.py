@@ -1,4 +1,4 @@
-"""Data: scanning, transforms, datasets, samplers, faces, tracks, clips, self-blended fakes.
+"""Data: scanning, transforms, datasets, samplers, decoding on the device, faces, tracks, clips, self-blended fakes.
 
 The public names below load their module on first use (``import deepfake_lib.data`` stays light).
 """
@@ -34,7 +34,26 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "VideoClips",
             "video_clips",
         ),
-        "datasets": ("DeepfakeDataset", "collate_skip_bad", "seed_worker", "make_loader", "resolve_num_workers"),
+        "datasets": (
+            "PREFETCH_BATCHES",
+            "DeepfakeDataset",
+            "collate_skip_bad",
+            "seed_worker",
+            "make_loader",
+            "resolve_num_workers",
+        ),
+        "device_decode": (
+            "DECODE_MODES",
+            "check_decode",
+            "resolve_decode",
+            "jpeg_bytes",
+            "EncodedImages",
+            "collate_encoded",
+            "DeviceDecoder",
+            "DeviceBatches",
+            "takes_device_decoding",
+            "loader_for",
+        ),
         "faces": ("DETECTOR_NAME", "Face", "no_face_reason", "FaceDetector", "square_box", "crop_face"),
         "samplers": (
             "LengthGroupedBatchSampler",
@@ -66,7 +85,14 @@ __all__, __getattr__, __dir__ = lazy_exports(
         ),
         "tables": ("counts_table", "oversampling_preview", "sample_paths", "sample_clips", "pick_alternating"),
         "tracks": ("iou", "Track", "link_tracks", "track_crops"),
-        "augment": ("AUGMENTATIONS", "RandomDownscale", "augmentation", "check_augment"),
+        "augment": (
+            "AUGMENTATIONS",
+            "RandomDownscale",
+            "check_augment",
+            "recipe_steps",
+            "augmentation",
+            "device_augmentation",
+        ),
         "transforms": (
             "IMAGENET_MEAN",
             "IMAGENET_STD",

@@ -48,37 +48,56 @@ def check_augment(augment: str | bool) -> str:
     return name
 
 
+def recipe_steps(name: str, image_size: int) -> list[torch.nn.Module]:
+    """The steps of recipe ``name`` after ``PILToTensor``: uint8 ``[3, S, S]`` in, float ``[3, S, S]`` in [0, 1] out."""
+    name = check_augment(name)
+    to_float = v2.ToDtype(torch.float32, scale=True)
+    if name == "none":
+        return [to_float]
+    if name == "basic":  # the workbench's first recipe: light crop, flip, colour and JPEG
+        return [
+            v2.RandomApply(
+                [v2.RandomResizedCrop(image_size, scale=(0.6, 1.0), ratio=(0.9, 1.1), antialias=True)], p=0.3
+            ),
+            v2.RandomHorizontalFlip(),
+            v2.RandomApply([v2.ColorJitter(0.2, 0.2, 0.2, 0.02)], p=0.3),
+            v2.RandomApply([v2.JPEG((60, 95))], p=0.3),
+            to_float,
+        ]
+    return [  # uint8 first: JPEG and the colour transforms work on the image's own 8-bit values
+        v2.RandomHorizontalFlip(),
+        v2.RandomApply([v2.RandomAffine(degrees=10, translate=(0.05, 0.05), scale=(0.9, 1.1))], p=0.5),
+        v2.RandomApply([RandomDownscale((0.5, 0.9))], p=0.2),
+        v2.RandomApply([v2.JPEG((60, 100))], p=0.5),
+        v2.RandomApply([v2.ColorJitter(0.25, 0.25, 0.25, 0.05)], p=0.5),
+        v2.RandomGrayscale(p=0.1),
+        to_float,
+        v2.RandomApply([v2.GaussianBlur(5, sigma=(0.2, 1.5))], p=0.1),
+        v2.RandomApply([v2.GaussianNoise(mean=0.0, sigma=0.03, clip=True)], p=0.1),
+        v2.RandomErasing(p=0.3, scale=(0.02, 0.12), ratio=(0.5, 2.0), value=0.5),
+    ]
+
+
 def augmentation(name: str, image_size: int) -> v2.Compose:
     """The recipe ``name``: PIL image ``image_size`` square -> float tensor ``[3, image_size, image_size]`` in [0, 1]."""
-    name = check_augment(name)
-    to_float = [v2.ToDtype(torch.float32, scale=True)]
-    if name == "none":
-        return v2.Compose([v2.PILToTensor(), *to_float])
-    if name == "basic":  # the workbench's first recipe: light crop, flip, colour and JPEG
-        return v2.Compose(
-            [
-                v2.PILToTensor(),
-                v2.RandomApply(
-                    [v2.RandomResizedCrop(image_size, scale=(0.6, 1.0), ratio=(0.9, 1.1), antialias=True)], p=0.3
-                ),
-                v2.RandomHorizontalFlip(),
-                v2.RandomApply([v2.ColorJitter(0.2, 0.2, 0.2, 0.02)], p=0.3),
-                v2.RandomApply([v2.JPEG((60, 95))], p=0.3),
-                *to_float,
-            ]
-        )
-    return v2.Compose(
-        [
-            v2.PILToTensor(),  # uint8: JPEG and the colour transforms work on the image's own 8-bit values
-            v2.RandomHorizontalFlip(),
-            v2.RandomApply([v2.RandomAffine(degrees=10, translate=(0.05, 0.05), scale=(0.9, 1.1))], p=0.5),
-            v2.RandomApply([RandomDownscale((0.5, 0.9))], p=0.2),
-            v2.RandomApply([v2.JPEG((60, 100))], p=0.5),
-            v2.RandomApply([v2.ColorJitter(0.25, 0.25, 0.25, 0.05)], p=0.5),
-            v2.RandomGrayscale(p=0.1),
-            *to_float,
-            v2.RandomApply([v2.GaussianBlur(5, sigma=(0.2, 1.5))], p=0.1),
-            v2.RandomApply([v2.GaussianNoise(mean=0.0, sigma=0.03, clip=True)], p=0.1),
-            v2.RandomErasing(p=0.3, scale=(0.02, 0.12), ratio=(0.5, 2.0), value=0.5),
-        ]
-    )
+    return v2.Compose([v2.PILToTensor(), *recipe_steps(name, image_size)])
+
+
+def _jpeg_step(step: torch.nn.Module) -> tuple[float, tuple[int, int]] | None:
+    """``(probability, (low, high))`` when ``step`` is the recipe's JPEG re-compression, else None."""
+    if isinstance(step, v2.RandomApply) and len(step.transforms) == 1 and isinstance(step.transforms[0], v2.JPEG):
+        low, high = step.transforms[0].quality
+        return float(step.p), (int(low), int(high))
+    return None
+
+
+def device_augmentation(name: str, image_size: int) -> tuple[v2.Compose | None, tuple[float, tuple[int, int]] | None]:
+    """Recipe ``name`` split for decoding on the device: ``(steps, jpeg)``.
+
+    ``steps``: every step but the JPEG re-compression, uint8 ``[3, S, S]`` (on any device) -> float in [0, 1];
+    None for "none" (only the conversion). ``jpeg``: ``(probability, (low, high) quality)`` of the re-compression,
+    which has no device encoder and runs first, in the loader workers; None when the recipe has none."""
+    steps = recipe_steps(name, image_size)
+    jpegs = [j for j in map(_jpeg_step, steps) if j is not None]
+    rest = [s for s in steps if _jpeg_step(s) is None]
+    return (None if check_augment(name) == "none" else v2.Compose(rest)), (jpegs[0] if jpegs else None)

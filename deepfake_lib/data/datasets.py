@@ -40,6 +40,8 @@ from deepfake_lib.data.transforms import transform_frames
 
 log = logging.getLogger(__name__)
 
+PREFETCH_BATCHES = 4  # batches each worker keeps ready when feeding an accelerator (DataLoader's default: 2)
+
 
 # --------------------------------------------------------------------------- dataset
 class DeepfakeDataset(Dataset):
@@ -118,14 +120,27 @@ def make_loader(
     pin_memory: bool = False,
     drop_last: bool = False,
     shard: tuple[int, int] | None = None,
+    collate_fn: Any = collate_skip_bad,
+    persistent_workers: bool | None = None,
 ) -> DataLoader:
-    """A DataLoader using ``collate_skip_bad``; batches hold one sequence length (images and clips apart).
+    """A DataLoader using ``collate_fn`` (``collate_skip_bad``); batches hold one sequence length (images and
+    clips apart).
 
-    Workers are re-created each epoch and seeded from torch's global RNG, so an epoch's augmentations
-    depend only on the seed set before it (which makes resumed training match an uninterrupted run).
+    Workers of a shuffled (training) loader are re-created each epoch and seeded from torch's global RNG, so an
+    epoch's augmentations depend only on the seed set before it (which makes resumed training match an
+    uninterrupted run). ``persistent_workers`` (None = automatic): keep the workers between passes, the
+    default for unshuffled loaders with workers and pinned memory (an accelerator's validation and prediction),
+    which have no draws to reproduce. With pinned memory each worker also prefetches ``PREFETCH_BATCHES``.
     ``shard=(rank, world)``: this process's share of the epoch's batches (``ShardedBatchSampler``); the
     ``sampler`` must then draw the same sequence in every process (a generator seeded alike).
     """
+    if persistent_workers is None:
+        persistent_workers = bool(num_workers and pin_memory and not shuffle and sampler is None)
+    workers_kw: dict[str, Any] = {}
+    if num_workers:
+        workers_kw = {"worker_init_fn": seed_worker, "persistent_workers": persistent_workers}
+        if pin_memory:
+            workers_kw["prefetch_factor"] = PREFETCH_BATCHES
     lengths = dataset.lengths if isinstance(dataset, DeepfakeDataset) else []
     if shard is not None or len(set(lengths)) > 1:
         if sampler is None:
@@ -139,9 +154,9 @@ def make_loader(
             dataset,
             batch_sampler=batches if shard is None else ShardedBatchSampler(batches, *shard),
             num_workers=num_workers,
-            collate_fn=collate_skip_bad,
+            collate_fn=collate_fn,
             pin_memory=pin_memory,
-            worker_init_fn=seed_worker if num_workers else None,
+            **workers_kw,
         )
     return DataLoader(
         dataset,
@@ -149,20 +164,22 @@ def make_loader(
         shuffle=shuffle if sampler is None else False,
         sampler=sampler,
         num_workers=num_workers,
-        collate_fn=collate_skip_bad,
+        collate_fn=collate_fn,
         pin_memory=pin_memory,
         drop_last=drop_last,
-        worker_init_fn=seed_worker if num_workers else None,
+        **workers_kw,
     )
 
 
 def resolve_num_workers(num_workers: int, device: torch.device | str | None = None) -> int:
     """``num_workers`` as given, or for -1 (automatic): 0 on the CPU, where worker processes only take cores
-    from the model (decoding is ~10% of the work; measured 2x slower with 1-2 workers on 2 cores), else up
-    to 4 (half the cores) to keep an accelerator fed."""
+    from the model (decoding is ~10% of the work; measured 2x slower with 1-2 workers on 2 cores), else every
+    core this process may use but one (the one that drives the accelerator), shared between the processes
+    ``torchrun`` starts on the machine (``LOCAL_WORLD_SIZE``)."""
     if num_workers >= 0:
         return num_workers
     if device is None or torch.device(device).type == "cpu":
         return 0
-    n = os.cpu_count() or 1
-    return 0 if n <= 1 else min(4, n // 2)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    local = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1))
+    return max(0, cores // local - 1)

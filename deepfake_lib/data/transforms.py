@@ -11,14 +11,10 @@ import torch
 from PIL import Image
 from torchvision import transforms as T
 
-from deepfake_lib.core.images import (
-    limit_aspect,
-)
+from deepfake_lib.core.images import limit_aspect
 from deepfake_lib.data.augment import augmentation, check_augment
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
-
-
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
@@ -69,9 +65,10 @@ def build_transform(image_size: int, train: bool, augment: bool | str = True) ->
     base = [LimitAspect(), T.Resize(image_size, antialias=True), T.CenterCrop(image_size)]
     normalize = T.Normalize(IMAGENET_MEAN, IMAGENET_STD)
     recipe = check_augment(augment) if train else "none"
-    if recipe == "none":
-        return T.Compose([*base, T.ToTensor(), normalize])
-    return T.Compose([*base, augmentation(recipe, image_size), normalize])
+    steps = [T.ToTensor()] if recipe == "none" else [augmentation(recipe, image_size)]
+    compose = T.Compose([*base, *steps, normalize])
+    compose.recipe, compose.image_size = recipe, image_size  # what ``device_decode`` rebuilds on the device
+    return compose
 
 
 def denormalize(x: torch.Tensor) -> torch.Tensor:

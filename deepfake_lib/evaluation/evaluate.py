@@ -20,7 +20,8 @@ from torch import nn
 
 from deepfake_lib import CLASS_NAMES
 from deepfake_lib.core.runs import resolve_path, write_json
-from deepfake_lib.data.datasets import DeepfakeDataset, make_loader, resolve_num_workers
+from deepfake_lib.data.datasets import DeepfakeDataset, resolve_num_workers
+from deepfake_lib.data.device_decode import loader_for
 from deepfake_lib.data.scan import DataLayoutError, scan_split
 from deepfake_lib.data.transforms import build_transform
 from deepfake_lib.evaluation.inference import Predictions, model_device, predict_loader
@@ -110,14 +111,16 @@ def predict_samples(
     desc: str = "predict",
     transform: Any = None,
     tta: str = "none",
+    decode: str = "auto",
 ) -> Predictions:
     """Predict ``data.Sample`` s with ``transform`` (default: the eval transform) and test-time augmentation
-    ``tta`` (``tta.TTA_MODES``); unreadable files end up in ``.bad``."""
+    ``tta`` (``tta.TTA_MODES``); unreadable files end up in ``.bad``. ``decode``: where JPEGs are decoded
+    (``device_decode.DECODE_MODES``; "auto" = on the model's CUDA device, with PIL elsewhere)."""
     size = image_size or model.config.image_size
     ds = DeepfakeDataset(samples, transform or build_transform(size, train=False))
     device = model_device(model)
     workers = resolve_num_workers(num_workers, device)
-    loader = make_loader(ds, batch_size, num_workers=workers, pin_memory=device.type == "cuda")
+    loader = loader_for(ds, batch_size, device, decode, num_workers=workers, pin_memory=device.type == "cuda")
     return predict_loader(with_tta(model, tta), loader, device, amp=amp, desc=desc, progress=progress)
 
 
@@ -130,17 +133,19 @@ def predict_split(
     amp: bool = True,
     progress: bool = True,
     tta: str = "none",
+    decode: str = "auto",
 ) -> Predictions:
     """Predict every image of ``data_dir/split`` with ``model`` (on its current device), with test-time
-    augmentation ``tta``.
+    augmentation ``tta``, JPEGs decoded as ``decode`` says (``predict_samples``).
 
     Returns ``Predictions`` (``probs [N]``, ``labels [N]``, ``paths``, ``logits [N]``); files that could
     not be found or decoded are skipped and listed in ``.bad`` as ``(path, reason)``.
     """
     scan = scan_split(resolve_path(data_dir), split, validate=False)
     preds = predict_samples(
-        model, scan.samples, None, batch_size, num_workers, amp, progress, desc=f"predict {split}", tta=tta
-    )
+        model, scan.samples, None, batch_size, num_workers, amp, progress, desc=f"predict {split}", tta=tta,
+        decode=decode,
+    )  # fmt: skip
     preds.bad = [(str(s.path), s.reason) for s in scan.skipped] + list(preds.bad)
     return preds
 

@@ -212,16 +212,20 @@ class Predictor(BasePredictor):
         clips: dict[str, Any] | None = None,
         video_threshold: float | None = None,
         tta: str = "none",
+        decode: str = "auto",
     ) -> None:
         """``tta``: test-time augmentation of every score (``models.tta.TTA_MODES``; heatmaps explain the image
-        as it is). ``amp``: mixed precision on CUDA. ``compile_model``: ``torch.compile`` the model for scoring without
+        as it is). ``decode``: where ``iter_files`` decodes JPEGs (``data.DECODE_MODES``; "auto" = nvJPEG on a
+        CUDA device, PIL in the loader workers elsewhere). ``amp``: mixed precision on CUDA. ``compile_model``: ``torch.compile`` the model for scoring without
         heatmaps (about 1.2x faster on a CPU once compiled; the first batch pays for the compilation).
         ``faces``: see ``BasePredictor``."""
         from deepfake_lib.data.transforms import build_transform
 
         super().__init__(image_size, threshold, checkpoint, faces, clips, video_threshold)
+        from deepfake_lib.data.device_decode import check_decode
         from deepfake_lib.models.tta import check_tta
 
+        self.decode = check_decode(decode)
         self.model = model.eval()
         self.tta = check_tta(tta)
         self.transform = build_transform(self.image_size, train=False)
@@ -244,6 +248,7 @@ class Predictor(BasePredictor):
         threshold: float | None = None,
         compile_model: bool = False,
         tta: str | None = None,
+        decode: str = "auto",
     ) -> Predictor:
         """Load ``weights`` (raises ``model.CheckpointError``); ``threshold`` None = the checkpoint's own (its
         ``video_threshold`` for videos, when 03 chose one); a given ``threshold`` is used for videos too.
@@ -263,6 +268,7 @@ class Predictor(BasePredictor):
         return cls(
             model, image_size, threshold, Path(weights), compile_model=compile_model, faces=ckpt.get("faces"),
             clips=ckpt.get("clips"), video_threshold=video_threshold, tta=tta or ckpt.get("tta", "none"),
+            decode=decode,
         )  # fmt: skip
 
     def score(
@@ -323,12 +329,16 @@ class Predictor(BasePredictor):
         """Score image files in batches (a DataLoader; unreadable files come back in ``bad``, never raise)."""
         from tqdm.auto import tqdm
 
-        from deepfake_lib.data.datasets import DeepfakeDataset, make_loader, resolve_num_workers
+        from deepfake_lib.data.datasets import DeepfakeDataset, resolve_num_workers
+        from deepfake_lib.data.device_decode import loader_for
         from deepfake_lib.data.scan import Sample
 
         dataset = DeepfakeDataset([Sample(Path(p), -1) for p in paths], self.transform)  # label unknown: -1
-        workers = resolve_num_workers(num_workers, self.device)
-        loader = make_loader(dataset, batch_size, num_workers=workers, pin_memory=self.device.type == "cuda")
+        device = self.device
+        workers = resolve_num_workers(num_workers, device)
+        loader = loader_for(
+            dataset, batch_size, device, self.decode, num_workers=workers, pin_memory=device.type == "cuda"
+        )
         with tqdm(total=len(dataset), desc=desc, unit="img", disable=not progress) as bar:
             for batch in loader:
                 bad = [(str(p), r) for p, r in batch["bad"]]

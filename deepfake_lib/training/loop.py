@@ -26,7 +26,8 @@ from deepfake_lib.core.runs import (
     update_metrics,
     write_json,
 )
-from deepfake_lib.data.datasets import DeepfakeDataset, make_loader, resolve_num_workers
+from deepfake_lib.data.datasets import DeepfakeDataset, resolve_num_workers
+from deepfake_lib.data.device_decode import check_decode, loader_for
 from deepfake_lib.data.samplers import class_counts, make_oversampler, pos_weight
 from deepfake_lib.data.scan import DataLayoutError
 from deepfake_lib.evaluation.inference import predict_loader
@@ -64,6 +65,8 @@ class TrainConfig:
     by its rising loss; 03 chooses the decision threshold anyway). ``head_warmup_epochs``: the first epochs train only the LSTM and head on the frozen backbone before the
     configured blocks join (linear probing, then fine-tuning: a random head's large early gradients then do
     not distort the pretrained features). ``num_workers``: DataLoader worker processes, -1 = automatic.
+    ``decode``: where JPEGs are decoded and augmented (``device_decode.DECODE_MODES``): "auto" = on a CUDA device
+    (nvJPEG; the workers only read bytes), with PIL in the workers elsewhere; "pil" or "device" to choose.
     ``precise_bn_batches``: after each epoch,
     re-estimate the BatchNorm statistics of the trainable layers on up to this many training batches (0 = off).
     ``scheduler``: ``schedules.SCHEDULERS``; "warmup_cosine" rises linearly over ``warmup_epochs`` and then
@@ -89,6 +92,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     amp: bool = True
     num_workers: int = -1
+    decode: str = "auto"
     seed: int = 0
     device: str = "auto"
     resume: bool = True
@@ -107,6 +111,7 @@ class TrainConfig:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.warmup_epochs < 0:
             raise ValueError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
+        check_decode(self.decode)
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be >= 1")
 
@@ -204,18 +209,11 @@ def _phase_model(model: EfficientNetLSTM, device: torch.device, ranks: distribut
 
 
 def _validate(
-    model: nn.Module,
-    val_ds: DeepfakeDataset,
-    batch_size: int,
-    workers: int,
-    device: torch.device,
-    cfg: TrainConfig,
-    ranks: distributed.Ranks,
+    model: nn.Module, loader: Any, device: torch.device, cfg: TrainConfig, ranks: distributed.Ranks
 ) -> tuple[dict[str, float], list[tuple[str, str]]]:
-    """Validation metrics over the whole ``val_ds``; with several processes each predicts its shard and the
-    predictions of all are gathered first, so every process computes the same metrics."""  # fmt: skip
-    shard = distributed.shard_indices(len(val_ds), ranks) if ranks.distributed else None
-    loader = make_loader(val_ds, batch_size, sampler=shard, num_workers=workers, pin_memory=device.type == "cuda")
+    """Validation metrics over the whole validation set (``loader``, from ``_setup``); with several processes each
+    predicts its shard and the predictions of all are gathered first, so every process computes the same
+    metrics."""  # fmt: skip
     val = predict_loader(model, loader, device, cfg.amp, desc="validate", progress=cfg.progress and ranks.is_main)
     parts = distributed.gather((val.labels, val.probs, val.bad), ranks)
     labels = np.concatenate([p[0] for p in parts])
@@ -250,6 +248,7 @@ class _Run:
     workers: int
     sampler: Any  # the oversampler or the shared epoch order; None = the loader shuffles
     train_loader: Any
+    val_loader: Any  # built once: on an accelerator its workers persist from epoch to epoch
     criterion: nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: Any
@@ -300,10 +299,14 @@ def _setup(
     sampler: Any = make_oversampler(labels, cfg.seed) if cfg.balance == "oversample" else None
     if sampler is None and ranks.distributed:  # every process must draw the same epoch order
         sampler = torch.utils.data.RandomSampler(train_ds, generator=torch.Generator().manual_seed(cfg.seed))
-    train_loader = make_loader(
-        train_ds, cfg.batch_size, shuffle=sampler is None, sampler=sampler, num_workers=workers,
+    train_loader = loader_for(
+        train_ds, cfg.batch_size, device, cfg.decode, shuffle=sampler is None, sampler=sampler, num_workers=workers,
         pin_memory=device.type == "cuda", drop_last=len(train_ds) > global_batch,
         shard=(ranks.rank, ranks.world) if ranks.distributed else None,
+    )  # fmt: skip
+    val_loader = loader_for(
+        val_ds, cfg.batch_size * 2, device, cfg.decode, num_workers=workers, pin_memory=device.type == "cuda",
+        sampler=distributed.shard_indices(len(val_ds), ranks) if ranks.distributed else None,
     )  # fmt: skip
     if ranks.distributed and ranks.is_main:
         print(
@@ -314,7 +317,7 @@ def _setup(
     model.set_temperature(1.0)  # training works on raw logits; 03 calibrates the trained model
     optimizer = make_optimizer(model, cfg)
     return _Run(
-        cfg, model, paths, ranks, device, workers, sampler, train_loader,
+        cfg, model, paths, ranks, device, workers, sampler, train_loader, val_loader,
         nn.BCEWithLogitsLoss(pos_weight=weight), optimizer, make_scheduler(optimizer, cfg, max(1, len(train_loader))),
         torch.amp.GradScaler("cuda", enabled=needs_grad_scaler(device, cfg.amp)), dict(checkpoint_extra or {}),
         WeightEMA(model, cfg.ema_decay) if cfg.ema_decay else None,
@@ -438,7 +441,7 @@ def _train_epoch(run: _Run, net: nn.Module, epoch: int, load_errors: dict[str, s
 
 
 def _epoch_row(
-    run: _Run, val_ds: DeepfakeDataset, epoch: int, trained: tuple[int, float, int, float], t0: float,
+    run: _Run, epoch: int, trained: tuple[int, float, int, float], t0: float,
     load_errors: dict[str, str],
 ) -> dict[str, float]:  # fmt: skip
     """Precise BatchNorm, validation (of the weight average with ``ema_decay``), and the epoch's history row,
@@ -446,7 +449,7 @@ def _epoch_row(
     cfg, model, device, ranks = run.cfg, run.scored, run.device, run.ranks
     recalibrate_batchnorm(model, run.train_loader, device, cfg.precise_bn_batches, cfg.amp, ranks)
     distributed.average_batchnorm(model, ranks, device)  # one set of statistics on every process
-    vm, val_bad = _validate(model, val_ds, cfg.batch_size * 2, run.workers, device, cfg, ranks)
+    vm, val_bad = _validate(model, run.val_loader, device, cfg, ranks)
     n_seen, loss_sum, correct = distributed.sum_values(list(trained[:3]), ranks, device)
     train_time = trained[3]
     for errors in distributed.gather(load_errors, ranks):
@@ -541,7 +544,7 @@ def fit(
             net, phase = _start_epoch(run, net, phase, epoch)
             t0 = time.perf_counter()
             trained = _train_epoch(run, net, epoch, state.load_errors)
-            row = _epoch_row(run, val_ds, epoch, trained, t0, state.load_errors)
+            row = _epoch_row(run, epoch, trained, t0, state.load_errors)
             _record_epoch(run, state, row)
             distributed.barrier(ranks)
             epochs.set_postfix(val_loss=f"{row['val_loss']:.4f}", val_auc=f"{row['val_auc']:.3f}")
