@@ -101,10 +101,6 @@ class EncodedImages(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    @property
-    def labels(self) -> list[int]:
-        return [s.label for s in self.samples]
-
     def __getitem__(self, index: int) -> dict[str, Any]:
         sample = self.samples[index]
         quality = self._draw_quality()
@@ -119,9 +115,7 @@ class EncodedImages(Dataset):
             log.warning("skipping %s: %s", exc.path, exc.reason)
             return {"error": (str(exc.path), exc.reason)}
         if quality is not None:
-            from torchvision.transforms.v2 import JPEG
-
-            pixels = JPEG(quality)(pixels)
+            pixels = F.jpeg(pixels, quality)
         return {"pixels": pixels, "y": sample.label, "path": str(sample.path)}
 
     def _draw_quality(self) -> int | None:
@@ -153,12 +147,13 @@ def collate_encoded(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 class DeviceDecoder:
     """A ``collate_encoded`` batch -> a ``collate_skip_bad`` batch with ``x [B, 1, 3, S, S]`` (normalised) on
-    ``device``: JPEG bytes decoded together, cropped and resized there, then the recipe ``augment`` per image."""
+    ``device``: JPEG bytes decoded together, cropped and resized there, then ``augment`` per image (the device
+    steps of ``augment.device_augmentation``: uint8 ``[3, S, S]`` -> float in [0, 1]; None = no augmentation)."""
 
-    def __init__(self, image_size: int, device: torch.device | str, augment: str = "none") -> None:
+    def __init__(self, image_size: int, device: torch.device | str, augment: Any = None) -> None:
         self.image_size = int(image_size)
         self.device = torch.device(device)
-        self.augment, _ = device_augmentation(augment, self.image_size)
+        self.augment = augment
         self.mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
         self.std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
 
@@ -240,10 +235,6 @@ class DeviceBatches:
         for batch in self.loader:
             yield self.decoder(batch)
 
-    @property
-    def dataset(self) -> EncodedImages:
-        return self.loader.dataset
-
 
 def takes_device_decoding(dataset: Any) -> bool:
     """Whether ``dataset`` can be read through ``EncodedImages``: a plain ``DeepfakeDataset`` of image files (no
@@ -267,8 +258,9 @@ def loader_for(
 
     if resolve_decode(decode, device) == "pil" or not takes_device_decoding(dataset):
         return make_loader(dataset, batch_size, **loader_kw)
-    transform = dataset.transform
-    _, jpeg = device_augmentation(transform.recipe, transform.image_size)
-    encoded = EncodedImages(dataset.samples, transform.image_size, jpeg)
-    loader = make_loader(encoded, batch_size, collate_fn=collate_encoded, **loader_kw)
-    return DeviceBatches(loader, DeviceDecoder(transform.image_size, device, transform.recipe))
+    size = dataset.transform.image_size
+    steps, jpeg = device_augmentation(dataset.transform.recipe, size)
+    loader = make_loader(
+        EncodedImages(dataset.samples, size, jpeg), batch_size, collate_fn=collate_encoded, **loader_kw
+    )
+    return DeviceBatches(loader, DeviceDecoder(size, device, steps))
