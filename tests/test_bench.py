@@ -14,6 +14,7 @@ from deepfake_lib.cli import bench as bench_cli
 from deepfake_lib.deploy import export as export_mod
 
 
+@pytest.mark.xdist_group("onnx")  # asks for ``exported`` at run time: on the worker that builds it anyway
 def test_bench_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
     if bench.onnx_available():  # the ONNX row scores through onnxruntime; the export itself is tested elsewhere
         exported = request.getfixturevalue("exported")
