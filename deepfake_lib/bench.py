@@ -272,6 +272,37 @@ def bench_video(image_size: int, n_videos: int, device: torch.device, frames: in
     return {"seconds": total, "frames": n_frames, "decode": decode, "faces": cut - decode, "model": total - cut}
 
 
+FOOTAGE = {480: (854, 480), 720: (1280, 720), 1080: (1920, 1080)}  # rows (v-480p) ... (v-1080p)
+
+
+def bench_footage(resolution: int, seconds: float, image_size: int, device: torch.device, repeats: int = 1
+                  ) -> dict[str, Any]:  # fmt: skip
+    """(v) ``predict_video`` as ``predict --video`` runs it on a ``seconds``-long camera file (``write_footage``,
+    H.264) at ``resolution`` lines: ``VIDEO_FRAMES`` frames, face tracks (MTCNN on frames at ``DETECT_LONG_SIDE``),
+    a face model of one frame, Grad-CAM of the top frame. ``predict.timing.VideoTiming.to_dict``, plus the
+    decode seconds of OpenCV's sequential reader for comparison."""
+    from deepfake_lib.core.video import probe_video, read_frames
+    from deepfake_lib.data.faces import VIDEO_MIN_FACE, FaceDetector
+    from deepfake_lib.demo.footage import write_footage
+    from deepfake_lib.predict.predictors import Predictor
+    from deepfake_lib.predict.timing import time_video
+    from deepfake_lib.predict.video import VIDEO_FRAMES, predict_video, settings_for
+
+    model = EfficientNetLSTM(ModelConfig(pretrained=False, image_size=image_size)).to(device).eval()
+    predictor = Predictor(model, image_size, faces={"margin": 1.3, "size": image_size})
+    settings = settings_for(predictor, True, VIDEO_FRAMES)
+    detector = FaceDetector(str(device), min_face_share=VIDEO_MIN_FACE)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_footage(Path(tmp) / "footage.mp4", *FOOTAGE[resolution], seconds=seconds)
+        predict_video(predictor, path, settings, detector)  # warm-up: MTCNN and the model built
+        timing = time_video(predictor, path, settings, detector, repeats=repeats).to_dict()
+        info = probe_video(path)
+        wanted = sorted({i for w in settings.frame_indices(info.frames) for i in w})
+        timing["decode_opencv"] = timed(lambda: read_frames(path, indices=wanted, info=info, reader="opencv"),
+                                        device, 0, repeats)  # fmt: skip
+    return timing
+
+
 def onnx_available() -> bool:
     try:
         import onnx  # noqa: F401
@@ -379,7 +410,7 @@ def _forward_rows(
 
 def _file_rows(
     rec: _Rows, model: nn.Module, image_size: int, n_images: int, batch_size: int, workers: int, onnx: bool,
-    n_videos: int, folder_kw: dict[str, int],
+    n_videos: int, folder_kw: dict[str, int], footage: tuple[float, tuple[int, ...]] = (0.0, ()),
 ) -> None:  # fmt: skip
     """Rows (c), (c-device), (c'), (e), (f), (g), (g-device) and (g'): work that starts from files on disk (decode included)."""
     from deepfake_lib.data.datasets import resolve_num_workers
@@ -398,6 +429,12 @@ def _file_rows(
         model.to(dev)
     elif onnx:
         print("  (c') skipped: the [onnx] extra is not installed (pip install -e '.[onnx]')", file=sys.stderr)
+    for resolution in footage[1]:
+        t = bench_footage(resolution, footage[0], image_size, dev, folder_kw["repeats"])
+        label = (f"(v-{resolution}p) {t['width']}x{t['height']} {t['duration']:.0f} s video, {t['frames']} frames, faces "
+                 f"(decode + faces + model + Grad-CAM)")  # fmt: skip
+        row = rec.add(f"video_{resolution}p", label, t["total"], t["frames"])
+        row.update(timing=t, time_split={k: t[k] / t["total"] for k in ("decode", "faces", "model")})
     if n_videos:
         video = bench_video(image_size, n_videos, dev, **folder_kw)
         label = f"(e) video scoring, {n_videos} videos, {video['frames']} sampled frames (decode + faces + model)"
@@ -482,8 +519,11 @@ def run_bench(
     onnx: bool = True,
     n_videos: int = 4,
     processes: int = 2,
+    footage_seconds: float = 30.0,
+    resolutions: tuple[int, ...] = tuple(FOOTAGE),
 ) -> dict[str, Any]:
-    """Measure every row (row (h) in forked processes); returns the ``bench.json`` dict."""
+    """Measure every row (row (h) in forked processes); returns the ``bench.json`` dict. ``footage_seconds``:
+    length of the camera files of rows (v) at ``resolutions`` (0 skips them)."""
     dev = resolve_device(device)
     if threads:
         torch.set_num_threads(threads)
@@ -498,7 +538,8 @@ def run_bench(
     )
     model = _forward_rows(rec, x, image_size, amp, compile_model, {"warmup": warmup, "repeats": repeats})
     folder_kw = {"warmup": 1, "repeats": max(1, repeats // 2)}
-    _file_rows(rec, model, image_size, n_images, batch_size, workers, onnx, n_videos, folder_kw)
+    footage = (footage_seconds, tuple(resolutions) if footage_seconds > 0 else ())
+    _file_rows(rec, model, image_size, n_images, batch_size, workers, onnx, n_videos, folder_kw, footage)
     train_kw = {"warmup": max(1, warmup), "repeats": repeats}
     _training_rows(rec, x, image_size, amp, train_kw, multi, multi_skipped, processes)
     return _result(rec, image_size, batch_size, amp, repeats)
@@ -521,6 +562,12 @@ def format_table(result: dict[str, Any]) -> str:
         "",
         f"training speed-up, default freezing vs whole backbone: {result['train_speedup_default_vs_full']:.2f}x",
     ]
+    for key, row in result["rows"].items():
+        if key.startswith("video_") and "timing" in row:
+            t = row["timing"]
+            lines.append(f"{key}: {t['total']:.2f} s a video ({t['seconds_per_10s']:.2f} s per 10 s of video): decode "
+                         f"{t['decode']:.2f} s (OpenCV in order {t['decode_opencv']:.2f} s), faces {t['faces']:.2f} s, "
+                         f"model {t['model']:.2f} s")  # fmt: skip
     video = result["rows"].get("video_predict")
     if video:
         split = ", ".join(f"{k} {v:.0%}" for k, v in video["time_split"].items())

@@ -98,6 +98,7 @@ PARAMETER_RANGES: dict[str, tuple[float | None, float | None]] = {
     "REPLAY_RATIO": (0, None), "N_FAILURES_SHOWN": (0, None), "N_INSPECT": (0, None), "N_PER_GROUP": (0, None),
     "N_SUSPICIOUS": (0, None), "N_VIDEOS": (0, None), "PSEUDO_FAKES_SHOWN": (0, None), "SAMPLES_PER_CLASS": (0, None),
     "TARGET_FPR": (0.0, 0.999), "EMA_DECAY": (0.0, 0.99999), "LABEL_SMOOTHING": (0.0, 0.999), "WARMUP_EPOCHS": (0, None),
+    "VIDEO_FRAMES": (1, None),
 }  # fmt: skip
 
 

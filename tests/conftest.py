@@ -86,6 +86,22 @@ def tiny_video_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_demo_dataset(tmp_path_factory.mktemp("tinyvideo") / "data", spec)
 
 
+FOOTAGE_SECONDS = 3.0  # 75 frames at 25 fps: keyframes at frames 0 and 50
+
+
+@pytest.fixture(scope="session")
+def footage(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
+    """``{720: path, 1080: path}``: 3 s H.264 camera files at 1280x720 and 1920x1080 (``demo.footage``: a camera
+    panning and zooming over the enlarged astronaut, B-frames, a keyframe every 2 s; read-only use)."""
+    from deepfake_lib.demo.footage import write_footage
+
+    folder = tmp_path_factory.mktemp("footage")
+    return {
+        720: write_footage(folder / "walk_720p.mp4", 1280, 720, FOOTAGE_SECONDS, seed=1),
+        1080: write_footage(folder / "walk_1080p.mp4", 1920, 1080, FOOTAGE_SECONDS, seed=2),
+    }
+
+
 def calibrate_batchnorm(model: EfficientNetLSTM, steps: int = 4) -> EfficientNetLSTM:
     """Give a randomly initialised model real BatchNorm running statistics (from random inputs).
 

@@ -27,13 +27,13 @@ def test_bench_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: p
     out = tmp_path / "bench.json"
     assert bench_cli.main(["--image-size", "32", "--batch-size", "4", "--repeats", "1", "--warmup", "0",
                        "--n-images", "6", "--workers", "0", "--device", "cpu", "--n-videos", "1",
-                       "--out", str(out)]) == 0  # fmt: skip
+                       "--footage-seconds", "1", "--resolutions", "480", "--out", str(out)]) == 0  # fmt: skip
     result = json.loads(out.read_text())
     rows = result["rows"]
     expected = {
         "bare_backbone", "full_model", "full_model_frequency", "folder_predict", "folder_predict_device",
         "video_predict", "spectra_folder", "train_default", "train_full", "train_full_frequency", "train_batches",
-        "train_batches_device", "train_batches_blended", "train_processes",
+        "train_batches_device", "train_batches_blended", "train_processes", "video_480p",
     }  # fmt: skip
     assert set(rows) == expected | ({"folder_predict_onnx"} if bench.onnx_available() else set())
     assert rows["bare_backbone"]["ratio_to_bare"] == 1.0
@@ -43,6 +43,9 @@ def test_bench_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: p
     assert result["image_size"] == 32 and result["device"] == "cpu"
     split = rows["video_predict"]["time_split"]
     assert set(split) == {"decode", "faces", "model"} and abs(sum(split.values()) - 1) < 1e-9
+    footage = rows["video_480p"]
+    assert footage["timing"]["frames"] == 25 and (footage["timing"]["width"], footage["timing"]["height"]) == (854, 480)
+    assert abs(sum(footage["time_split"].values()) - 1) < 1e-6 and footage["timing"]["decode_opencv"] > 0
     table = bench.format_table(result)
     assert "| (a) bare EfficientNet-B0 forward |" in table and "1.00x" in table
     assert "| (c) folder prediction, 6 JPEGs, PIL in 0 workers |" in table

@@ -404,7 +404,7 @@ def test_prepare_data_cuts_clips_then_splits_keeping_each_video_in_one_split(fla
     recorded = prepare.preparation_of(prep.data_dir)
     assert recorded["steps"] == ["clips", "splits"]
     assert recorded["clips"]["settings"] == {
-        "frames": 4, "clips": 2, "stride": None, "size": 16, "faces": None, "format": 1
+        "frames": 4, "clips": 2, "stride": None, "size": 16, "faces": None, "format": 2
     }  # fmt: skip
     assert prepare.checkpoint_info(prep.data_dir) == {
         "clips": {"frames": 4, "clips": 2, "stride": None, "size": 16, "faces": None}

@@ -16,7 +16,7 @@ from tests.conftest import NOTEBOOK_RUN_PARAMS, TINY_FRAMES, NotebookRun
 pytestmark = pytest.mark.slow
 VIDEO_PARAMS = {
     **NOTEBOOK_RUN_PARAMS, "EPOCHS": 1, "FRAMES": TINY_FRAMES, "CLIPS_PER_VIDEO": 2, "LINEAR_PROBE": False,
-    "ROBUSTNESS": False, "N_VIDEOS": 4, "N_SUSPICIOUS": 2,
+    "ROBUSTNESS": False, "N_VIDEOS": 4, "N_SUSPICIOUS": 2, "VIDEO_FRAMES": 2 * TINY_FRAMES,  # as 01 cut them
 }  # fmt: skip
 
 
@@ -71,7 +71,7 @@ def test_videos_become_clips_that_train_evaluate_and_explain(video_run: Path, ti
     # 03: frame-, clip- and video-level numbers on the report split
     video = metrics["video"]
     assert video["status"] == "done" and set(video["levels"]) == {
-        "frame", "clip", "video_lstm", "video_frame_mean", "video_frame_max",
+        "frame", "clip", "video_lstm", "video_frame_mean", "video_frame_max", "video_sbi", "video_confident_mean",
     }  # fmt: skip
     n = {k: v["n"] for k, v in video["levels"].items()}
     assert n["clip"] == 12 and n["frame"] == 12 * TINY_FRAMES and n["video_lstm"] == n["video_frame_max"] == 6

@@ -8,7 +8,7 @@ from PIL import Image
 from skimage import data as skdata
 
 from deepfake_lib.data.faces import Face, FaceDetector
-from deepfake_lib.data.tracks import Track, iou, link_tracks, track_crops
+from deepfake_lib.data.tracks import Track, face_descriptor, iou, join_tracks, link_tracks, track_crops
 
 
 def box(x: float, y: float, side: float, h: float | None = None) -> tuple[float, float, float, float]:
@@ -103,6 +103,57 @@ def test_long_gap_splits_and_min_length_drops_false_positives() -> None:
     assert [t.positions for t in link_tracks(dets, max_gap=3)] == [[0, 1, 2, 6, 7, 8, 9], [7]]
     kept = link_tracks(dets, max_gap=2, min_length=2)
     assert [t.positions for t in kept] == [[6, 7, 8, 9], [0, 1, 2]] and [t.id for t in kept] == [0, 1]
+
+
+def test_motion_allowance_keeps_a_moving_face_on_its_track_across_a_gap() -> None:
+    """Missed for 2 frames, a face moving 12 px a frame overlaps its last box by IoU 0.05 (< 0.3), but the box
+    moved on at its velocity exactly."""
+    faces = [Face(box(10 + 12 * t, 5, 40), 0.9) for t in range(8)]
+    dets: list[list[Face]] = [[f] for f in faces]
+    dets[3] = dets[4] = []
+    assert iou(faces[2].box, faces[5].box) < 0.3
+    (track,) = link_tracks(dets, max_gap=2)
+    assert track.positions == [0, 1, 2, 5, 6, 7]
+
+
+def test_join_tracks_follows_motion_across_a_long_gap() -> None:
+    faces = [Face(box(10 + 4 * t, 5, 40), 0.9) for t in range(20)]
+    dets: list[list[Face]] = [[f] for f in faces]
+    for t in range(8, 12):  # missed for 4 frames > max_gap: link_tracks splits
+        dets[t] = []
+    dets[15] = [faces[15], Face(box(300, 200, 40), 0.92)]  # someone else, once
+    pieces = link_tracks(dets, max_gap=2)
+    assert [t.positions for t in pieces] == [list(range(8)), list(range(12, 20)), [15]]
+    joined = join_tracks(pieces)
+    assert [t.positions for t in joined] == [list(range(8)) + list(range(12, 20)), [15]] and [t.id for t in joined] == [
+        0,
+        1,
+    ]
+    assert joined[0].faces == [f for t, f in enumerate(faces) if not 8 <= t < 12]
+    far = [Face(box(400, 5, 40), 0.9)] * 3  # where the moving face could not have got to
+    assert len(join_tracks([Track(0, [0, 1, 2], faces[:3]), Track(1, [5, 6, 7], far)])) == 2
+    assert join_tracks([]) == []
+
+
+def test_join_tracks_by_appearance_where_the_box_jumps() -> None:
+    """The astronaut's face jumps across the frame (a cut): joined by its look, not a different face."""
+    astronaut = np.asarray(Image.fromarray(skdata.astronaut()).resize((128, 128)))
+    man = np.asarray(Image.fromarray(skdata.camera()).convert("RGB").resize((128, 128)))
+    canvas = np.zeros((8, 256, 512, 3), np.uint8)
+    canvas[:4, 64:192, 0:128] = astronaut
+    canvas[4:, 64:192, 384:512] = astronaut  # the same face, elsewhere
+    other = canvas.copy()
+    other[4:, 64:192, 384:512] = man
+    face_a, face_b = Face((30.0, 70.0, 100.0, 150.0), 0.99), Face((414.0, 70.0, 484.0, 150.0), 0.99)
+    first, second = Track(0, [0, 1, 2, 3], [face_a] * 4), Track(1, [4, 5, 6, 7], [face_b] * 4)
+    same = [Image.fromarray(f) for f in canvas]
+    assert len(join_tracks([first, second])) == 2  # no motion carries it there
+    (joined,) = join_tracks([first, second], same)
+    assert joined.positions == list(range(8))
+    assert len(join_tracks([first, second], [Image.fromarray(f) for f in other])) == 2  # another face: two people
+    d = face_descriptor(same[0], face_a.box)
+    assert d.shape == (576,) and float(d @ d) == pytest.approx(1.0)
+    assert float(d @ face_descriptor(same[4], face_b.box)) > 0.99
 
 
 def test_empty_and_bad_arguments() -> None:

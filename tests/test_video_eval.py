@@ -15,19 +15,20 @@ from PIL import Image
 
 from deepfake_lib.core.files import is_clip_dir
 from deepfake_lib.core.images import clip_frame_files
+from deepfake_lib.evaluation.aggregate import VIDEO_SCORES
 from deepfake_lib.evaluation.evaluate import predict_split
 from deepfake_lib.evaluation.inference import Predictions
 from deepfake_lib.evaluation.video import LEVEL_NAMES, LEVELS, VideoEvaluation, evaluate_videos, pool_videos
 from deepfake_lib.models.detector import EfficientNetLSTM
 from deepfake_lib.predict.predictors import Predictor
-from deepfake_lib.predict.video import predict_video
+from deepfake_lib.predict.video import predict_video, settings_for
 from deepfake_lib.report import plots
 from tests.conftest import tiny_model
 
 T = 4
 SIZE = 32
 CLIPS = {"frames": T, "clips": 2, "stride": None, "size": SIZE, "faces": None}  # as ``prepared`` cut the videos
-VIDEO_COLUMNS = ["video", "label", "clips", "frames", "lstm", "frame_mean", "frame_max"]
+VIDEO_COLUMNS = ["video", "label", "clips", "frames", "lstm", "frame_mean", "frame_max", "sbi", "confident_mean"]
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +126,8 @@ def test_evaluation_reports_every_level(evaluation: VideoEvaluation) -> None:
     reports = evaluation.reports()
     assert list(reports) == list(LEVELS)
     assert {k: r["n"] for k, r in reports.items()} == {
-        "frame": 48, "clip": 12, "video_lstm": 6, "video_frame_mean": 6, "video_frame_max": 6
+        "frame": 48, "clip": 12, "video_lstm": 6, "video_frame_mean": 6, "video_frame_max": 6, "video_sbi": 6,
+        "video_confident_mean": 6,
     }  # fmt: skip
     for report in reports.values():
         assert {"n", "auc", "balanced_accuracy", "accuracy", "eer"} <= set(report)
@@ -146,10 +148,9 @@ def test_video_scores_match_predict_video_on_the_source_videos(
     """The evaluation's clips (prepared folders) and ``predict_video`` (the file) cut and score the same frames."""
     predictor = Predictor(clip_model, SIZE, 0.5, clips=CLIPS)
     row = evaluation.videos.iloc[0]
-    result = predict_video(predictor, row["video"], heatmap=False)
-    assert result.scores["lstm"] == pytest.approx(row["lstm"], abs=1e-5)
-    assert result.scores["frame_mean"] == pytest.approx(row["frame_mean"], abs=1e-5)
-    assert result.scores["frame_max"] == pytest.approx(row["frame_max"], abs=1e-5)
+    result = predict_video(predictor, row["video"], settings_for(predictor), heatmap=False)  # the prepared cut
+    for rule in VIDEO_SCORES:
+        assert result.scores[rule] == pytest.approx(row[rule], abs=1e-5), rule
 
 
 def test_overlapping_clip_windows_count_each_frame_once(clip_model: EfficientNetLSTM, tmp_path: Path) -> None:
@@ -174,7 +175,7 @@ def test_overlapping_clip_windows_count_each_frame_once(clip_model: EfficientNet
     assert len(result.frames) == 12 and len(result.clips) == 4  # 6 distinct frames per video, not 8
     predictor = Predictor(clip_model, SIZE, 0.5, clips={**CLIPS, "size": SIZE})
     for _, row in result.videos.iterrows():
-        video = predict_video(predictor, row["video"], heatmap=False)
+        video = predict_video(predictor, row["video"], settings_for(predictor), heatmap=False)
         assert len(video.frames) == row["frames"] == 6
         assert video.scores["frame_mean"] == pytest.approx(row["frame_mean"], abs=1e-5)
         assert video.scores["lstm"] == pytest.approx(row["lstm"], abs=1e-5)

@@ -108,7 +108,7 @@ def video(tiny_video_data: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def clip_result(clip_predictor: Predictor, video: Path) -> VideoPrediction:
-    return predict_video(clip_predictor, video)
+    return predict_video(clip_predictor, video, settings_for(clip_predictor))  # the checkpoint's cut: 2 clips of 4
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +129,7 @@ def hand_made(probabilities: list[float], tracks: list[int] | None = None) -> Vi
 
 # --------------------------------------------------------------------------- predict_video
 def test_image_model_scores_a_video_by_its_mean_frame_score(image_predictor: Predictor, video: Path) -> None:
-    result = predict_video(image_predictor, video, heatmap=False)
+    result = predict_video(image_predictor, video, settings_for(image_predictor), heatmap=False)
     probs = [f.probability for f in result.frames]
     assert result.aggregate == "frame_mean" and result.scores["lstm"] is None
     # 10 frames, clips of 8: two overlapping clips cover every frame, and each frame is listed once
@@ -169,7 +169,7 @@ def test_clip_model_scores_a_video_by_its_lstm_clip_scores(clip_result: VideoPre
 def test_predicting_a_video_twice_gives_the_same_result(
     clip_predictor: Predictor, video: Path, clip_result: VideoPrediction
 ) -> None:
-    again = predict_video(clip_predictor, video)
+    again = predict_video(clip_predictor, video, settings_for(clip_predictor))
     assert again.to_dict() == clip_result.to_dict()
     assert again.scores == clip_result.scores
     assert np.array_equal(again.top.heatmap, clip_result.top.heatmap)
@@ -246,7 +246,8 @@ def test_video_cli_prints_the_verdict_and_writes_heatmap_and_timeline(
     clip_checkpoint: Path, video: Path, clip_result: VideoPrediction, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     out = tmp_path / "out"
-    result = in_process(capsys, "--video", video, "--weights", clip_checkpoint, "--out", out, "--device", "cpu")
+    result = in_process(capsys, "--video", video, "--weights", clip_checkpoint, "--out", out, "--device", "cpu",
+                        "--video-frames", "8")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("\n") == 1 and "error" not in result.stderr
     payload = json.loads(result.stdout)
@@ -261,7 +262,7 @@ def test_video_cli_prints_the_verdict_and_writes_heatmap_and_timeline(
         assert frame["box"] is None and frame["track"] == 0
     for clip in payload["clips"]:
         assert set(clip) == {"track", "clip", "start", "end", "probability"} and clip["start"] <= clip["end"]
-    assert set(payload["scores"]) == {"lstm", "frame_mean", "frame_max"}
+    assert set(payload["scores"]) == {"lstm", "frame_mean", "frame_max", "sbi", "confident_mean"}
     assert all(isinstance(v, float) for v in payload["scores"].values())
     assert payload["heatmap"] == str(out / "gradcam.png") and is_png(payload["heatmap"])
     assert payload["timeline"] == str(out / "timeline.png") and is_png(payload["timeline"])
@@ -399,7 +400,9 @@ def test_folder_mode_scores_images_and_videos_and_lists_the_bad_video(
 ) -> None:
     out = tmp_path / "out"
     args = ["--input", media_folder, "--weights", clip_checkpoint, "--out", out, "--device", "cpu"]
-    result = in_process(capsys, *args, "--num-workers", "0", "--no-progress", "--batch-size", "4")
+    result = in_process(
+        capsys, *args, "--num-workers", "0", "--no-progress", "--batch-size", "4", "--video-frames", "8"
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["scored"] == 4 and summary["bad"] == 1 and summary["fake"] + summary["real"] == 4
@@ -446,7 +449,7 @@ def test_predict_videos_goes_on_past_bad_videos(
     fake = tiny_video_data / "test" / "fake" / "fake_video_000.mp4"
     real = tiny_video_data / "test" / "real" / "real_video_000.mp4"
     videos = [(fake, 1), (bad_videos["corrupt"], 0), (bad_videos["short"], 1), (real, 0)]
-    batch = predict_videos(clip_predictor, videos, progress=False)
+    batch = predict_videos(clip_predictor, videos, progress=False, video_frames=None)  # the checkpoint's cut
     assert batch and [r.path for r in batch.results] == [str(fake), str(real)] and batch.labels == [1, 0]
     errors = dict(batch.errors)
     assert list(errors) == [str(bad_videos["corrupt"]), str(bad_videos["short"])]
@@ -454,7 +457,8 @@ def test_predict_videos_goes_on_past_bad_videos(
     assert batch.results[0].to_dict() == clip_result.to_dict()
     table = batch.table()
     assert list(table.columns) == [
-        "video", "label", "decision", "probability", "lstm", "frame_mean", "frame_max", "frames", "clips"
+        "video", "label", "decision", "probability", "lstm", "frame_mean", "frame_max", "sbi", "confident_mean",
+        "frames", "clips",
     ]  # fmt: skip
     assert table["video"].tolist() == [fake.name, real.name] and table["label"].tolist() == ["fake", "real"]
     assert table["frames"].tolist() == [8, 8] and table["clips"].tolist() == [2, 2]

@@ -35,10 +35,11 @@ from deepfake_lib.core.cpu_env import MALLOC_ENV, NO_REEXEC_ENV, reexec_with_mal
 from deepfake_lib.core.images import ImageLoadError, load_image
 from deepfake_lib.core.video import VideoError
 from deepfake_lib.data.faces import no_face_reason
+from deepfake_lib.evaluation.aggregate import VIDEO_SCORES
 from deepfake_lib.predict.folder import _no_images, predict_folder, predict_folder_faces
 from deepfake_lib.predict.predictors import BasePredictor, Predictor
 from deepfake_lib.predict.results import CSV_FILE, HEATMAP_DIR, HEATMAP_FILE, NoFaceError, PredictError
-from deepfake_lib.predict.video import NoClipError
+from deepfake_lib.predict.video import VIDEO_FRAMES, NoClipError
 
 if TYPE_CHECKING:
     import torch
@@ -108,6 +109,21 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="folder mode: where JPEGs are decoded: on the model's device (nvJPEG on CUDA, the loader workers only "
         "read bytes) or with PIL in the workers; auto (default): the device on CUDA, PIL elsewhere (torch runtime)",
+    )
+    parser.add_argument(
+        "--video-frames",
+        type=positive_int,
+        default=VIDEO_FRAMES,
+        metavar="N",
+        help=f"videos: score N frames spread over the video, as clips of the model's length (default {VIDEO_FRAMES})",
+    )
+    parser.add_argument(
+        "--video-aggregate",
+        choices=("auto", *VIDEO_SCORES),
+        default="auto",
+        help="videos: the score that decides (all are in the JSON): the LSTM's clip score, the mean of frame scores "
+        "per face track, their max, sbi (most suspicious face per frame, mean over frames) or confident_mean (the "
+        "DFDC winner's rule); default auto: lstm for a model trained on clips, else frame_mean",
     )
     parser.add_argument(
         "--faces",
@@ -182,10 +198,12 @@ def _quiet(quiet: bool) -> Iterator[None]:
         logger.propagate = propagate
 
 
-def _detector(args: argparse.Namespace, min_score: float = 0.9) -> FaceDetector:
-    from deepfake_lib.data.faces import FaceDetector
+def _detector(args: argparse.Namespace, min_score: float = 0.9, video: bool = False) -> FaceDetector:
+    """MTCNN on the command's device; for video frames it skips faces under ``VIDEO_MIN_FACE`` of the frame."""
+    from deepfake_lib.data.faces import VIDEO_MIN_FACE, FaceDetector
 
-    return FaceDetector(device=str(_device(args)), min_score=float(min_score))
+    share = VIDEO_MIN_FACE if video else 0.0
+    return FaceDetector(device=str(_device(args)), min_score=float(min_score), min_face_share=share)
 
 
 def _run_faces(args: argparse.Namespace, source: Path, image: Image.Image, out: Path) -> int:
@@ -237,13 +255,15 @@ def _run_video(args: argparse.Namespace, source: Path, out: Path) -> int:
     probe_video(source)  # a bad video fails here, before the model is loaded
     _prepare_out(out)
     predictor = _load_predictor(args)
-    settings = settings_for(predictor, faces=True if args.faces else None)
+    settings = settings_for(predictor, True if args.faces else None, args.video_frames)
     if args.face_margin is not None:
         if settings.faces is None:
             raise PredictError("--face-margin only applies to face tracks (--faces, or a model trained on faces)")
         settings = replace(settings, faces={**settings.faces, "margin": args.face_margin})
-    detector = _detector(args, settings.faces["min_score"]) if settings.faces is not None else None
-    result = predict_video(predictor, source, settings, detector, heatmap=not args.no_heatmap)
+    detector = _detector(args, settings.faces["min_score"], video=True) if settings.faces is not None else None
+    if args.video_aggregate == "lstm" and predictor.model.config.frames <= 1:
+        raise PredictError("--video-aggregate lstm needs a model trained on clips; this one reads single frames")
+    result = predict_video(predictor, source, settings, detector, not args.no_heatmap, aggregate=args.video_aggregate)
     heatmap_path, timeline = write_outputs(result, out)
     print(json.dumps(result.to_dict(heatmap_path, timeline)))
     return 0
@@ -286,12 +306,15 @@ def _run(args: argparse.Namespace) -> int:
                 args.batch_size,
                 not args.no_heatmap,
                 not args.no_progress,
+                args.video_frames,
+                args.video_aggregate,
             )
         else:
             _warn_if_trained_on_faces(predictor)
             result = predict_folder(
-                predictor, source, out, args.batch_size, args.num_workers, not args.no_heatmap, not args.no_progress
-            )
+                predictor, source, out, args.batch_size, args.num_workers, not args.no_heatmap, not args.no_progress,
+                args.video_frames, args.video_aggregate,
+            )  # fmt: skip
         print(json.dumps(_with_note(result.summary(), args)))
         if result.scored == 0:
             msg = f"error: no image in {source} could be scored ({result.bad} unusable); see {result.csv_path}"

@@ -1,15 +1,16 @@
-"""Video files: find them, probe them, read sampled frames with their timestamps (OpenCV's FFMPEG decoder), and
-write them. Errors name the file and the reason (missing, empty, Git LFS pointer, not a video, undecodable)."""
+"""Video files: find them, probe them, read sampled frames with their timestamps (PyAV with keyframe seeks, or
+OpenCV's FFMPEG decoder in order), and write them. Errors name the file and the reason (missing, empty, Git LFS pointer, not a video, undecodable)."""
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import math
 import numbers
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from PIL import Image
 from deepfake_lib.core.files import VIDEO_EXTENSIONS, Skipped, is_lfs_pointer, is_video_file, lfs_pointer_reason
 from deepfake_lib.core.runs import atomic_write
 
+VIDEO_READERS = ("auto", "pyav", "opencv")  # see iter_frames
 DEFAULT_FPS = 25.0  # assumed when the container reports no usable frame rate
 NO_STREAM = "no video stream that OpenCV/FFMPEG can decode (corrupt, audio-only or unsupported codec)"
 
@@ -205,12 +207,18 @@ def iter_frames(
     max_frames: int | None = None,
     indices: Iterable[int] | None = None,
     info: VideoInfo | None = None,
+    reader: str | None = None,
 ) -> Iterator[VideoFrame]:
-    """Yield the frames ``sample_indices`` picks, in order, reading the file once from the start (``grab`` every
-    frame, ``retrieve`` only the wanted ones: only those are kept in memory; no seeking, which is unreliable for many
-    codecs). ``indices`` instead of ``num``/``every``: those frame numbers. ``time = index / fps``. A file that ends
-    early yields what it has with a logged warning; ``VideoError`` when no wanted frame decodes. ``info``: this
-    file's ``probe_video`` when the caller has it (the file is not probed again)."""
+    """Yield the frames ``sample_indices`` picks, in order (only those are kept in memory). ``indices`` instead of
+    ``num``/``every``: those frame numbers. ``time = index / fps``. A file that ends early yields what it has with
+    a logged warning; ``VideoError`` when no wanted frame decodes. ``info``: this file's ``probe_video`` when the
+    caller has it (the file is not probed again).
+
+    ``reader`` (default: ``$DEEPFAKE_VIDEO_READER``, else ``"auto"``): ``"pyav"`` seeks to keyframes where that
+    decodes fewer frames (``video_seek``; the frames are the ones sequential decoding gives, and anything PyAV
+    cannot place is read in order instead), ``"opencv"`` reads the file once from the start (``grab`` every frame,
+    ``retrieve`` the wanted ones), ``"auto"`` is ``"pyav"`` when PyAV is installed.
+    """
     if indices is not None:
         if num is not None or every is not None:
             raise ValueError("give indices, or one of num / every, not both")
@@ -218,14 +226,49 @@ def iter_frames(
         wanted = sorted({int(i) for i in indices})[:max_frames]
         if wanted and wanted[0] < 0:
             raise ValueError(f"frame indices must be >= 0, got {wanted[0]}")
+    reader = resolve_reader(reader)
     info = info or probe_video(path)
     if indices is None:
         wanted = sample_indices(info.frames, num=num, every=every, max_frames=max_frames)
     if not wanted:
         return
+    done: set[int] = set()
+    if reader == "pyav":
+        from deepfake_lib.core.video_seek import SeekError, read_sampled
+
+        try:
+            for index, rgb in read_sampled(info.path, wanted):
+                done.add(index)
+                yield VideoFrame(index, index / info.fps, Image.fromarray(rgb))
+        except SeekError as exc:
+            log.info("%s: %s; decoding the remaining frames in order", info.path, exc)
+        if len(done) == len(wanted):
+            return
+    yield from _read_in_order(info, wanted, done)
+
+
+def resolve_reader(reader: str | None) -> str:
+    """``"pyav"`` or ``"opencv"`` for a ``reader`` of ``VIDEO_READERS`` (None: ``$DEEPFAKE_VIDEO_READER`` or
+    ``"auto"``); ``ValueError`` for another name or ``"pyav"`` without PyAV installed."""
+    from deepfake_lib.core.video_seek import pyav_available
+
+    name = reader or os.environ.get("DEEPFAKE_VIDEO_READER") or "auto"
+    if name not in VIDEO_READERS:
+        raise ValueError(f"video reader must be one of {', '.join(VIDEO_READERS)}, got {name!r}")
+    if name == "auto":
+        return "pyav" if pyav_available() else "opencv"
+    if name == "pyav" and not pyav_available():
+        raise ValueError("video reader 'pyav' needs PyAV: pip install av")
+    return name
+
+
+def _read_in_order(info: VideoInfo, wanted: list[int], done: set[int]) -> Iterator[VideoFrame]:
+    """OpenCV's sequential reader: the ``wanted`` frames not in ``done``, reading the file once from the start;
+    the warnings and errors of ``iter_frames`` count ``done`` as read."""
+    todo = [w for w in wanted if w not in done]
     cap = _open(info.path)
-    got = index = 0
-    target = iter(wanted)
+    got, index = len(done), 0
+    target = iter(todo)
     next_index = next(target)
     try:
         while _quietly(cap.grab):
@@ -257,9 +300,11 @@ def read_frames(
     max_frames: int | None = None,
     indices: Iterable[int] | None = None,
     info: VideoInfo | None = None,
+    reader: str | None = None,
 ) -> list[VideoFrame]:
     """The sampled frames of a video as a list (see ``iter_frames``, ``sample_indices``)."""
-    return list(iter_frames(path, num=num, every=every, max_frames=max_frames, indices=indices, info=info))
+    return list(iter_frames(path, num=num, every=every, max_frames=max_frames, indices=indices, info=info,
+                            reader=reader))  # fmt: skip
 
 
 def check_video(path: str | os.PathLike[str]) -> str | None:
@@ -298,14 +343,16 @@ def scan_videos(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[VideoInfo
     return good, bad
 
 
-def write_video(path: str | os.PathLike[str], frames: Sequence[np.ndarray], fps: float = 10.0) -> Path:
-    """Write RGB frames ``[H, W, 3]`` uint8 (all one size) as an MPEG-4 video (``.mp4``; ``.avi`` gets MJPG),
-    atomically. Returns ``path``."""
+def write_video(path: str | os.PathLike[str], frames: Iterable[np.ndarray], fps: float = 10.0) -> Path:
+    """Write RGB frames ``[H, W, 3]`` uint8 (all one size; a list, or any iterable consumed one frame at a time) as
+    an MPEG-4 video (``.mp4``; ``.avi`` gets MJPG), atomically. Returns ``path``."""
     import cv2
 
-    if not frames:
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
         raise ValueError("write_video: no frames")
-    h, w = frames[0].shape[:2]
+    h, w = first.shape[:2]
     path = Path(path)
     fourcc = cv2.VideoWriter_fourcc(*("MJPG" if path.suffix.lower() == ".avi" else "mp4v"))
 
@@ -314,7 +361,7 @@ def write_video(path: str | os.PathLike[str], frames: Sequence[np.ndarray], fps:
         if not writer.isOpened():
             raise OSError(f"OpenCV cannot write {path.suffix} video to {tmp}")
         try:
-            for frame in frames:
+            for frame in itertools.chain([first], frames):
                 if frame.shape[:2] != (h, w):
                     raise ValueError(f"write_video: frame of shape {frame.shape} in a {h}x{w} video")
                 writer.write(cv2.cvtColor(np.ascontiguousarray(frame, dtype=np.uint8), cv2.COLOR_RGB2BGR))

@@ -54,7 +54,16 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "takes_device_decoding",
             "loader_for",
         ),
-        "faces": ("DETECTOR_NAME", "Face", "no_face_reason", "FaceDetector", "square_box", "crop_face"),
+        "faces": (
+            "DETECTOR_NAME",
+            "DETECT_LONG_SIDE",
+            "VIDEO_MIN_FACE",
+            "Face",
+            "no_face_reason",
+            "FaceDetector",
+            "square_box",
+            "crop_face",
+        ),
         "samplers": (
             "LengthGroupedBatchSampler",
             "ShardedBatchSampler",
@@ -84,7 +93,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "preview",
         ),
         "tables": ("counts_table", "oversampling_preview", "sample_paths", "sample_clips", "pick_alternating"),
-        "tracks": ("iou", "Track", "link_tracks", "track_crops"),
+        "tracks": ("iou", "Track", "link_tracks", "join_tracks", "face_descriptor", "track_crops"),
         "augment": (
             "AUGMENTATIONS",
             "RandomDownscale",

@@ -4,8 +4,9 @@
 video becomes clip folders ``<stem>_<ext>_t<track>_c<clip>.clip/`` of T square frames (``00.png ...``) with a
 ``clip.json`` (source video, track, frame numbers, times, boxes). Frames are sampled uniformly over the video
 (``stride=None``) or every k-th frame; with face settings, faces are detected on the sampled frames (MTCNN),
-linked into tracks within each clip window (one per person, longest first: ``deepfake_lib.data.tracks``) and cropped
-along the track, so a clip follows one face through its T frames; without face settings the frames
+linked into tracks over the whole video (one per person from start to end, longest first:
+``deepfake_lib.data.tracks``) and cropped along the track, so a clip follows one face through its T frames and
+a person's clips share its track id; without face settings the frames
 are resized and centre-cropped like the evaluation transform. ``clips_manifest.csv`` lists every clip with its
 source, ``clips_report.json`` the videos that gave no clip and why. A re-run reuses unchanged videos.
 """
@@ -23,7 +24,7 @@ from deepfake_lib.core.files import CLIP_INFO
 from deepfake_lib.core.images import resize_center_crop
 from deepfake_lib.core.runs import read_json
 
-FORMAT_VERSION = 1  # of the clip settings recorded with prepared clips
+FORMAT_VERSION = 2  # of the clip settings recorded with prepared clips (2: face tracks over the whole video)
 
 if TYPE_CHECKING:
     from deepfake_lib.core.video import VideoFrame, VideoInfo
@@ -140,25 +141,33 @@ def _face_clips(
     fps: float,
     detector: FaceDetector | None,
 ) -> VideoClips:
-    """Detect faces on every sampled frame, link them into tracks over each window, crop each track."""
-    from deepfake_lib.data.faces import FaceDetector, no_face_reason
-    from deepfake_lib.data.tracks import link_tracks, track_crops
+    """Detect faces on every sampled frame, link them into tracks over the whole video (``link_tracks``, then
+    ``join_tracks``: one id per person from start to end), and cut each window along each track seen in it."""
+    from deepfake_lib.data.faces import VIDEO_MIN_FACE, Face, FaceDetector, crop_face, no_face_reason
+    from deepfake_lib.data.tracks import join_tracks, link_tracks
 
     face = settings.faces or {}
-    det = detector or FaceDetector(min_score=float(face.get("min_score", 0.9)))
+    det = detector or FaceDetector(min_score=float(face.get("min_score", 0.9)), min_face_share=VIDEO_MIN_FACE)
+    order = sorted(frames)
+    images = [frames[i].image for i in order]
+    position = {index: k for k, index in enumerate(order)}
+    tracks = join_tracks(link_tracks(det.detect_batch(images)), images)
+    if face.get("keep", "largest") == "largest":
+        tracks = tracks[:1]  # the main person of the whole video
+    margin = float(face.get("margin", 1.3))
+    min_detections = max(1, (settings.frames + 1) // 2)
+    boxes = {tr.id: tr.boxes(len(images), smooth=3) for tr in tracks}
     clips: list[list[Image.Image]] = []
     meta: list[dict[str, Any]] = []
-    min_detections = max(1, (settings.frames + 1) // 2)
     for k, window in enumerate(windows):
-        images = [frames[i].image for i in window]
-        tracks = [t for t in link_tracks(det.detect_batch(images)) if t.length >= min_detections]
-        if face.get("keep", "largest") == "largest":
-            tracks = tracks[:1]
+        where = [position[i] for i in window]
         for track in tracks:
-            crops = track_crops(images, track, margin=float(face.get("margin", 1.3)), size=settings.size, smooth=3)
-            boxes = track.boxes(len(images), smooth=3)
-            clips.append(crops)
-            meta.append(_clip_meta(fps, [frames[i] for i in window], track.id, k, boxes))
+            if len(set(track.positions) & set(where)) < min_detections:
+                continue
+            window_boxes = [boxes[track.id][p] for p in where]
+            clips.append([crop_face(images[p], Face(b, track.score), margin, settings.size)
+                          for p, b in zip(where, window_boxes, strict=True)])  # fmt: skip
+            meta.append(_clip_meta(fps, [frames[i] for i in window], track.id, k, window_boxes))
     if not clips:
         return VideoClips([], [], f"{no_face_reason(det.min_score)} in at least {min_detections} of {settings.frames} "
                                   "frames of any clip window")  # fmt: skip

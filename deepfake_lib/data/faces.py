@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from facenet_pytorch import MTCNN
 
 DETECTOR_NAME = "facenet-pytorch MTCNN"
+DETECT_LONG_SIDE = 960  # images with a longer side are searched for faces downscaled to it (boxes mapped back)
+VIDEO_MIN_FACE = 1 / 24  # video frames: faces under this share of the long side are not searched (40 px at 960)
 
 
 @dataclass(frozen=True)
@@ -47,12 +49,29 @@ def no_face_reason(min_score: float) -> str:
 
 
 class FaceDetector:
-    """MTCNN face detector (built on first use): PIL image -> faces with ``score >= min_score``, largest first."""
+    """MTCNN face detector (built on first use): PIL image -> faces with ``score >= min_score``, largest first.
 
-    def __init__(self, device: str = "cpu", min_score: float = 0.9, min_face_size: int = 20) -> None:
+    ``work_size``: an image whose long side is longer is searched downscaled to that long side (a 1080p frame at
+    960 px: MTCNN's image pyramid a third as large) and the boxes and landmarks are mapped back to its pixels;
+    ``min_face_size`` counts at that working size. ``None`` searches every image at full resolution.
+    ``min_face_share``: faces smaller than this share of the (working) long side are not searched either, which
+    shrinks MTCNN's image pyramid (``VIDEO_MIN_FACE`` for video frames: at 960 px, 40 px faces and up, about
+    1.8x faster than 20 px); the smallest face searched is the larger of the two.
+    """
+
+    def __init__(
+        self, device: str = "cpu", min_score: float = 0.9, min_face_size: int = 20,
+        work_size: int | None = DETECT_LONG_SIDE, min_face_share: float = 0.0,
+    ) -> None:  # fmt: skip
+        if work_size is not None and work_size < 32:
+            raise ValueError(f"work_size must be >= 32 pixels or None, got {work_size}")
+        if not 0.0 <= min_face_share < 0.5:
+            raise ValueError(f"min_face_share must be in [0, 0.5), got {min_face_share}")
         self.device = str(device)
         self.min_score = float(min_score)
         self.min_face_size = int(min_face_size)
+        self.work_size = work_size
+        self.min_face_share = float(min_face_share)
         self._mtcnn: MTCNN | None = None
 
     @property
@@ -73,34 +92,48 @@ class FaceDetector:
     def detect_batch(self, images: Sequence[Image.Image], batch_size: int = 8) -> list[list[Face]]:
         """``detect`` for many images: equally sized images go through MTCNN together, ``batch_size`` at a time.
 
-        An image whose short side is under ``min_face_size`` pixels (MTCNN's image pyramid would be empty) gets
-        ``[]``.
+        An image whose short side (at the working size) is under ``min_face_size`` pixels (MTCNN's image pyramid
+        would be empty) gets ``[]``.
         """
-        rgb = [to_rgb(img) for img in images]
+        full = [to_rgb(img) for img in images]
+        rgb = [self._working(img) for img in full]
         out: list[list[Face]] = [[] for _ in rgb]
         groups: dict[tuple[int, int], list[int]] = {}
-        for i, img in enumerate(rgb):
+        for i, (img, _) in enumerate(rgb):
             if min(img.size) >= max(1, self.min_face_size):
                 groups.setdefault(img.size, []).append(i)
         for (width, height), idxs in groups.items():
+            self.mtcnn.min_face_size = max(self.min_face_size, round(self.min_face_share * max(width, height)))
             for start in range(0, len(idxs), batch_size):
                 chunk = idxs[start : start + batch_size]
-                boxes, probs, points = self.mtcnn.detect([rgb[i] for i in chunk], landmarks=True)
+                boxes, probs, points = self.mtcnn.detect([rgb[i][0] for i in chunk], landmarks=True)
                 for i, b, p, pts in zip(chunk, boxes, probs, points, strict=True):
-                    out[i] = self._faces(b, p, width, height, pts)
+                    out[i] = self._faces(b, p, *full[i].size, pts, scale=rgb[i][1])
         return out
 
-    def _faces(self, boxes: Any, probs: Any, width: int, height: int, points: Any = None) -> list[Face]:
+    def _working(self, image: Image.Image) -> tuple[Image.Image, float]:
+        """``image`` at the working size and the factor from its pixels to the original's (1.0: unchanged)."""
+        long_side = max(image.size)
+        if self.work_size is None or long_side <= self.work_size:
+            return image, 1.0
+        factor = self.work_size / long_side
+        size = (max(1, round(image.width * factor)), max(1, round(image.height * factor)))
+        small = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+        return small, image.width / size[0]
+
+    def _faces(
+        self, boxes: Any, probs: Any, width: int, height: int, points: Any = None, scale: float = 1.0
+    ) -> list[Face]:
         """MTCNN's per-image output (``None`` or ``[N, 4]`` boxes, ``[N]`` probabilities, ``[N, 5, 2]`` landmarks;
-        numpy *object* arrays under numpy 2) -> ``Face`` list with plain floats, boxes clipped to the image, largest
-        first."""
+        numpy *object* arrays under numpy 2) -> ``Face`` list with plain floats, boxes (times ``scale``) clipped to
+        the ``width x height`` image, largest first."""
         if boxes is None:
             return []
-        b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) * scale
         p = np.asarray([np.nan if v is None else v for v in np.ravel(probs)], dtype=np.float64)
         marks: list[Any] = [None] * len(b)
         if points is not None and np.size(points) == len(b) * 10:
-            marks = list(np.asarray(points, dtype=np.float64).reshape(-1, 5, 2))
+            marks = list(np.asarray(points, dtype=np.float64).reshape(-1, 5, 2) * scale)
         faces = []
         for (x1, y1, x2, y2), score, pts in zip(b, p, marks, strict=True):
             if not np.isfinite(score) or score < self.min_score:

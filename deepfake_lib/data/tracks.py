@@ -1,9 +1,10 @@
 """Face tracks in a video: link per-frame face boxes into one track per person, and crop along a track.
 
 A video gives sampled frames (PIL images, all one size); ``FaceDetector.detect_batch`` gives the faces per
-frame; ``link_tracks`` links them into ``Track``s (IoU with each track's last box, optimal assignment per frame);
-``Track.boxes`` fills in a box for every sampled frame; ``track_crops`` cuts one face crop per frame along it.
-Where the clip windows lie is ``clips.ClipSettings.frame_indices``' job.
+frame; ``link_tracks`` links them into ``Track``s (IoU with each track's last box or where its motion carries it,
+optimal assignment per frame); ``join_tracks`` joins the pieces of one person across the whole video (gaps,
+jumps); ``Track.boxes`` fills in a box for every sampled frame; ``track_crops`` cuts one face crop per frame along
+it. Where the clip windows lie is ``clips.ClipSettings.frame_indices``' job.
 """
 
 from __future__ import annotations
@@ -109,14 +110,27 @@ class _Live:
         self.faces.append(face)
 
 
-def _match(tracks: Sequence[_Live], faces: Sequence[Face], iou_threshold: float) -> list[tuple[int, int]]:
-    """Optimal (track index, face index) pairs by IoU with each track's last box; pairs under the threshold are
-    dropped after the assignment."""
+def _predicted(positions: Sequence[int], faces: Sequence[Face], t: int) -> Box:
+    """Where a face last seen at ``positions[-1]`` would be in frame ``t`` moving on at its last velocity (per
+    sampled frame, from its last two detections); its last box when it has one detection."""
+    last = np.asarray(faces[-1].box, dtype=np.float64)
+    if len(faces) < 2:
+        return tuple(float(v) for v in last)  # type: ignore[return-value]
+    velocity = (last - np.asarray(faces[-2].box)) / (positions[-1] - positions[-2])
+    return tuple(float(v) for v in last + velocity * (t - positions[-1]))  # type: ignore[return-value]
+
+
+def _match(tracks: Sequence[_Live], faces: Sequence[Face], iou_threshold: float, t: int = 0) -> list[tuple[int, int]]:
+    """Optimal (track index, face index) pairs by IoU with each track's last box or its predicted box in frame
+    ``t`` (the larger: the motion allowance); pairs under the threshold are dropped after the assignment."""
     from scipy.optimize import linear_sum_assignment
 
     if not tracks or not faces:
         return []
-    ious = np.array([[iou(t.faces[-1].box, f.box) for f in faces] for t in tracks], dtype=np.float64)
+    ious = np.array(
+        [[max(iou(tr.faces[-1].box, f.box), iou(_predicted(tr.positions, tr.faces, t), f.box)) for f in faces]
+         for tr in tracks], dtype=np.float64,
+    )  # fmt: skip
     rows, cols = linear_sum_assignment(1.0 - ious)
     return [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if ious[r, c] >= iou_threshold]
 
@@ -126,15 +140,15 @@ def link_tracks(
 ) -> list[Track]:
     """Link the faces of consecutive sampled frames (``detections[i]`` = faces in frame ``i``) into tracks.
 
-    Frame by frame, each frame's faces are matched to the live tracks by IoU with the track's last detected box:
-    an optimal assignment (``scipy.optimize.linear_sum_assignment`` on ``1 - IoU``), keeping pairs with
+    Frame by frame, each frame's faces are matched to the live tracks by IoU with the track's last detected box,
+    or with that box moved on at the track's last velocity (whichever overlaps more): an optimal assignment (``scipy.optimize.linear_sum_assignment`` on ``1 - IoU``), keeping pairs with
     ``IoU >= iou_threshold``. Unmatched faces start new tracks; a track that misses more than ``max_gap``
     consecutive frames ends (a later face starts a new track). Returns the tracks with ``length >= min_length``,
     longest first, then largest mean face area, then earliest start and box (so the result does not depend on
     the order of faces within a frame); ids are ``0, 1, ...`` in that order.
 
-    There is no motion model: across a gap the face must still overlap the track's last box by
-    ``iou_threshold``, so a fast-moving face missed for a few frames starts a new track.
+    A face missed for more than ``max_gap`` frames, or one that jumps, starts a new track here; ``join_tracks``
+    joins such pieces of one person afterwards.
     """
     if not 0.0 < iou_threshold <= 1.0:
         raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
@@ -148,7 +162,7 @@ def link_tracks(
         live = still
         faces = list(faces)
         matched: set[int] = set()
-        for ti, fi in _match(live, faces, iou_threshold):
+        for ti, fi in _match(live, faces, iou_threshold, t):
             live[ti].add(t, faces[fi])
             matched.add(fi)
         live.extend(_Live(t, f) for fi, f in enumerate(faces) if fi not in matched)
@@ -157,6 +171,77 @@ def link_tracks(
     for i, tr in enumerate(kept):
         tr.id = i
     return kept
+
+
+def face_descriptor(image: Image.Image, box: Sequence[float]) -> np.ndarray:
+    """A face's appearance ``[576]``: its square box as a 24x24 gray thumbnail, zero mean, unit length (a cheap
+    look-alike check between pieces of tracks, not a face recognizer)."""
+    left, top, right, bottom = square_box(box, 1.0, image.width, image.height)
+    thumb = np.asarray(image.convert("L").resize((24, 24), Image.Resampling.BILINEAR, box=(left, top, right, bottom)),
+                       dtype=np.float64).ravel()  # fmt: skip
+    thumb -= thumb.mean()
+    norm = float(np.linalg.norm(thumb))
+    return thumb / norm if norm > 0 else thumb
+
+
+def _look(track: Track, images: Sequence[Image.Image], end: bool) -> np.ndarray:
+    """The mean descriptor of a track's three detections at its end (``end``) or its start, unit length."""
+    picked = list(zip(track.positions, track.faces, strict=True))
+    picked = picked[-3:] if end else picked[:3]
+    mean = np.mean([face_descriptor(images[p], f.box) for p, f in picked], axis=0)
+    norm = float(np.linalg.norm(mean))
+    return mean / norm if norm > 0 else mean
+
+
+def _follows(a: Track, b: Track, max_jump: float) -> bool:
+    """True when ``b`` starts where ``a``, moving on at its last velocity, would be: centre within ``max_jump``
+    box sides (per sampled frame of gap, at least one) of the prediction, box side within a factor 1.5."""
+    start = b.positions[0]
+    pred = np.asarray(_predicted(a.positions, a.faces, start))
+    first = np.asarray(b.faces[0].box)
+    side_a, side_b = max(pred[2] - pred[0], pred[3] - pred[1]), max(first[2] - first[0], first[3] - first[1])
+    if side_a <= 0 or side_b <= 0 or not 1 / 1.5 <= side_b / side_a <= 1.5:
+        return False
+    shift = np.hypot(*((first[:2] + first[2:]) / 2 - (pred[:2] + pred[2:]) / 2))
+    return bool(shift <= max_jump * side_a * max(1, min(3, start - a.positions[-1] - 1)))
+
+
+def join_tracks(
+    tracks: Sequence[Track],
+    images: Sequence[Image.Image] | None = None,
+    max_jump: float = 0.5,
+    min_similarity: float = 0.9,
+) -> list[Track]:
+    """Join the pieces of one person's track across the whole video, so one person keeps one id.
+
+    Pieces are taken by start; a piece joins the track (among those that ended before it starts) that it
+    continues: where that track's motion carries it (``_follows``: centre within ``max_jump`` box sides, similar
+    size), or, where boxes jump (a missed stretch, a cut, a fast turn), whose face looks alike in ``images``
+    (``face_descriptor`` cosine similarity >= ``min_similarity`` at the junction, size within a factor 1.5).
+    Motion is tried first; among several candidates the nearest in time wins. Returns the joined tracks in
+    ``link_tracks``' order with ids ``0, 1, ...``.
+    """
+    built: list[Track] = []
+    for piece in sorted(tracks, key=lambda tr: (tr.positions[0], tr.id)):
+        ended = [tr for tr in built if tr.positions[-1] < piece.positions[0]]
+        ended.sort(key=lambda tr: -tr.positions[-1])  # the nearest in time first
+        target = next((tr for tr in ended if _follows(tr, piece, max_jump)), None)
+        if target is None and images is not None:
+            look = _look(piece, images, end=False)
+            for tr in ended:
+                ratio = np.sqrt(piece.area / tr.area) if tr.area > 0 else 0.0
+                if 1 / 1.5 <= ratio <= 1.5 and float(_look(tr, images, end=True) @ look) >= min_similarity:
+                    target = tr
+                    break
+        if target is None:
+            built.append(Track(-1, list(piece.positions), list(piece.faces)))
+        else:
+            target.positions.extend(piece.positions)
+            target.faces.extend(piece.faces)
+    built.sort(key=lambda tr: (-tr.length, -tr.area, tr.positions[0], tr.faces[0].box))
+    for i, tr in enumerate(built):
+        tr.id = i
+    return built
 
 
 def track_crops(

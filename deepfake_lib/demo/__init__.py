@@ -10,6 +10,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
     {
         "images": ("MANIFEST", "DEMO_VERSION", "DemoSpec", "build_demo_dataset"),
         "photos": ("ALL_PHOTOS", "photo_paths", "random_crop", "blend_mask", "perturb", "blend_perturbed"),
+        "footage": ("footage_canvas", "footage_windows", "footage_frames", "write_footage"),
         "videos": (
             "ASTRONAUT_FACE_BOX",
             "ASTRONAUT_KEEP_BOX",

@@ -1,11 +1,8 @@
 """Video-level verdicts: per-frame and per-clip scores of the clips of each video, pooled into one score per video.
 
-Three video scores are compared (as DeepfakeBench reports video AUC next to frame AUC):
-- ``lstm``: the LSTM's clip probabilities (the model sees T frames at once), averaged over the clips of a face
-  track, and the most suspicious track for a video with several people;
-- ``frame_mean``: the mean of the per-frame probabilities (each frame scored alone, T = 1), per track, max over
-  tracks;
-- ``frame_max``: the largest per-frame probability in the video.
+The video scores of ``aggregate.VIDEO_SCORES`` are compared (as DeepfakeBench reports video AUC next to frame AUC):
+the LSTM's clip score, and four rules over the frames scored alone (T = 1): the mean per track (most suspicious
+track), the maximum, SBI's (most suspicious face per frame, mean over frames) and the DFDC winner's confident mean.
 """
 
 from __future__ import annotations
@@ -23,21 +20,23 @@ from deepfake_lib.core.files import is_clip_dir
 from deepfake_lib.core.images import clip_frame_files
 from deepfake_lib.data.clips import read_clip_info
 from deepfake_lib.data.scan import Sample
+from deepfake_lib.evaluation.aggregate import VIDEO_SCORES, decisive_rule, frame_rules
 from deepfake_lib.evaluation.inference import Predictions
 from deepfake_lib.evaluation.metrics import basic_metrics, equal_error_rate
 
 if TYPE_CHECKING:
     from deepfake_lib.evaluation.evaluate import ThresholdChoice
 
-LEVELS = ("frame", "clip", "video_lstm", "video_frame_mean", "video_frame_max")
+LEVELS = ("frame", "clip", *(f"video_{s}" for s in VIDEO_SCORES))
 LEVEL_NAMES = {
     "frame": "frames (each alone, T = 1)",
     "clip": "clips (LSTM over T frames)",
     "video_lstm": "videos: LSTM clip score",
     "video_frame_mean": "videos: mean of frame scores",
     "video_frame_max": "videos: max of frame scores",
+    "video_sbi": "videos: SBI (max face per frame, mean)",
+    "video_confident_mean": "videos: DFDC confident mean",
 }
-VIDEO_SCORES = ("lstm", "frame_mean", "frame_max")
 
 
 @dataclass
@@ -164,41 +163,50 @@ def level_thresholds(
     }
 
 
-def video_level(frames: int) -> str:
-    """The level whose score decides a video for a model trained on clips of ``frames`` (``video_predict``)."""
-    return "video_lstm" if frames > 1 else "video_frame_mean"
+def video_level(frames: int, aggregate: str = "auto") -> str:
+    """The level whose score decides a video (``aggregate.decisive_rule``) for a model trained on clips of
+    ``frames``, as ``predict --video`` decides it."""
+    return f"video_{decisive_rule(aggregate, frames)}"
 
 
 def store_video_threshold(
-    checkpoint_path: str | Path, choice: ThresholdChoice, level: str, chosen_by: str = "03_evaluate"
+    checkpoint_path: str | Path,
+    choice: ThresholdChoice,
+    level: str,
+    chosen_by: str = "03_evaluate",
+    levels: dict[str, float] | None = None,
 ) -> Path:
     """Write the video threshold into the checkpoint (``video_threshold``, ``video_threshold_info``), which
-    ``predict --video`` uses; the images' ``threshold`` stays as it is."""
+    ``predict --video`` uses; ``levels``: every video level's threshold (``video_thresholds``, for a
+    ``--video-aggregate`` other than the deciding one). The images' ``threshold`` stays as it is."""
     from deepfake_lib.evaluation.evaluate import threshold_info
     from deepfake_lib.models.checkpoint import load_checkpoint, save_checkpoint
 
     ckpt = load_checkpoint(checkpoint_path)
     ckpt["video_threshold"] = float(choice.threshold)
     ckpt["video_threshold_info"] = {**threshold_info(choice), "level": level, "chosen_by": chosen_by}
+    if levels is not None:
+        ckpt["video_thresholds"] = {k: float(v) for k, v in levels.items() if k.startswith("video_")}
     return save_checkpoint(ckpt, checkpoint_path)
 
 
 def pool_videos(clips: pd.DataFrame, frames: pd.DataFrame) -> pd.DataFrame:
-    """One row per video: label, number of clips and frames, and the three ``VIDEO_SCORES``."""
+    """One row per video: label, number of clips and frames, and every score of ``VIDEO_SCORES``."""
     rows = []
     clip_groups = clips.groupby("video", sort=True)
     frame_groups = dict(list(frames.groupby("video", sort=True)))
     for video, c in clip_groups:
         f = frame_groups.get(video, frames.iloc[0:0])
         lstm = c.groupby("track")["probability"].mean().max()
-        frame_mean = f.groupby("track")["probability"].mean().max() if len(f) else math.nan
+        names = f["index"] if "index" in f else f["frame"]  # which frame of the video each score is
+        rules = (frame_rules(f["track"].tolist(), names.tolist(), f["probability"].tolist()) if len(f)
+                 else dict.fromkeys(VIDEO_SCORES[1:], math.nan))  # fmt: skip
         labels = set(c["label"])
         if len(labels) > 1:
             raise ValueError(f"video {video} has clips with both labels; a video is REAL or FAKE")
         rows.append({
             "video": video, "label": int(labels.pop()), "clips": int(len(c)), "frames": int(len(f)),
-            "lstm": float(lstm), "frame_mean": float(frame_mean),
-            "frame_max": float(f["probability"].max()) if len(f) else math.nan,
+            "lstm": float(lstm), **rules,
         })  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -242,8 +250,9 @@ def refresh_video_threshold(
     method = info.get("method") or "eer"
     target = info.get("target_fake_recall") or 0.9
     level = video_level(model.config.frames)
-    choice = level_thresholds(
+    choices = level_thresholds(
         evaluation, method, target, float(info.get("threshold", 0.5)), split, info.get("target_fpr") or 0.01
-    )[level]
-    store_video_threshold(checkpoint_path, choice, level, chosen_by)
-    return choice
+    )
+    levels = {k: c.threshold for k, c in choices.items()}
+    store_video_threshold(checkpoint_path, choices[level], level, chosen_by, levels)
+    return choices[level]

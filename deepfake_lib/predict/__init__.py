@@ -41,6 +41,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "video": (
             "TIMELINE_FILE",
             "DEFAULT_FRAMES",
+            "VIDEO_FRAMES",
             "NoClipError",
             "FrameScore",
             "VideoPrediction",
@@ -56,5 +57,6 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "frames_figure",
             "suspicious_frames_figure",
         ),
+        "timing": ("VideoTiming", "time_video"),
     },
 )

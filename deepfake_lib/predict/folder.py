@@ -25,7 +25,7 @@ from deepfake_lib.predict.results import (
     HEATMAP_DIR,
     PredictError,
 )
-from deepfake_lib.predict.video import NoClipError
+from deepfake_lib.predict.video import VIDEO_FRAMES, NoClipError
 
 if TYPE_CHECKING:
     from deepfake_lib.data.faces import FaceDetector
@@ -96,9 +96,11 @@ def predict_folder(
     num_workers: int = -1,
     heatmaps: bool = True,
     progress: bool = True,
+    video_frames: int | None = VIDEO_FRAMES,
+    video_aggregate: str = "auto",
 ) -> FolderResult:
-    """Score every image under ``folder`` (recursive) in batches, and every video (``video_predict``; with a
-    PyTorch model).
+    """Score every image under ``folder`` (recursive) in batches, and every video (``video_predict`` on
+    ``video_frames`` frames, decided by ``video_aggregate``; with a PyTorch model).
 
     Writes ``out_dir/predictions.csv`` (columns ``path, probability, decision, heatmap, error``: one row
     per file, unusable ones with the reason) and ``out_dir/heatmaps/<stem>_gradcam.png`` per scored image
@@ -109,7 +111,7 @@ def predict_folder(
     if heat_dir is not None:
         from deepfake_lib.explain.heatmaps import save_overlay, to_image_size
 
-    _score_videos(predictor, Path(folder), rows, heat_dir, progress)
+    _score_videos(predictor, Path(folder), rows, heat_dir, progress, None, video_frames, video_aggregate)
 
     for scores in predictor.iter_files(files, batch_size, num_workers, heatmaps, progress, desc="scoring"):
         for path, reason in scores.bad:
@@ -165,6 +167,8 @@ def predict_folder_faces(
     batch_size: int = 16,
     heatmaps: bool = True,
     progress: bool = True,
+    video_frames: int | None = VIDEO_FRAMES,
+    video_aggregate: str = "auto",
 ) -> FolderResult:
     """``predict_folder`` in face mode: each image is scored by its most suspicious face.
 
@@ -176,7 +180,7 @@ def predict_folder_faces(
     from deepfake_lib.core.runs import atomic_write
 
     files, heat_dir, name_of, rows = _folder_plan(folder, out_dir, heatmaps, n_faces="")
-    _score_videos(predictor, Path(folder), rows, heat_dir, progress, faces=True)
+    _score_videos(predictor, Path(folder), rows, heat_dir, progress, True, video_frames, video_aggregate)
     reason = no_face_reason(detector.min_score)
     with tqdm(total=len(files), desc="faces", unit="img", disable=not progress) as bar:
         for start in range(0, len(files), batch_size):
@@ -212,6 +216,8 @@ def _score_videos(
     heat_dir: Path | None,
     progress: bool,
     faces: bool | None = None,
+    video_frames: int | None = VIDEO_FRAMES,
+    aggregate: str = "auto",
 ) -> None:
     """Add one row per video under ``root``: its verdict (``video_predict``; face tracks as ``settings_for``
     decides with ``faces``, detected at the face settings' ``min_score``), or the reason it has none."""
@@ -226,18 +232,20 @@ def _score_videos(
         for path in videos:
             rows.setdefault(str(path), _row(path))["error"] = "videos need a PyTorch checkpoint (--runtime torch)"
         return
-    from deepfake_lib.data.faces import FaceDetector
+    from deepfake_lib.data.faces import VIDEO_MIN_FACE, FaceDetector
     from deepfake_lib.predict.video import predict_video, settings_for, write_outputs
 
-    settings = settings_for(predictor, faces)
+    settings = settings_for(predictor, faces, video_frames)
     detector = None
     if settings.faces is not None:
-        detector = FaceDetector(str(predictor.device), min_score=float(settings.faces["min_score"]))
+        detector = FaceDetector(
+            str(predictor.device), min_score=float(settings.faces["min_score"]), min_face_share=VIDEO_MIN_FACE
+        )
     names = heatmap_names(videos, root)
     for path, name in tqdm(list(zip(videos, names, strict=True)), desc="videos", disable=not progress):
         row = rows.setdefault(str(path), _row(path))
         try:
-            result = predict_video(predictor, path, settings, detector, heatmap=heat_dir is not None)
+            result = predict_video(predictor, path, settings, detector, heat_dir is not None, aggregate=aggregate)
         except (VideoError, NoClipError) as exc:
             row["error"] = getattr(exc, "reason", None) or str(exc).split(": ", 1)[-1]
             continue

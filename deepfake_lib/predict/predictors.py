@@ -106,6 +106,7 @@ class BasePredictor:
         self.clip_settings = dict(clips) if isinstance(clips, dict) else None
         self.threshold = float(threshold)
         self.video_threshold = self.threshold if video_threshold is None else float(video_threshold)
+        self.video_thresholds: dict[str, float] = {}  # rule -> its threshold (03 chose one per video rule)
         self.checkpoint = checkpoint
         self.trained_on_faces = isinstance(faces, dict) and bool(faces)
         faces = faces if isinstance(faces, dict) else {}
@@ -116,6 +117,11 @@ class BasePredictor:
 
     def decide(self, probability: float, threshold: float | None = None) -> str:
         return decide(probability, self.threshold if threshold is None else threshold)
+
+    def video_threshold_for(self, rule: str) -> float:
+        """The threshold for a video score pooled by ``rule`` (``evaluation.aggregate``): the one 03 chose for it,
+        else ``video_threshold``."""
+        return float(self.video_thresholds.get(rule, self.video_threshold))
 
     def predict(
         self, images: Sequence[Image.Image | str | os.PathLike[str]], heatmaps: bool = True, batch_size: int = 16
@@ -261,15 +267,20 @@ class Predictor(BasePredictor):
         configure_backends(dev)
         model, ckpt = load_model(weights, dev)
         video_threshold = threshold
-        if threshold is None:
+        own = threshold is None  # the checkpoint's thresholds, not the caller's
+        if own:
             threshold = float(ckpt.get("threshold", 0.5))
             video_threshold = ckpt.get("video_threshold")
         image_size = ckpt["config"]["image_size"]
-        return cls(
+        predictor = cls(
             model, image_size, threshold, Path(weights), compile_model=compile_model, faces=ckpt.get("faces"),
             clips=ckpt.get("clips"), video_threshold=video_threshold, tta=tta or ckpt.get("tta", "none"),
             decode=decode,
         )  # fmt: skip
+        if own:
+            stored = ckpt.get("video_thresholds") or {}
+            predictor.video_thresholds = {k.removeprefix("video_"): float(v) for k, v in stored.items()}
+        return predictor
 
     def score(
         self, x: torch.Tensor, heatmaps: bool = True, batch_size: int = 16

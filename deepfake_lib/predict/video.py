@@ -1,11 +1,12 @@
 """One video -> a verdict: sampled frames, face tracks, clips through the LSTM, per-frame scores, a timeline.
 
 ``predict_video`` cuts the video the way the model's training data was cut (the checkpoint's ``clips`` settings:
-T, clips per track, sampling, face tracks or whole frames), scores every clip with the LSTM over its T frames and
-every frame alone (T = 1), and pools them per face track (mean) and over tracks (the most suspicious track).
-The video's probability is the LSTM clip score for a model trained on clips (``config.frames > 1``), else the
-mean frame score; all three scores are reported. The decision uses the checkpoint's video threshold (chosen by 03 on
-the validation videos) when there is one. Grad-CAM explains the most suspicious frame.
+T, sampling, face tracks or whole frames; ``video_frames`` sets how many frames in all, as many clips of T as
+fit), scores every clip with the LSTM over its T frames and every frame alone (T = 1), and pools them by every
+rule of ``evaluation.aggregate`` (all are reported). The rule that decides is ``aggregate``: by default the LSTM
+clip score for a model trained on clips (``config.frames > 1``), else ``aggregate.DEFAULT_FRAME_RULE``. The
+decision uses the checkpoint's threshold for that rule (chosen by 03 on the validation videos) when there is one.
+Grad-CAM explains the most suspicious frame.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from deepfake_lib.data.clips import ClipSettings, video_clips
+from deepfake_lib.evaluation.aggregate import decisive_rule, frame_rules, track_mean_max
 
 if TYPE_CHECKING:
     from deepfake_lib.data.faces import FaceDetector
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 
 TIMELINE_FILE = "timeline.png"
 DEFAULT_FRAMES = 8  # clip length for a model trained on images only (its video score is the mean frame score)
+VIDEO_FRAMES = 32  # frames a video is scored on by default (DeepfakeBench's and SBI's protocol)
 
 
 class NoClipError(ValueError):
@@ -53,8 +56,8 @@ class VideoPrediction:
     probability: float
     decision: str
     threshold: float
-    aggregate: str  # which score decides: "lstm" or "frame_mean"
-    scores: dict[str, float]  # lstm (None without clips of T > 1), frame_mean, frame_max
+    aggregate: str  # which score decides: one of ``aggregate.VIDEO_SCORES``
+    scores: dict[str, float]  # every rule of ``aggregate.VIDEO_SCORES`` (lstm: None without clips of T > 1)
     frames: list[FrameScore]
     clips: list[dict[str, Any]]  # track, clip, probability (LSTM), start, end (seconds)
     info: dict[str, Any] = field(default_factory=dict)  # frames, fps, duration of the file
@@ -86,13 +89,19 @@ class VideoPrediction:
         }
 
 
-def settings_for(predictor: Predictor, faces: bool | None = None) -> ClipSettings:
+def settings_for(predictor: Predictor, faces: bool | None = None, video_frames: int | None = None) -> ClipSettings:
     """How to cut a video for this model: its checkpoint's ``clips`` settings when it was trained on videos, else
     ``DEFAULT_FRAMES``-frame clips at the model's input size; face tracks when the model was trained on faces or
-    ``faces`` is True (``False`` forces whole frames)."""
+    ``faces`` is True (``False`` forces whole frames). ``video_frames``: score that many frames (as many clips of
+    T per track as fit, at least one; sampled uniformly unless the checkpoint samples with a stride); None keeps
+    the stored number of clips."""
     stored = dict(predictor.clip_settings or {})
     stored.pop("format", None)
     settings = ClipSettings(**stored) if stored else ClipSettings(frames=DEFAULT_FRAMES, size=predictor.image_size)
+    if video_frames is not None:
+        if isinstance(video_frames, bool) or int(video_frames) < 1:
+            raise ValueError(f"video_frames must be a positive number of frames, got {video_frames!r}")
+        settings = replace(settings, clips=max(1, int(video_frames) // settings.frames))
     use_faces = (settings.faces is not None or predictor.trained_on_faces) if faces is None else faces
     if use_faces and settings.faces is None:
         settings = replace(settings, faces={"margin": predictor.face_margin, "keep": "largest", "min_score": 0.9})
@@ -101,12 +110,7 @@ def settings_for(predictor: Predictor, faces: bool | None = None) -> ClipSetting
     return settings
 
 
-def pool_tracks(tracks: list[int], probs: list[float]) -> float:
-    """The mean probability per track, then the most suspicious track."""
-    by_track: dict[int, list[float]] = {}
-    for t, p in zip(tracks, probs, strict=True):
-        by_track.setdefault(t, []).append(p)
-    return float(max(np.mean(v) for v in by_track.values()))
+pool_tracks = track_mean_max  # the mean probability per track, then the most suspicious track
 
 
 def predict_video(
@@ -116,12 +120,15 @@ def predict_video(
     detector: FaceDetector | None = None,
     heatmap: bool = True,
     batch_size: int = 16,
+    aggregate: str = "auto",
 ) -> VideoPrediction:
-    """Score one video (see the module docstring). Raises ``video.VideoError`` for an unreadable file and
-    ``NoClipError`` when no clip can be cut (no face, too short)."""
+    """Score one video (see the module docstring) cut by ``settings`` (default: ``settings_for`` on
+    ``VIDEO_FRAMES`` frames). Raises ``video.VideoError`` for an unreadable file and
+    ``NoClipError`` when no clip can be cut (no face, too short); ``ValueError`` for an unknown ``aggregate``."""
     import torch
 
-    settings = settings or settings_for(predictor)
+    rule = decisive_rule(aggregate, predictor.model.config.frames)
+    settings = settings or settings_for(predictor, video_frames=VIDEO_FRAMES)
     cut = video_clips(path, settings, detector)
     if not cut.clips:
         raise NoClipError(f"{path}: no clip: {cut.reason}")
@@ -147,18 +154,15 @@ def predict_video(
             "probability": float(clip_probs[k]) if clip_probs is not None else float(frame_probs[k].mean()),
         })  # fmt: skip
     tracks = [m["track"] for m in cut.info]
-    frame_tracks = [f.track for f in frames]
     scores = {
-        "lstm": pool_tracks(tracks, list(clip_probs)) if clip_probs is not None else None,
-        "frame_mean": pool_tracks(frame_tracks, [f.probability for f in frames]),
-        "frame_max": max(f.probability for f in frames),
+        "lstm": track_mean_max(tracks, list(clip_probs)) if clip_probs is not None else None,
+        **frame_rules([f.track for f in frames], [f.index for f in frames], [f.probability for f in frames]),
     }
-    aggregate = "lstm" if clip_probs is not None else "frame_mean"
-    probability = float(scores[aggregate])
-    threshold = predictor.video_threshold
+    probability = float(scores[rule])
+    threshold = predictor.video_threshold_for(rule)
     result = VideoPrediction(
         path=str(path), probability=probability, decision=predictor.decide(probability, threshold),
-        threshold=threshold, aggregate=aggregate, scores=scores, frames=frames, clips=clips,
+        threshold=threshold, aggregate=rule, scores=scores, frames=frames, clips=clips,
         info={"frames": cut.video.frames, "fps": round(cut.video.fps, 3), "duration": round(cut.video.duration, 3)},
         crops=crops,
     )  # fmt: skip
@@ -234,7 +238,7 @@ class VideoBatch:
         return bool(self.results)
 
     def table(self) -> Any:
-        """One row per video: name, label, decision, probability and the three scores."""
+        """One row per video: name, label, decision, probability and every rule's score."""
         import pandas as pd
 
         from deepfake_lib import CLASS_NAMES
@@ -272,18 +276,21 @@ def predict_videos(
     faces: bool | None = None,
     detector: FaceDetector | None = None,
     progress: bool = True,
+    video_frames: int | None = VIDEO_FRAMES,
+    aggregate: str = "auto",
 ) -> VideoBatch:
-    """``predict_video`` for each ``(path, label)``; unreadable videos and videos without a clip are listed in
-    ``errors`` with the reason, the rest go on."""
+    """``predict_video`` for each ``(path, label)`` on ``video_frames`` frames each (``settings_for``);
+    unreadable videos and videos without a clip are listed in ``errors`` with the reason, the rest go on."""
     from tqdm.auto import tqdm
 
     from deepfake_lib.core.video import VideoError
 
-    settings = settings_for(predictor, faces)
+    settings = settings_for(predictor, faces, video_frames)
+    decisive_rule(aggregate, predictor.model.config.frames)  # a wrong name fails before the first video
     results, labels, errors = [], [], []
     for path, label in tqdm(videos, desc="videos", disable=not progress):
         try:
-            results.append(predict_video(predictor, path, settings, detector))
+            results.append(predict_video(predictor, path, settings, detector, aggregate=aggregate))
             labels.append(int(label))
         except (VideoError, NoClipError) as exc:
             errors.append((str(path), getattr(exc, "reason", None) or str(exc)))
