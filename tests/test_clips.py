@@ -198,6 +198,39 @@ def test_two_people_give_two_tracks_and_keep_largest_keeps_one(detector: FaceDet
     assert len(largest.clips) == 2 and {m["track"] for m in largest.info} == {0}
 
 
+class ScriptedDetector:
+    """Stands in for MTCNN: the faces of each frame come from a script (``faces[i]`` for the i-th image asked)."""
+
+    min_score = 0.9
+
+    def __init__(self, faces: list[list[Face]]) -> None:
+        self.faces = faces
+
+    def detect_batch(self, images: list[Image.Image]) -> list[list[Face]]:
+        assert len(images) == len(self.faces)
+        return [list(f) for f in self.faces]
+
+
+def test_a_person_keeps_one_track_id_through_the_whole_video(tmp_path: Path) -> None:
+    """Two people over 12 sampled frames cut into 3 windows of 4: A is seen throughout, B (larger) in the first
+    and the last window but missed through the middle one. A, the longest track of the video, is id 0 in every
+    window (within one window B would come first), B is one track (id 1) on both sides of its gap, and the middle
+    window has no clip of B."""
+    path = write_video(tmp_path / "two.mp4", coded_frames(12), fps=FPS)
+    a = [Face((2.0 + t, 4.0, 22.0 + t, 24.0), 0.99) for t in range(12)]
+    b = [Face((34.0, 8.0, 64.0, 38.0), 0.95)] * 12
+    faces = [[a[t]] + ([b[t]] if t < 4 or t >= 8 else []) for t in range(12)]
+    settings = ClipSettings(frames=4, clips=3, size=16, faces={**FACES, "keep": "all"})
+    cut = video_clips(path, settings, ScriptedDetector(faces))
+    tracks = [(m["clip"], m["track"]) for m in cut.info]
+    assert sorted(tracks) == [(0, 0), (0, 1), (1, 0), (2, 0), (2, 1)]
+    for m in cut.info:
+        assert {fr["index"] for fr in m["frames"]} == set(range(4 * m["clip"], 4 * m["clip"] + 4))
+    largest = video_clips(path, ClipSettings(frames=4, clips=3, size=16, faces=FACES), ScriptedDetector(faces))
+    assert [(m["clip"], m["track"]) for m in largest.info] == [(0, 0), (1, 0), (2, 0)]  # the main person only
+    assert all(fr["box"][0] < 20 for m in largest.info for fr in m["frames"])  # A's boxes, not B's
+
+
 def test_video_without_a_face_gives_no_clip_and_says_so(videos: dict[str, Path], detector: FaceDetector) -> None:
     result = video_clips(videos["coffee"], ClipSettings(frames=4, clips=2, size=48, faces=FACES), detector)
     assert result.clips == [] and "no face" in result.reason

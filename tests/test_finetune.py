@@ -230,12 +230,13 @@ def test_original_is_kept_when_fine_tuning_does_not_lower_the_val_loss(
 
 def test_a_self_blended_model_keeps_its_pseudo_fakes_in_fine_tuning(tmp_path, tiny_checkpoint, tiny_data, train_preds):
     """Real failures alone would be one class; with a pseudo-fake of each real image the set trains, and the
-    fine-tuned checkpoint still says which fakes its model was trained on."""
+    fine-tuned checkpoint still says which fakes its model was trained on (and how its videos were cut)."""
     from deepfake_lib.data import selfblend
 
     run = make_run(tmp_path, tiny_checkpoint, tiny_data, train_preds, n_failures=16)
     ckpt_path = run / "checkpoints" / "best_model.pth"
-    save_checkpoint({**load_checkpoint(ckpt_path), "fakes": "self-blended"}, ckpt_path)
+    clips = {"frames": 1, "clips": 2, "stride": None, "size": 32, "faces": None}
+    save_checkpoint({**load_checkpoint(ckpt_path), "fakes": "self-blended", "clips": clips}, ckpt_path)
     model, ckpt = load_model(ckpt_path)
     ft = F.build_finetune_set(model, F.load_failures(run), tiny_data, F.FinetuneConfig(replay_ratio=0))
     ft.failures = [s for s in ft.failures if s.label == 0]
@@ -248,4 +249,5 @@ def test_a_self_blended_model_keeps_its_pseudo_fakes_in_fine_tuning(tmp_path, ti
     cfg = F.FinetuneConfig(device="cpu", epochs=1, progress=False, keep_original_if_worse=False)
     result = F.finetune(model, ckpt, ft, val, run, cfg, train_dataset=blended)
     assert result.status == "done"
-    assert load_checkpoint(result.checkpoint)["fakes"] == "self-blended"
+    tuned = load_checkpoint(result.checkpoint)
+    assert tuned["fakes"] == "self-blended" and tuned["clips"] == clips  # videos are cut as for the original

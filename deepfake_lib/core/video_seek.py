@@ -112,6 +112,8 @@ def read_sampled(path: str | os.PathLike[str], wanted: Sequence[int]) -> Iterato
 
     try:
         with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise SeekError("PyAV finds no video stream")
             index = index_frames(container, container.streams.video[0])
         wanted = [w for w in wanted if 0 <= w < index.frames]
         if not wanted:

@@ -24,7 +24,7 @@ CHECKPOINT_VERSION = 1
 
 # Checkpoint keys besides the model that describe its input (e.g. the face-crop settings of the training
 # data); every checkpoint derived from another carries them over.
-CARRIED_KEYS = ("faces", "fakes")
+CARRIED_KEYS = ("faces", "fakes", "clips")  # kept by fine-tuning: how the training data was cropped, faked, cut
 
 
 class CheckpointError(RuntimeError):
