@@ -263,7 +263,7 @@ def bench_video(image_size: int, n_videos: int, device: torch.device, frames: in
     detector = FaceDetector(str(device))
     with tempfile.TemporaryDirectory() as tmp:
         videos = write_videos(Path(tmp), n_videos)
-        indices = {v: sorted({i for w in settings.frame_indices(probe_video(v).frames) for i in w}) for v in videos}
+        indices = {v: settings.sampled_frames(probe_video(v).frames) for v in videos}
         decode = timed(lambda: [read_frames(v, indices=indices[v]) for v in videos], device, **kw)
         cut = timed(lambda: [video_clips(v, settings, detector) for v in videos], device, **kw)
         total = timed(lambda: [predict_video(predictor, v, settings, detector, heatmap=False) for v in videos],
@@ -282,7 +282,7 @@ def bench_footage(resolution: int, seconds: float, image_size: int, device: torc
     a face model of one frame, Grad-CAM of the top frame. ``predict.timing.VideoTiming.to_dict``, plus the
     decode seconds of OpenCV's sequential reader for comparison."""
     from deepfake_lib.core.video import probe_video, read_frames
-    from deepfake_lib.data.faces import VIDEO_MIN_FACE, FaceDetector
+    from deepfake_lib.data.faces import video_detector
     from deepfake_lib.demo.footage import write_footage
     from deepfake_lib.predict.predictors import Predictor
     from deepfake_lib.predict.timing import time_video
@@ -291,13 +291,13 @@ def bench_footage(resolution: int, seconds: float, image_size: int, device: torc
     model = EfficientNetLSTM(ModelConfig(pretrained=False, image_size=image_size)).to(device).eval()
     predictor = Predictor(model, image_size, faces={"margin": 1.3, "size": image_size})
     settings = settings_for(predictor, True, VIDEO_FRAMES)
-    detector = FaceDetector(str(device), min_face_share=VIDEO_MIN_FACE)
+    detector = video_detector(str(device))
     with tempfile.TemporaryDirectory() as tmp:
         path = write_footage(Path(tmp) / "footage.mp4", *FOOTAGE[resolution], seconds=seconds)
         predict_video(predictor, path, settings, detector)  # warm-up: MTCNN and the model built
         timing = time_video(predictor, path, settings, detector, repeats=repeats).to_dict()
         info = probe_video(path)
-        wanted = sorted({i for w in settings.frame_indices(info.frames) for i in w})
+        wanted = settings.sampled_frames(info.frames)
         timing["decode_opencv"] = timed(lambda: read_frames(path, indices=wanted, info=info, reader="opencv"),
                                         device, 0, repeats)  # fmt: skip
     return timing

@@ -5,6 +5,7 @@ the command line, per-rule video thresholds, and the stage timing."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -135,6 +136,13 @@ def test_the_command_line_chooses_frames_and_rule_and_uses_that_rules_threshold(
                              aggregate=rule).aggregate == rule  # fmt: skip
     code, _, err = run_predict(capsys, *base, "--out", tmp_path / "b", "--video-aggregate", "lstm")
     assert code == 2 and "needs a model trained on clips" in err and not (tmp_path / "b" / "timeline.png").exists()
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    shutil.copy(footage[720], folder / "walk.mp4")
+    code, out, err = run_predict(capsys, "--input", folder, "--weights", weights, "--device", "cpu", "--no-heatmap",
+                                 "--out", tmp_path / "d", "--video-aggregate", "lstm")  # fmt: skip
+    assert code == 2 and "--video-aggregate: video aggregate 'lstm' needs a model trained on clips" in err
+    assert out == "" and not (tmp_path / "d" / "predictions.csv").exists()  # refused before anything is scored
     with pytest.raises(SystemExit) as usage:
         run_predict(capsys, *base, "--out", tmp_path / "c", "--video-frames", "0")
     assert usage.value.code == 2 and "--video-frames: must be >= 1" in capsys.readouterr().err

@@ -199,11 +199,24 @@ def _quiet(quiet: bool) -> Iterator[None]:
 
 
 def _detector(args: argparse.Namespace, min_score: float = 0.9, video: bool = False) -> FaceDetector:
-    """MTCNN on the command's device; for video frames it skips faces under ``VIDEO_MIN_FACE`` of the frame."""
-    from deepfake_lib.data.faces import VIDEO_MIN_FACE, FaceDetector
+    """MTCNN on the command's device; for video frames ``faces.video_detector``."""
+    from deepfake_lib.data.faces import FaceDetector, video_detector
 
-    share = VIDEO_MIN_FACE if video else 0.0
-    return FaceDetector(device=str(_device(args)), min_score=float(min_score), min_face_share=share)
+    if video:
+        return video_detector(str(_device(args)), min_score)
+    return FaceDetector(device=str(_device(args)), min_score=float(min_score))
+
+
+def _check_video_aggregate(args: argparse.Namespace, predictor: BasePredictor) -> None:
+    """``--video-aggregate`` must suit the model (``aggregate.decisive_rule``: ``lstm`` needs clips), before any
+    video is scored."""
+    from deepfake_lib.evaluation.aggregate import decisive_rule
+
+    if isinstance(predictor, Predictor):
+        try:
+            decisive_rule(args.video_aggregate, predictor.model.config.frames)
+        except ValueError as exc:
+            raise PredictError(f"--video-aggregate: {exc}") from None
 
 
 def _run_faces(args: argparse.Namespace, source: Path, image: Image.Image, out: Path) -> int:
@@ -261,8 +274,7 @@ def _run_video(args: argparse.Namespace, source: Path, out: Path) -> int:
             raise PredictError("--face-margin only applies to face tracks (--faces, or a model trained on faces)")
         settings = replace(settings, faces={**settings.faces, "margin": args.face_margin})
     detector = _detector(args, settings.faces["min_score"], video=True) if settings.faces is not None else None
-    if args.video_aggregate == "lstm" and predictor.model.config.frames <= 1:
-        raise PredictError("--video-aggregate lstm needs a model trained on clips; this one reads single frames")
+    _check_video_aggregate(args, predictor)
     result = predict_video(predictor, source, settings, detector, not args.no_heatmap, aggregate=args.video_aggregate)
     heatmap_path, timeline = write_outputs(result, out)
     print(json.dumps(result.to_dict(heatmap_path, timeline)))
@@ -296,6 +308,7 @@ def _run(args: argparse.Namespace) -> int:
             raise _no_images(source)  # before the model is loaded
         _prepare_out(out)
         predictor = _load_predictor(args)
+        _check_video_aggregate(args, predictor)
         if args.faces:
             result = predict_folder_faces(
                 predictor,

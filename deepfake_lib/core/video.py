@@ -1,5 +1,6 @@
 """Video files: find them, probe them, read sampled frames with their timestamps (PyAV with keyframe seeks, or
-OpenCV's FFMPEG decoder in order), and write them. Errors name the file and the reason (missing, empty, Git LFS pointer, not a video, undecodable)."""
+OpenCV's FFMPEG decoder in order), and write them. Errors name the file and the reason (missing, empty, Git LFS
+pointer, not a video, undecodable)."""
 
 from __future__ import annotations
 

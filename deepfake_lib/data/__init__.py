@@ -63,6 +63,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "FaceDetector",
             "square_box",
             "crop_face",
+            "video_detector",
         ),
         "samplers": (
             "LengthGroupedBatchSampler",

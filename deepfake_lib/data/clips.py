@@ -80,6 +80,10 @@ class ClipSettings:
         starts = sorted({round(last * i / max(1, self.clips - 1)) for i in range(self.clips)})
         return [[s + j * self.stride for j in range(t)] for s in starts]
 
+    def sampled_frames(self, n_frames: int) -> list[int]:
+        """Every frame number some clip window of ``frame_indices(n_frames)`` holds, sorted: what is decoded."""
+        return sorted({i for window in self.frame_indices(n_frames) for i in window})
+
 
 def has_videos(folder: str | os.PathLike[str]) -> bool:
     """True when any video file lies under ``folder``."""
@@ -143,11 +147,11 @@ def _face_clips(
 ) -> VideoClips:
     """Detect faces on every sampled frame, link them into tracks over the whole video (``link_tracks``, then
     ``join_tracks``: one id per person from start to end), and cut each window along each track seen in it."""
-    from deepfake_lib.data.faces import VIDEO_MIN_FACE, Face, FaceDetector, crop_face, no_face_reason
+    from deepfake_lib.data.faces import Face, crop_face, no_face_reason, video_detector
     from deepfake_lib.data.tracks import join_tracks, link_tracks
 
     face = settings.faces or {}
-    det = detector or FaceDetector(min_score=float(face.get("min_score", 0.9)), min_face_share=VIDEO_MIN_FACE)
+    det = detector or video_detector(min_score=float(face.get("min_score", 0.9)))
     order = sorted(frames)
     images = [frames[i].image for i in order]
     position = {index: k for k, index in enumerate(order)}

@@ -147,6 +147,11 @@ class FaceDetector:
         return sorted(faces, key=lambda f: f.area, reverse=True)
 
 
+def video_detector(device: str = "cpu", min_score: float = 0.9) -> FaceDetector:
+    """The ``FaceDetector`` for video frames: at ``DETECT_LONG_SIDE``, faces from ``VIDEO_MIN_FACE`` of the frame."""
+    return FaceDetector(str(device), float(min_score), min_face_share=VIDEO_MIN_FACE)
+
+
 def square_box(box: Sequence[float], margin: float, width: int, height: int) -> tuple[int, int, int, int]:
     """A square ``(left, top, right, bottom)`` (right/bottom exclusive, as ``Image.crop`` takes it) around ``box``.
 

@@ -232,15 +232,15 @@ def _score_videos(
         for path in videos:
             rows.setdefault(str(path), _row(path))["error"] = "videos need a PyTorch checkpoint (--runtime torch)"
         return
-    from deepfake_lib.data.faces import VIDEO_MIN_FACE, FaceDetector
+    from deepfake_lib.data.faces import video_detector
+    from deepfake_lib.evaluation.aggregate import decisive_rule
     from deepfake_lib.predict.video import predict_video, settings_for, write_outputs
 
     settings = settings_for(predictor, faces, video_frames)
+    decisive_rule(aggregate, predictor.model.config.frames)  # a wrong rule fails before the first video
     detector = None
     if settings.faces is not None:
-        detector = FaceDetector(
-            str(predictor.device), min_score=float(settings.faces["min_score"]), min_face_share=VIDEO_MIN_FACE
-        )
+        detector = video_detector(str(predictor.device), float(settings.faces["min_score"]))
     names = heatmap_names(videos, root)
     for path, name in tqdm(list(zip(videos, names, strict=True)), desc="videos", disable=not progress):
         row = rows.setdefault(str(path), _row(path))

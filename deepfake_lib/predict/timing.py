@@ -62,7 +62,7 @@ def time_video(
     from deepfake_lib.predict.video import predict_video
 
     info = probe_video(path)
-    wanted = sorted({i for window in settings.frame_indices(info.frames) for i in window})
+    wanted = settings.sampled_frames(info.frames)
     stages: dict[str, list[float]] = {"decode": [], "cut": [], "total": []}
     for _ in range(max(1, repeats)):
         for name, run in (

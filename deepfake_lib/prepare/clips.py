@@ -112,7 +112,7 @@ def prepare_clips(
     give no clip (no face track, too short) are listed in ``clips_report.json`` with the reason; the rest go on.
     Raises ``ClipPrepError`` (a ``ValueError``) for an output folder made with other settings or inside the source.
     """
-    from deepfake_lib.data.faces import VIDEO_MIN_FACE, FaceDetector
+    from deepfake_lib.data.faces import video_detector
 
     settings = settings or ClipSettings()
     src, out = Path(src_dir), Path(out_dir)
@@ -124,7 +124,7 @@ def prepare_clips(
     run = _scan_videos(src, out, recorded)
     det = detector
     if settings.faces is not None and det is None:
-        det = FaceDetector(device, float(settings.faces.get("min_score", 0.9)), min_face_share=VIDEO_MIN_FACE)
+        det = video_detector(device, float(settings.faces.get("min_score", 0.9)))
     try:
         _cut_videos(run, settings, det, progress)
     finally:  # also on interruption: what was done is kept for the next run
