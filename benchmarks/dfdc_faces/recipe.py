@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     from deepfake_lib.evaluation import calibration, evaluate
     from deepfake_lib.evaluation.metrics import full_metrics
     from deepfake_lib.models import EfficientNetLSTM, ModelConfig, load_model
-    from deepfake_lib.prepare import make_splits
+    from deepfake_lib.prepare import make_splits, split_groups
     from deepfake_lib.training import TrainConfig, fit
 
     recipe = dict(RECIPES[args.recipe])
@@ -91,8 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     size = int(recipe["image_size"])
     scans = scan_dataset(data_dir, ["train", "val"])
     train_ds, val_ds, _ = datasets_for(
-        scans, args.fakes, size, run, args.seed, progress=False, augment=recipe["augment"]
-    )
+        scans, args.fakes, size, run, args.seed, progress=False, augment=recipe["augment"],
+        group_of=split_groups(data_dir),
+    )  # fmt: skip
     model = EfficientNetLSTM(
         ModelConfig(backbone=recipe["backbone"], pretrained="auto", image_size=size, trainable_blocks=-1)
     )

@@ -62,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup-epochs", type=non_negative_float, default=1.0, help="the warm-up of warmup_cosine")
     p.add_argument("--ema-decay", type=ema_decay, default=0.0, help="weight moving average (e.g. 0.999), 0 = off")
     p.add_argument("--label-smoothing", type=label_smoothing, default=0.0)
+    p.add_argument(
+        "--batch-groups", action="store_true",
+        help="train each group of the split (a real face and its forgeries) in one batch",
+    )  # fmt: skip
     p.add_argument("--frequency-branch", action="store_true")
     p.add_argument("--fakes", choices=FAKES_MODES, default="labelled")
     p.add_argument("--balance", choices=("oversample", "weight", "none"), default="oversample")
@@ -85,6 +89,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     from deepfake_lib.data import selfblend
     from deepfake_lib.models.detector import EfficientNetLSTM, ModelConfig
     from deepfake_lib.prepare import dataset as prepare
+    from deepfake_lib.prepare.splits import split_groups
     from deepfake_lib.training import distributed
     from deepfake_lib.training.loop import TrainConfig, fit
 
@@ -104,6 +109,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             device,
             progress=args.progress and ranks.is_main,
             augment=args.augment,
+            group_of=split_groups(data_dir),
         )
         model = EfficientNetLSTM(
             ModelConfig(
@@ -118,7 +124,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, backbone_lr=args.backbone_lr,
         weight_decay=args.weight_decay, head_warmup_epochs=args.head_warmup_epochs, balance=args.balance,
         patience=args.patience, monitor=args.monitor, scheduler=args.scheduler, warmup_epochs=args.warmup_epochs,
-        ema_decay=args.ema_decay, label_smoothing=args.label_smoothing, resume=args.resume, device=args.device,
+        ema_decay=args.ema_decay, label_smoothing=args.label_smoothing, batch_groups=args.batch_groups,
+        resume=args.resume, device=args.device,
         num_workers=args.num_workers, seed=args.seed, progress=args.progress,
     )  # fmt: skip
     extra = {**prepare.checkpoint_info(data_dir), "fakes": args.fakes}

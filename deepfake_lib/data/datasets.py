@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -53,9 +54,10 @@ class DeepfakeDataset(Dataset):
     clip's real temporal changes, not augmentation jitter.
     """
 
-    def __init__(self, samples: Sequence[Sample], transform: Any) -> None:
+    def __init__(self, samples: Sequence[Sample], transform: Any, group_of: Mapping[str, str] | None = None) -> None:
         self.samples = list(samples)
         self.transform = transform
+        self.group_of = dict(group_of or {})
         self._lengths: list[int] | None = None
 
     def __len__(self) -> int:
@@ -64,6 +66,16 @@ class DeepfakeDataset(Dataset):
     @property
     def labels(self) -> list[int]:
         return [s.label for s in self.samples]
+
+    def group_key(self, path: Path) -> str:
+        """The group of the file at ``path`` (``group_of``, keyed by absolute path), else the path itself."""
+        key = os.path.abspath(path)
+        return self.group_of.get(key, key)
+
+    @property
+    def groups(self) -> list[str]:
+        """One group key per sample (``group_key``): samples of one key are a real face and its forgeries."""
+        return [self.group_key(s.path) for s in self.samples]
 
     @property
     def lengths(self) -> list[int]:

@@ -8,10 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import (
-    Sampler,
-    WeightedRandomSampler,
-)
+from torch.utils.data import Sampler
 
 from deepfake_lib import CLASS_NAMES
 from deepfake_lib.core.images import (
@@ -96,14 +93,88 @@ def class_counts(labels: Sequence[int]) -> list[int]:
     return [c.get(i, 0) for i in range(len(CLASS_NAMES))]
 
 
-def make_oversampler(labels: Sequence[int], seed: int = 0, num_samples: int | None = None) -> WeightedRandomSampler:
-    """A sampler that draws each class equally often (with replacement); ``num_samples`` defaults to len."""
-    counts = class_counts(labels)
-    if min(counts) == 0:
-        raise DataLayoutError(f"cannot oversample: one class has no samples (counts real/fake = {counts})")
-    weights = torch.tensor([1.0 / counts[y] for y in labels], dtype=torch.double)
-    gen = torch.Generator().manual_seed(seed)
-    return WeightedRandomSampler(weights, num_samples or len(labels), replacement=True, generator=gen)
+def _permutation(n: int, gen: torch.Generator) -> list[int]:
+    return torch.randperm(n, generator=gen).tolist()
+
+
+class BalancedSampler(Sampler[int]):
+    """An epoch that draws each class equally often, without replacement within a class.
+
+    Each class gets ``num_samples // n_classes`` draws (the remainder goes to classes picked at random): a larger
+    class gives that many distinct samples (a fresh random subset each epoch), a smaller one is repeated in whole
+    reshuffled passes, so every sample of it appears ``quota // count`` or one more times. Unlike drawing with
+    replacement, no sample of a class is repeated before every other one has been drawn. ``groups`` (one
+    hashable key per sample, e.g. the source video of a real face and of its face swap): after a sample is
+    drawn, the other not yet drawn members of its group follow it, so a group trains in one batch. The epoch's
+    draws are the same with or without groups, only their order changes. ``generator`` makes an epoch
+    reproducible (training re-seeds it every epoch).
+    """
+
+    def __init__(
+        self,
+        labels: Sequence[int],
+        seed: int = 0,
+        num_samples: int | None = None,
+        groups: Sequence[Any] | None = None,
+        balance: bool = True,
+    ) -> None:
+        self.labels = list(labels)
+        counts = class_counts(self.labels)
+        if balance and min(counts) == 0:
+            raise DataLayoutError(f"cannot oversample: one class has no samples (counts real/fake = {counts})")
+        if groups is not None and len(groups) != len(self.labels):
+            raise ValueError(f"groups has {len(groups)} entries for {len(self.labels)} samples")
+        self.num_samples = int(num_samples or len(self.labels))
+        self.balance = balance
+        self.members: dict[Any, list[int]] | None = None
+        if groups is not None:
+            self.members = {}
+            for i, g in enumerate(groups):
+                self.members.setdefault(g, []).append(i)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def _draws(self) -> list[int]:
+        gen = self.generator
+        if not self.balance:
+            n = len(self.labels)
+            return [i for _ in range(-(-self.num_samples // n)) for i in _permutation(n, gen)][: self.num_samples]
+        by_class = [[i for i, y in enumerate(self.labels) if y == c] for c in range(len(CLASS_NAMES))]
+        quota = [self.num_samples // len(by_class)] * len(by_class)
+        for c in _permutation(len(by_class), gen)[: self.num_samples % len(by_class)]:
+            quota[c] += 1
+        draws: list[int] = []
+        for members, q in zip(by_class, quota, strict=True):
+            passes = -(-q // len(members))
+            draws += [members[i] for _ in range(passes) for i in _permutation(len(members), gen)][:q]
+        return [draws[i] for i in _permutation(len(draws), gen)]
+
+    def __iter__(self) -> Iterator[int]:
+        draws = self._draws()
+        if self.members is None:
+            yield from draws
+            return
+        left = Counter(draws)
+        group_of = {i: g for g, idx in self.members.items() for i in idx}
+        for index in draws:
+            if not left[index]:
+                continue  # already drawn as a partner
+            left[index] -= 1
+            yield index
+            partners = self.members[group_of[index]]
+            for j in (partners[k] for k in _permutation(len(partners), self.generator)):
+                if j != index and left[j]:
+                    left[j] -= 1
+                    yield j
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+def make_oversampler(
+    labels: Sequence[int], seed: int = 0, num_samples: int | None = None, groups: Sequence[Any] | None = None
+) -> BalancedSampler:
+    """A sampler that draws each class equally often (``BalancedSampler``); ``num_samples`` defaults to len."""
+    return BalancedSampler(labels, seed, num_samples, groups)
 
 
 def pos_weight(labels: Sequence[int]) -> torch.Tensor:

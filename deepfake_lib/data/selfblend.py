@@ -173,8 +173,9 @@ class SelfBlendedDataset(DeepfakeDataset):
         transform: Any,
         landmarks: Mapping[str, np.ndarray | None] | None = None,
         fixed_seed: int | None = None,
+        group_of: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(samples, transform)
+        super().__init__(samples, transform, group_of)
         self.sources = list(sources)
         if any(s.label != REAL for s in self.sources):
             raise ValueError("pseudo-fakes are made from REAL samples only")
@@ -192,6 +193,11 @@ class SelfBlendedDataset(DeepfakeDataset):
     @property
     def lengths(self) -> list[int]:
         return super().lengths + self._source_lengths.lengths
+
+    @property
+    def groups(self) -> list[str]:
+        """A pseudo-fake is in its source's group: with ``TrainConfig.batch_groups`` they share a batch."""
+        return super().groups + [self.group_key(s.path) for s in self.sources]
 
     def points(self, path: Path, size: tuple[int, int]) -> np.ndarray:
         """The landmarks of ``path`` in pixels of an image of ``size`` (width, height): ``[5, 2]``."""
@@ -233,19 +239,21 @@ def training_sets(
     landmarks: Mapping[str, np.ndarray | None] | None = None,
     seed: int = 0,
     augment: bool | str = True,
+    group_of: Mapping[str, str] | None = None,
 ) -> tuple[DeepfakeDataset, DeepfakeDataset]:
-    """The training and validation datasets of ``mode`` (``FAKES_MODES``): see the module docstring."""
+    """The training and validation datasets of ``mode`` (``FAKES_MODES``): see the module docstring.
+    ``group_of``: the training files' groups (``prepare.split_groups``), for ``TrainConfig.batch_groups``."""
     check_fakes_mode(mode)
     train_tf, val_tf = (
         build_transform(image_size, train=True, augment=augment),
         build_transform(image_size, train=False),
     )
     if mode == "labelled":
-        return DeepfakeDataset(train, train_tf), DeepfakeDataset(val, val_tf)
+        return DeepfakeDataset(train, train_tf, group_of), DeepfakeDataset(val, val_tf)
     keep = (lambda s: s.label == REAL) if mode == "self-blended" else (lambda s: True)
     train_reals, val_reals = [s for s in train if s.label == REAL], [s for s in val if s.label == REAL]
     return (
-        SelfBlendedDataset([s for s in train if keep(s)], train_reals, train_tf, landmarks),
+        SelfBlendedDataset([s for s in train if keep(s)], train_reals, train_tf, landmarks, group_of=group_of),
         SelfBlendedDataset([s for s in val if keep(s)], val_reals, val_tf, landmarks, fixed_seed=seed),
     )
 
@@ -259,17 +267,19 @@ def datasets_for(
     device: str = "cpu",
     progress: bool = True,
     augment: bool | str = True,
+    group_of: Mapping[str, str] | None = None,
 ) -> tuple[DeepfakeDataset, DeepfakeDataset, dict[str, Any]]:
     """Notebook 02's training and validation sets for ``mode`` from the ``train`` and ``val`` scans, and their
     ``fakes`` record; landmarks of the REAL faces are cached in ``run_dir/blend/landmarks.json``. ``augment``:
-    the training augmentation recipe (``augment.AUGMENTATIONS``; True = "basic")."""
+    the training augmentation recipe (``augment.AUGMENTATIONS``; True = "basic"). ``group_of``: the training
+    files' groups (``prepare.split_groups``)."""
     check_fakes_mode(mode)
     train, val = scans["train"].samples, scans["val"].samples
     landmarks: dict[str, np.ndarray | None] = {}
     if mode != "labelled":
         reals = [s.path for s in (*train, *val) if s.label == REAL]
         landmarks = find_landmarks(reals, landmarks_file(run_dir), device, progress=progress)
-    train_ds, val_ds = training_sets(train, val, mode, image_size, landmarks, seed, augment)
+    train_ds, val_ds = training_sets(train, val, mode, image_size, landmarks, seed, augment, group_of)
     return train_ds, val_ds, fakes_record(mode, train_ds, val_ds, landmarks)
 
 

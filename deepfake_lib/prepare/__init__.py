@@ -40,6 +40,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "is_flat_layout",
             "SplitResult",
             "make_splits",
+            "split_groups",
         ),
     },
 )

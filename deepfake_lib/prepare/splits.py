@@ -266,6 +266,14 @@ def _read_manifest(path: Path) -> list[dict[str, str]] | None:
         return [dict(row) for row in csv.DictReader(fh)]
 
 
+def split_groups(data_dir: str | os.PathLike[str]) -> dict[str, str]:
+    """Each file of a ``make_splits`` folder (``data_dir/<split>/<class>/...``, an absolute path string) -> its group,
+    from the folder's ``split_manifest.csv``; empty for a folder without one (split by hand)."""
+    root = Path(os.path.abspath(data_dir))
+    rows = _read_manifest(root / MANIFEST_FILE) or []
+    return {str(root / r["split"] / r["path"]): r["group"] for r in rows if r.get("split") and r.get("group")}
+
+
 def _write_manifest(path: Path, rows: list[dict[str, str]]) -> None:
     def write(tmp: Path) -> None:
         with tmp.open("w", newline="", encoding="utf-8") as fh:

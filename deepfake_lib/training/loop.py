@@ -28,7 +28,7 @@ from deepfake_lib.core.runs import (
 )
 from deepfake_lib.data.datasets import DeepfakeDataset, resolve_num_workers
 from deepfake_lib.data.device_decode import check_decode, loader_for
-from deepfake_lib.data.samplers import class_counts, make_oversampler, pos_weight
+from deepfake_lib.data.samplers import BalancedSampler, class_counts, pos_weight
 from deepfake_lib.data.scan import DataLayoutError
 from deepfake_lib.evaluation.inference import predict_loader
 from deepfake_lib.evaluation.metrics import basic_metrics
@@ -72,6 +72,9 @@ class TrainConfig:
     ``scheduler``: ``schedules.SCHEDULERS``; "warmup_cosine" rises linearly over ``warmup_epochs`` and then
     follows a cosine, step by step. ``ema_decay``: validate and save an exponential moving average of the
     weights (``ema.WeightEMA``; 0 = off, e.g. 0.999). ``label_smoothing``: train on targets ``y (1 - e) + e / 2``.
+    ``batch_groups``: the members of a group of the training set (``DeepfakeDataset.groups``: a real face and its
+    face swap from one scene, a real face and its self-blended fake) train in one batch, so the loss compares
+    the forgery with its own source, not with other people and scenes (``samplers.BalancedSampler``).
     """
 
     epochs: int = 10
@@ -90,6 +93,7 @@ class TrainConfig:
     warmup_epochs: float = 1.0
     ema_decay: float = 0.0
     label_smoothing: float = 0.0
+    batch_groups: bool = False
     amp: bool = True
     num_workers: int = -1
     decode: str = "auto"
@@ -278,6 +282,16 @@ class _Run:
         return self.cfg.progress and self.ranks.is_main
 
 
+def _training_groups(train_ds: Any) -> list[str]:
+    """``train_ds.groups``, or a ``ValueError`` for a dataset that has none."""
+    groups = getattr(train_ds, "groups", None)
+    if groups is None:
+        raise ValueError(
+            f"batch_groups needs a training set with groups (a DeepfakeDataset), got {type(train_ds).__name__}"
+        )
+    return list(groups)
+
+
 def _setup(
     model: EfficientNetLSTM,
     train_ds: DeepfakeDataset,
@@ -296,7 +310,10 @@ def _setup(
     _check_training_data(train_ds, val_ds, cfg.monitor)
     labels, global_batch = train_ds.labels, cfg.batch_size * ranks.world
     workers = resolve_num_workers(cfg.num_workers, device)
-    sampler: Any = make_oversampler(labels, cfg.seed) if cfg.balance == "oversample" else None
+    groups = _training_groups(train_ds) if cfg.batch_groups else None
+    sampler: Any = None
+    if cfg.balance == "oversample" or groups is not None:
+        sampler = BalancedSampler(labels, cfg.seed, groups=groups, balance=cfg.balance == "oversample")
     if sampler is None and ranks.distributed:  # every process must draw the same epoch order
         sampler = torch.utils.data.RandomSampler(train_ds, generator=torch.Generator().manual_seed(cfg.seed))
     train_loader = loader_for(
