@@ -233,7 +233,7 @@ def test_cli_trains_on_two_processes_under_torchrun(tiny_data: Path, tmp_path: P
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "deepfake_lib.cli.train",
         "--data", str(tiny_data), "--run-dir", str(run), "--image-size", "32", "--epochs", "2", "--batch-size", "4",
-        "--pretrained", "false", "--device", "cpu", "--num-workers", "0", "--no-progress",
+        "--pretrained", "false", "--device", "cpu", "--num-workers", "0", "--no-progress", "--batch-groups",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
@@ -242,7 +242,8 @@ def test_cli_trains_on_two_processes_under_torchrun(tiny_data: Path, tmp_path: P
     assert len(printed) == 1 and printed[0]["processes"] == 2 and printed[0]["global_batch_size"] == 8
     metrics = read_json(run / "metrics.json")
     assert len(metrics["train"]["history"]) == 2 and metrics["fakes"]["mode"] == "labelled"
-    assert load_checkpoint(run / "checkpoints" / "best_model.pth")["config"]["image_size"] == 32
+    best = load_checkpoint(run / "checkpoints" / "best_model.pth")
+    assert best["config"]["image_size"] == 32 and best["train_config"]["batch_groups"] is True
 
 
 def test_pipeline_passes_num_processes_to_02(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -66,6 +66,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "video_detector",
         ),
         "samplers": (
+            "BalancedSampler",
             "LengthGroupedBatchSampler",
             "ShardedBatchSampler",
             "class_counts",
