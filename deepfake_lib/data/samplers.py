@@ -1,4 +1,4 @@
-"""Which samples a batch holds: balanced epochs (groups kept together), one sequence length per batch, shards for several processes."""
+"""Which samples a batch holds: balanced epochs, groups kept together, one sequence length, shards for processes."""
 
 from __future__ import annotations
 
