@@ -126,11 +126,13 @@ class BalancedSampler(Sampler[int]):
             raise ValueError(f"groups has {len(groups)} entries for {len(self.labels)} samples")
         self.num_samples = int(num_samples or len(self.labels))
         self.balance = balance
-        self.members: dict[Any, list[int]] | None = None
+        self.by_class = [[i for i, y in enumerate(self.labels) if y == c] for c in range(len(CLASS_NAMES))]
+        self.partners: list[list[int]] | None = None  # per sample: the members of its group (one list per group)
         if groups is not None:
-            self.members = {}
+            members: dict[Any, list[int]] = {}
             for i, g in enumerate(groups):
-                self.members.setdefault(g, []).append(i)
+                members.setdefault(g, []).append(i)
+            self.partners = [members[g] for g in groups]
         self.generator = torch.Generator().manual_seed(seed)
 
     def _draws(self) -> list[int]:
@@ -138,29 +140,27 @@ class BalancedSampler(Sampler[int]):
         if not self.balance:
             n = len(self.labels)
             return [i for _ in range(-(-self.num_samples // n)) for i in _permutation(n, gen)][: self.num_samples]
-        by_class = [[i for i, y in enumerate(self.labels) if y == c] for c in range(len(CLASS_NAMES))]
-        quota = [self.num_samples // len(by_class)] * len(by_class)
-        for c in _permutation(len(by_class), gen)[: self.num_samples % len(by_class)]:
+        quota = [self.num_samples // len(self.by_class)] * len(self.by_class)
+        for c in _permutation(len(self.by_class), gen)[: self.num_samples % len(self.by_class)]:
             quota[c] += 1
         draws: list[int] = []
-        for members, q in zip(by_class, quota, strict=True):
+        for members, q in zip(self.by_class, quota, strict=True):
             passes = -(-q // len(members))
             draws += [members[i] for _ in range(passes) for i in _permutation(len(members), gen)][:q]
         return [draws[i] for i in _permutation(len(draws), gen)]
 
     def __iter__(self) -> Iterator[int]:
         draws = self._draws()
-        if self.members is None:
+        if self.partners is None:
             yield from draws
             return
         left = Counter(draws)
-        group_of = {i: g for g, idx in self.members.items() for i in idx}
         for index in draws:
             if not left[index]:
                 continue  # already drawn as a partner
             left[index] -= 1
             yield index
-            partners = self.members[group_of[index]]
+            partners = self.partners[index]
             for j in (partners[k] for k in _permutation(len(partners), self.generator)):
                 if j != index and left[j]:
                     left[j] -= 1
@@ -170,11 +170,9 @@ class BalancedSampler(Sampler[int]):
         return self.num_samples
 
 
-def make_oversampler(
-    labels: Sequence[int], seed: int = 0, num_samples: int | None = None, groups: Sequence[Any] | None = None
-) -> BalancedSampler:
+def make_oversampler(labels: Sequence[int], seed: int = 0, num_samples: int | None = None) -> BalancedSampler:
     """A sampler that draws each class equally often (``BalancedSampler``); ``num_samples`` defaults to len."""
-    return BalancedSampler(labels, seed, num_samples, groups)
+    return BalancedSampler(labels, seed, num_samples)
 
 
 def pos_weight(labels: Sequence[int]) -> torch.Tensor:
