@@ -136,6 +136,20 @@ def test_tta_of_a_flip_invariant_model_equals_no_tta() -> None:
         assert torch.allclose(with_tta(net, "hflip")(x), net(x), atol=1e-5)
 
 
+@pytest.mark.parametrize("tta", TTA_MODES)
+@pytest.mark.parametrize("training", [False, True])
+def test_scoring_with_tta_leaves_the_model_in_its_mode(tiny_data: Path, tta: str, training: bool) -> None:
+    """A scoring pass restores the model's own train/eval mode: a model left in train mode after a TTA pass
+    would score with batch statistics, and update its BatchNorm running statistics, on its next use."""
+    model = tiny_model().train(training)
+    modes = [m.training for m in model.modules()]  # the model's own train() may keep frozen parts in eval
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    samples = evaluate.scan_split(tiny_data, "val", validate=False).samples[:4]
+    evaluate.predict_samples(model, samples, batch_size=4, progress=False, tta=tta)
+    assert model.training is training and [m.training for m in model.modules()] == modes
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in state.items())  # no running statistics moved
+
+
 def test_tta_averages_the_logits_of_its_views() -> None:
     model = tiny_model().eval()
     x = torch.randn(2, 1, 3, TINY_SIZE, TINY_SIZE)

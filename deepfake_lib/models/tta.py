@@ -61,5 +61,8 @@ class TTAModel(nn.Module):
 
 
 def with_tta(model: nn.Module, mode: str = "none") -> nn.Module:
-    """``model`` itself for "none", else ``TTAModel(model, mode)``."""
-    return model if check_tta(mode) == "none" else TTAModel(model, mode)
+    """``model`` itself for "none", else ``TTAModel(model, mode)`` in ``model``'s train/eval mode, so code that
+    saves and restores the wrapper's mode (``inference.predict_loader``) leaves ``model`` as it found it."""
+    if check_tta(mode) == "none":
+        return model
+    return TTAModel(model, mode).train(model.training)
