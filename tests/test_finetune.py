@@ -147,6 +147,26 @@ def test_finetune_changes_weights_and_keeps_the_checkpoint_contract(tmp_path, ti
     assert find_checkpoint(run) == result.checkpoint
 
 
+def test_the_comparison_scores_each_checkpoint_with_its_stored_tta_and_temperature(
+    tmp_path, tiny_checkpoint, tiny_data
+):
+    """04's before/after table scores as 03 and predict do, so "before" is 03's report and each stored threshold
+    meets the scores it was chosen on."""
+    plain = tmp_path / "plain.pth"
+    flipped = tmp_path / "flipped.pth"
+    save_checkpoint({**load_checkpoint(tiny_checkpoint), "tta": "none"}, plain)
+    save_checkpoint({**load_checkpoint(tiny_checkpoint), "tta": "hflip", "temperature": 2.0}, flipped)
+    comparison = F.compare_checkpoints(plain, flipped, tiny_data, "test", device="cpu", progress=False)
+
+    model, _ = load_model(tiny_checkpoint)
+    none = E.predict_split(model, tiny_data, "test", progress=False, tta="none")
+    model.set_temperature(2.0)
+    hflip = E.predict_split(model, tiny_data, "test", progress=False, tta="hflip")
+    np.testing.assert_allclose(comparison.preds_before.probs, none.probs, atol=1e-6)
+    np.testing.assert_allclose(comparison.preds_after.probs, hflip.probs, atol=1e-6)
+    assert not np.allclose(none.logits / 2.0, hflip.logits, atol=1e-6)  # the views differ: the test can fail
+
+
 def test_a_retrained_model_makes_failures_and_the_fine_tuned_model_stale(
     tmp_path, tiny_checkpoint, tiny_data, train_preds
 ):

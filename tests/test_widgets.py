@@ -154,6 +154,20 @@ def test_pick_examples_and_score_failures(predictor, tiny_data: Path) -> None:
     assert picked == gallery.pick_examples(samples, fake_failure, n_per_group=3, seed=0)  # reproducible
 
 
+def test_score_failures_scores_as_the_predictor_does(tiny_data: Path) -> None:
+    """05's failure grid uses the predictor's test-time augmentation: the scores its threshold was chosen on."""
+    model = tiny_model(image_size=64)
+    samples = [Sample(p, 0) for p in sorted((tiny_data / "val" / "real").glob("*.jpg"))]
+    flipped = Predictor(model, image_size=64, threshold=0.0, tta="hflip")  # every REAL image fails
+    failures = gallery.score_failures(flipped, samples, batch_size=8, num_workers=0, progress=False)
+    assert len(failures) == len(samples)
+    by_path = {f.path: f.probability for f in failures}
+    for s, pred in zip(samples, flipped.predict([s.path for s in samples], heatmaps=False), strict=True):
+        assert by_path[Path(s.path)] == pytest.approx(pred.probability, abs=1e-5)
+    plain = Predictor(model, image_size=64, threshold=0.0).predict([s.path for s in samples], heatmaps=False)
+    assert any(abs(by_path[Path(s.path)] - p.probability) > 1e-5 for s, p in zip(samples, plain, strict=True))
+
+
 def test_gradcam_grid_and_table(predictor, examples) -> None:
     kept, preds = gallery.predict_examples(predictor, examples)
     fig = gallery.gradcam_grid(kept, preds, threshold=0.5)

@@ -252,8 +252,12 @@ def build_finetune_set(
     config: FinetuneConfig,
     threshold: float | None = None,
     batch_size: int = 64,
+    tta: str = "none",
 ) -> FinetuneSet:
     """The failures plus ``round(replay_ratio * n_failures)`` correctly classified ``replay_split`` images.
+
+    ``tta``: the test-time augmentation the replay candidates are scored with; pass the checkpoint's (``tta``),
+    which 03 mined the failures and chose the threshold with.
 
     Raises ``StaleFailuresError`` when the failures were mined from another model (``check_failures_source``).
     """
@@ -267,7 +271,7 @@ def build_finetune_set(
         exclude = {str(s.path) for s in fail}
         replay = select_replay(
             model, pool, n_replay, thr, exclude, config.seed, batch_size=batch_size,
-            num_workers=config.num_workers, amp=config.amp,
+            num_workers=config.num_workers, amp=config.amp, tta=tta,
         )  # fmt: skip
     return FinetuneSet(fail, replay, config.replay_split, n_replay)
 
@@ -480,12 +484,16 @@ def compare_checkpoints(
     amp: bool = True,
     progress: bool = True,
 ) -> Comparison:
-    """Predict ``split`` with both checkpoints and compute ``metrics.full_metrics`` at each one's threshold."""
+    """Predict ``split`` with both checkpoints and compute ``metrics.full_metrics`` at each one's threshold.
+
+    Each checkpoint scores as 03 and ``predict`` do: with its stored test-time augmentation (``tta``) and
+    temperature, the scores its threshold was chosen on."""
     dev = resolve_device(device)
     out = {}
     for name, path in (("before", before), ("after", after)):
         model, ckpt = load_model(path, dev)
-        preds = predict_split(model, data_dir, split, batch_size, num_workers, amp, progress)
+        tta = str(ckpt.get("tta", "none"))
+        preds = predict_split(model, data_dir, split, batch_size, num_workers, amp, progress, tta=tta)
         out[name] = (full_metrics(preds.labels, preds.probs, float(ckpt.get("threshold", 0.5))), preds)
     return Comparison(split, out["before"][0], out["after"][0], out["before"][1], out["after"][1])
 

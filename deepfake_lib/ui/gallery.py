@@ -69,7 +69,7 @@ def score_failures(
 
     preds = predict_samples(
         predictor.model, list(samples), predictor.image_size, batch_size, num_workers, progress=progress,
-        desc="finding failures",
+        desc="finding failures", tta=predictor.tta,
     )  # fmt: skip
     return [
         Example(Path(f["path"]), parse_label(f["true_label"]), "failed", f["probability"])
