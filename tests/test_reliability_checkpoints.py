@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from deepfake_lib import models as M
 from deepfake_lib.core.runs import atomic_write
@@ -113,3 +114,24 @@ def test_atomic_write_gives_normal_file_permissions(tmp_path: Path) -> None:
     finally:
         os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_checkpoint_tta_is_read_once_and_an_unknown_one_is_refused_at_load(
+    tmp_path: Path, tiny_checkpoint: Path
+) -> None:
+    ckpt = M.load_checkpoint(tiny_checkpoint)
+    assert M.checkpoint_tta({k: v for k, v in ckpt.items() if k != "tta"}) == "none"  # written before 03
+    assert M.checkpoint_tta({**ckpt, "tta": None}) == "none"
+    assert M.checkpoint_tta({**ckpt, "tta": "more"}) == "more"
+    bad = tmp_path / "bad_tta.pth"
+    M.save_checkpoint({**ckpt, "tta": "rotate"}, bad)
+    for load in (M.load_checkpoint, M.load_model):
+        with pytest.raises(M.CheckpointError, match=r"bad_tta\.pth: unknown test-time augmentation tta='rotate'"):
+            load(bad)
+    Image.new("RGB", (40, 40), (120, 90, 60)).save(tmp_path / "x.png")
+    proc = subprocess.run(
+        [sys.executable, "-m", "deepfake_lib.predict", "--frame", str(tmp_path / "x.png"), "--weights", str(bad),
+         "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode != 0 and "unknown test-time augmentation" in proc.stderr and "Traceback" not in proc.stderr

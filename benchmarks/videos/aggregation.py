@@ -30,7 +30,7 @@ def main() -> None:
     from deepfake_lib.demo.videos import VideoDemoSpec, build_demo_videos
     from deepfake_lib.evaluation.evaluate import predict_split
     from deepfake_lib.evaluation.video import LEVELS, evaluate_videos
-    from deepfake_lib.models.checkpoint import load_model
+    from deepfake_lib.models.checkpoint import checkpoint_tta, load_model
     from deepfake_lib.prepare.clips import prepare_clips
 
     names = [n for n in ("best_model.pth", "best_model_finetuned.pth") if (args.run / "checkpoints" / n).is_file()]
@@ -46,7 +46,7 @@ def main() -> None:
                 cut = ckpt.get("clips") or cut
                 settings = ClipSettings(**{k: v for k, v in cut.items() if k != "format"})
                 clips = prepare_clips(src, Path(tmp) / f"clips_{seed}_{settings.frames}", settings, progress=False)
-                kw = {"tta": ckpt.get("tta", "none"), "progress": False}
+                kw = {"tta": checkpoint_tta(ckpt), "progress": False}
                 preds = predict_split(model, clips.out_dir, "test", **kw)
                 evaluation = evaluate_videos(model, preds, float(ckpt.get("threshold", 0.5)), **kw)
                 reports = evaluation.reports()

@@ -129,6 +129,7 @@ def metadata(ckpt: dict[str, Any], weights: Path, frames: int) -> dict[str, Any]
 
     from deepfake_lib import __version__
     from deepfake_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+    from deepfake_lib.models.checkpoint import checkpoint_tta
 
     cfg = ckpt["config"]
     size = int(cfg["image_size"])
@@ -137,7 +138,7 @@ def metadata(ckpt: dict[str, Any], weights: Path, frames: int) -> dict[str, Any]
         "threshold": float(ckpt.get("threshold", 0.5)),
         "temperature": float(ckpt.get("temperature", 1.0)),
         "calibrated": "calibration" in ckpt,
-        "tta": ckpt.get("tta", "none"),
+        "tta": checkpoint_tta(ckpt),
         "class_names": list(ckpt.get("class_names", ["real", "fake"])),
         "positive_class": "fake",
         "image_size": size,
@@ -245,7 +246,7 @@ def export_onnx(
 
     from deepfake_lib.core.runs import atomic_write
     from deepfake_lib.data.transforms import build_transform
-    from deepfake_lib.models.checkpoint import load_checkpoint, model_from_checkpoint
+    from deepfake_lib.models.checkpoint import checkpoint_tta, load_checkpoint, model_from_checkpoint
     from deepfake_lib.models.tta import with_tta
 
     src, dst = Path(weights), Path(out)
@@ -265,7 +266,7 @@ def export_onnx(
     if n == 0:
         raise ExportError(f"--check-images: {len(pictures)} image(s), fewer than one clip of {t_clip} frames")
     x = torch.stack([transform(img) for img in pictures[: n * t_clip]]).view(n, t_clip, 3, size, size)
-    scored = _scored_module(with_tta(model, ckpt.get("tta", "none")))  # the graph scores as predict does
+    scored = _scored_module(with_tta(model, checkpoint_tta(ckpt)))  # the graph scores as predict does
     with torch.no_grad():
         expected = scored(x)[1].double().numpy()
     example = export_example(x)

@@ -238,10 +238,11 @@ def refresh_video_threshold(
     model), by the method its image threshold was chosen with; None when ``split`` has no video clip."""
     from deepfake_lib.core.device import resolve_device
     from deepfake_lib.evaluation.evaluate import predict_split
-    from deepfake_lib.models.checkpoint import load_model
+    from deepfake_lib.models.checkpoint import checkpoint_tta, load_model
 
     model, ckpt = load_model(checkpoint_path, resolve_device(device))
-    kwargs.setdefault("tta", ckpt.get("tta", "none"))  # score as its threshold and calibration were chosen
+    # score as its threshold and calibration were chosen
+    kwargs.setdefault("tta", checkpoint_tta(ckpt, checkpoint_path))
     preds = predict_split(model, data_dir, split, **kwargs)
     evaluation = evaluate_videos(model, preds, float(ckpt.get("threshold", 0.5)), **kwargs)
     if evaluation is None:

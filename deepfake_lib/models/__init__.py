@@ -29,6 +29,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "CheckpointError",
             "weights_id",
             "checkpoint_weights_id",
+            "checkpoint_tta",
             "model_checkpoint",
             "save_checkpoint",
             "save_model",

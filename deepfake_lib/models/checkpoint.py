@@ -15,6 +15,7 @@ from deepfake_lib import CLASS_NAMES, __version__
 from deepfake_lib.core.files import weights_file_problem
 from deepfake_lib.core.runs import atomic_write
 from deepfake_lib.models.detector import EfficientNetLSTM, ModelConfig
+from deepfake_lib.models.tta import TTA_MODES
 
 CHECKPOINT_FORMAT = "deepfake-workbench/efficientnet-lstm"
 
@@ -85,6 +86,17 @@ def save_model(model: EfficientNetLSTM, path: str | os.PathLike[str], **kwargs: 
     return save_checkpoint(model_checkpoint(model, **kwargs), path)
 
 
+def checkpoint_tta(ckpt: dict[str, Any], path: str | os.PathLike[str] = "<checkpoint>") -> str:
+    """The test-time augmentation a checkpoint scores with (``"none"`` when it stores none): its threshold and
+    temperature were chosen on scores made this way, so every scorer of the checkpoint uses it."""
+    tta = ckpt.get("tta") or "none"
+    if tta not in TTA_MODES:
+        raise CheckpointError(
+            f"{path}: unknown test-time augmentation tta={tta!r} (expected one of {', '.join(TTA_MODES)})"
+        )
+    return str(tta)
+
+
 def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load and validate a checkpoint with ``weights_only=True`` (no code in a file is ever run)."""
     p = Path(path)
@@ -116,6 +128,7 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
         )
     if ckpt.get("format_version", 0) > CHECKPOINT_VERSION:
         raise CheckpointError(f"{p}: checkpoint format v{ckpt['format_version']} is newer than this library supports")
+    checkpoint_tta(ckpt, p)  # a wrong value fails here, naming the file, not later in a scorer
     return ckpt
 
 

@@ -261,7 +261,7 @@ class Predictor(BasePredictor):
         ``tta`` None = the checkpoint's (what its calibration and threshold were fitted with; "none" before 03).
         The checkpoint's calibration temperature always applies."""
         from deepfake_lib.core.device import configure_backends, resolve_device
-        from deepfake_lib.models.checkpoint import load_model
+        from deepfake_lib.models.checkpoint import checkpoint_tta, load_model
 
         dev = resolve_device(device)
         configure_backends(dev)
@@ -274,7 +274,7 @@ class Predictor(BasePredictor):
         image_size = ckpt["config"]["image_size"]
         predictor = cls(
             model, image_size, threshold, Path(weights), compile_model=compile_model, faces=ckpt.get("faces"),
-            clips=ckpt.get("clips"), video_threshold=video_threshold, tta=tta or ckpt.get("tta", "none"),
+            clips=ckpt.get("clips"), video_threshold=video_threshold, tta=tta or checkpoint_tta(ckpt, weights),
             decode=decode,
         )  # fmt: skip
         if own:

@@ -42,6 +42,7 @@ from deepfake_lib.evaluation.inference import Predictions
 from deepfake_lib.evaluation.metrics import SUMMARY_KEYS, full_metrics
 from deepfake_lib.models.checkpoint import (
     CARRIED_KEYS,
+    checkpoint_tta,
     checkpoint_weights_id,
     load_checkpoint,
     load_model,
@@ -387,7 +388,7 @@ def finetune(
     size = model.config.image_size
     predict_kw = {
         "batch_size": cfg.batch_size * 2, "num_workers": cfg.num_workers, "amp": cfg.amp,
-        "tta": checkpoint.get("tta", "none"),
+        "tta": checkpoint_tta(checkpoint),
     }  # fmt: skip
 
     reason = _skip_reason(ft_set, train_dataset)
@@ -492,7 +493,7 @@ def compare_checkpoints(
     out = {}
     for name, path in (("before", before), ("after", after)):
         model, ckpt = load_model(path, dev)
-        tta = str(ckpt.get("tta", "none"))
+        tta = checkpoint_tta(ckpt, path)
         preds = predict_split(model, data_dir, split, batch_size, num_workers, amp, progress, tta=tta)
         out[name] = (full_metrics(preds.labels, preds.probs, float(ckpt.get("threshold", 0.5))), preds)
     return Comparison(split, out["before"][0], out["after"][0], out["before"][1], out["after"][1])
