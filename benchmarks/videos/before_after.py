@@ -54,8 +54,11 @@ def main() -> None:
                 predict_video(predictor, path, settings, detector)  # warm-up
                 t = time_video(predictor, path, settings, detector, repeats=2).to_dict()
                 results["rows"][f"{res}p_{name}"] = t
-                print(f"{res}p {name}: decode {t['decode']:.2f} s, faces {t['faces']:.2f} s, model {t['model']:.2f} s, "
-                      f"total {t['total']:.2f} s, {t['frames_per_s']:.1f} frames/s", flush=True)
+                print(
+                    f"{res}p {name}: decode {t['decode']:.2f} s, faces {t['faces']:.2f} s, model {t['model']:.2f} s, "
+                    f"total {t['total']:.2f} s, {t['frames_per_s']:.1f} frames/s",
+                    flush=True,
+                )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "before_after.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"imports {imports:.2f} s, model built {build:.2f} s")
