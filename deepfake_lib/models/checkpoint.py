@@ -15,7 +15,7 @@ from deepfake_lib import CLASS_NAMES, __version__
 from deepfake_lib.core.files import weights_file_problem
 from deepfake_lib.core.runs import atomic_write
 from deepfake_lib.models.detector import EfficientNetLSTM, ModelConfig
-from deepfake_lib.models.tta import TTA_MODES
+from deepfake_lib.models.tta import TTA_MODES, check_tta
 
 CHECKPOINT_FORMAT = "deepfake-workbench/efficientnet-lstm"
 
@@ -90,11 +90,12 @@ def checkpoint_tta(ckpt: dict[str, Any], path: str | os.PathLike[str] = "<checkp
     """The test-time augmentation a checkpoint scores with (``"none"`` when it stores none): its threshold and
     temperature were chosen on scores made this way, so every scorer of the checkpoint uses it."""
     tta = ckpt.get("tta") or "none"
-    if tta not in TTA_MODES:
+    try:
+        return check_tta(tta)
+    except ValueError:
         raise CheckpointError(
             f"{path}: unknown test-time augmentation tta={tta!r} (expected one of {', '.join(TTA_MODES)})"
-        )
-    return str(tta)
+        ) from None
 
 
 def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
