@@ -14,7 +14,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
-from deepfake_lib.cli.predict import DECODE_CHOICES, main
+from deepfake_lib.cli.predict import main
 from deepfake_lib.data import DeepfakeDataset, Sample, build_transform, scan_split
 from deepfake_lib.data.augment import AUGMENTATIONS, device_augmentation, recipe_steps
 from deepfake_lib.data.device_decode import (
@@ -87,7 +87,10 @@ def batches_by_path(loader) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
 
 
 def test_decode_modes_are_checked_and_auto_means_the_device_only_on_cuda() -> None:
-    assert DECODE_CHOICES == DECODE_MODES  # the CLI spells them out (it imports no torch)
+    from deepfake_lib.cli.predict import build_parser
+
+    decode = next(a for a in build_parser()._actions if a.dest == "decode")
+    assert tuple(decode.choices) == DECODE_MODES  # one list: core.choices
     assert resolve_decode("auto", "cuda") == "device" and resolve_decode("auto", "cuda:1") == "device"
     assert resolve_decode("auto", "cpu") == "pil" and resolve_decode("auto", "mps") == "pil"
     assert resolve_decode("device", "cpu") == "device" and resolve_decode("pil", "cuda") == "pil"

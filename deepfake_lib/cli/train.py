@@ -28,16 +28,12 @@ from deepfake_lib.cli.argtypes import (
 )
 from deepfake_lib.cli.paths import check_input, check_output
 from deepfake_lib.cli.runner import ArgumentParser, add_debug_flag, run_command
+from deepfake_lib.core.choices import AUGMENTATIONS, BALANCES, FAKES_MODES, MONITORS, SCHEDULERS
 
 PRETRAINED_CHOICES = {"auto": "auto", "true": True, "false": False}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from deepfake_lib.data.augment import AUGMENTATIONS
-    from deepfake_lib.data.selfblend import FAKES_MODES
-    from deepfake_lib.training.loop import MONITORS
-    from deepfake_lib.training.schedules import SCHEDULERS
-
     p = ArgumentParser(
         prog="python -m deepfake_lib.cli.train",
         description="Train the detector as notebook 02 does; under accelerate launch or torchrun on several "
@@ -51,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive_int, default=32, help="images per process per step")
     p.add_argument("--lr", type=positive_float, default=3e-4, help="LSTM and head")
     p.add_argument("--backbone-lr", type=positive_float, default=1e-4, help="the trainable backbone layers")
-    p.add_argument("--weight-decay", type=float, default=0.05)
+    p.add_argument("--weight-decay", type=non_negative_float, default=0.05)
     p.add_argument("--backbone", default="efficientnet-b0")
     p.add_argument("--pretrained", choices=sorted(PRETRAINED_CHOICES), default="auto")
     p.add_argument("--weights-path", default=None, help="local ImageNet weights file for offline use")
@@ -68,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--frequency-branch", action="store_true")
     p.add_argument("--fakes", choices=FAKES_MODES, default="labelled")
-    p.add_argument("--balance", choices=("oversample", "weight", "none"), default="oversample")
+    p.add_argument("--balance", choices=BALANCES, default="oversample")
     p.add_argument("--patience", type=positive_int, default=4)
     p.add_argument("--monitor", choices=MONITORS, default="val_auc")
     p.add_argument("--no-resume", dest="resume", action="store_false", help="start over instead of last.pth")

@@ -16,7 +16,7 @@ import torch
 from torchvision.transforms import InterpolationMode, v2
 from torchvision.transforms.v2 import functional as F
 
-AUGMENTATIONS = ("none", "basic", "strong")
+from deepfake_lib.core.choices import AUGMENTATIONS
 
 
 class RandomDownscale(torch.nn.Module):

@@ -29,6 +29,7 @@ from torch.utils.data import Dataset
 from torchvision.io import ImageReadMode, decode_jpeg
 from torchvision.transforms.v2 import functional as F
 
+from deepfake_lib.core.choices import DECODE_MODES
 from deepfake_lib.core.files import is_clip_dir
 from deepfake_lib.core.images import MAX_IMAGE_PIXELS, ImageLoadError, load_image, resize_center_crop
 from deepfake_lib.data.augment import device_augmentation
@@ -37,7 +38,6 @@ from deepfake_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 log = logging.getLogger(__name__)
 
-DECODE_MODES = ("auto", "pil", "device")
 MAX_ASPECT = 4.0  # as ``transforms.LimitAspect``
 _SOI, _EOI = b"\xff\xd8\xff", b"\xff\xd9"
 EXIF_ORIENTATION = 0x0112
@@ -78,7 +78,7 @@ def jpeg_bytes(path: str | Any) -> bytes | None:
                     return None
                 if img.getexif().get(EXIF_ORIENTATION, 1) not in (0, 1):
                     return None
-    except Exception:  # noqa: BLE001 - any header PIL cannot parse goes the PIL way, which reports it
+    except Exception:
         return None
     return data
 

@@ -26,6 +26,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from deepfake_lib import CLASS_NAMES, FAKE, REAL
+from deepfake_lib.core.choices import FAKES_MODES
 from deepfake_lib.core.files import is_clip_dir
 from deepfake_lib.core.images import ImageLoadError, clip_frame_files, load_clip, load_image
 from deepfake_lib.core.runs import read_json, write_json
@@ -34,7 +35,6 @@ from deepfake_lib.data.datasets import DeepfakeDataset
 from deepfake_lib.data.scan import Sample, SplitScan
 from deepfake_lib.data.transforms import build_transform, transform_frames
 
-FAKES_MODES = ("labelled", "self-blended", "both")
 PSEUDO_TAG = "#self-blended"  # appended to a source's path in batches and predictions
 LANDMARKS_VERSION = 1
 LANDMARKS_FILE = "landmarks.json"  # in RUN/blend/

@@ -19,8 +19,8 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 
-FRAME_RULES = ("frame_mean", "frame_max", "sbi", "confident_mean")
-VIDEO_SCORES = ("lstm", *FRAME_RULES)
+from deepfake_lib.core.choices import FRAME_RULES, VIDEO_SCORES  # noqa: F401  (re-exported here)
+
 # The frame rule that decides a video for a model trained on single images (a clip model's is "lstm"). On fresh
 # demo videos (docs/videos.md) the max ranked better in 3 of 4 rows but within an AUC's noise at 40 videos, and
 # the max turns one bad frame of a real video into a false alarm: the mean is kept (SBI's rule equals it for one

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 from torch import nn
 
+from deepfake_lib.core.choices import AUTO_OR_BOOL
 from deepfake_lib.core.runs import resolve_path
 from deepfake_lib.data.scan import DataLayoutError, find_class_dirs, scan_split
 from deepfake_lib.evaluation.evaluate import predict_samples
@@ -24,7 +25,7 @@ from deepfake_lib.evaluation.inference import Predictions
 from deepfake_lib.evaluation.metrics import full_metrics
 
 TABLE_KEYS = ("n_real", "n_fake", "auc", "balanced_accuracy", "eer", "fake_recall", "real_recall", "average_precision")
-FACES_CHOICES = ("auto", True, False)
+FACES_CHOICES = AUTO_OR_BOOL
 
 
 def resolve_extra_dir(path: str | os.PathLike[str]) -> Path:

@@ -19,6 +19,7 @@ from sklearn.metrics import classification_report
 from torch import nn
 
 from deepfake_lib import CLASS_NAMES
+from deepfake_lib.core.choices import THRESHOLD_METHODS
 from deepfake_lib.core.runs import resolve_path, write_json
 from deepfake_lib.data.datasets import DeepfakeDataset, resolve_num_workers
 from deepfake_lib.data.device_decode import loader_for
@@ -37,7 +38,6 @@ from deepfake_lib.models.checkpoint import checkpoint_weights_id, load_checkpoin
 from deepfake_lib.models.tta import with_tta
 
 FAILURES_FILE = "failures.json"
-THRESHOLD_METHODS = ("eer", "target_recall", "target_fpr", "youden", "fixed")
 
 
 # --------------------------------------------------------------------------- splits

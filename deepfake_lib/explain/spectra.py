@@ -22,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from deepfake_lib import CLASS_NAMES
+from deepfake_lib.core.choices import CHANNELS
 from deepfake_lib.core.device import resolve_device
 from deepfake_lib.core.images import ImageLoadError
 from deepfake_lib.core.runs import atomic_write, resolve_path
@@ -42,7 +43,6 @@ from deepfake_lib.models.frequency import (
 
 CACHE_VERSION = 1
 REPORT_KEYS = ("auc", "balanced_accuracy", "eer", "average_precision")
-CHANNELS = ("gray", "rgb")
 
 
 @dataclass

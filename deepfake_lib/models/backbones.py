@@ -11,16 +11,8 @@ from efficientnet_pytorch import EfficientNet
 from efficientnet_pytorch.utils import url_map
 from torch import nn
 
+from deepfake_lib.core.choices import B_BACKBONES, BACKBONES, LITE_BACKBONES  # noqa: F401  (re-exported here)
 from deepfake_lib.core.files import is_lfs_pointer, lfs_pointer_reason
-
-B_BACKBONES = tuple(f"efficientnet-b{i}" for i in range(8))
-
-
-LITE_BACKBONES = tuple(f"efficientnet-lite{i}" for i in range(5))
-
-
-BACKBONES = B_BACKBONES + LITE_BACKBONES
-
 
 # What pretrained="auto" uses when the requested backbone's ImageNet weights cannot be had: its weights ship
 # inside a pip package (a dependency of the workbench), so it works offline.

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-TTA_MODES = ("none", "hflip", "more")
+from deepfake_lib.core.choices import TTA_MODES
 
 
 def check_tta(mode: str) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 from PIL import Image
 
+from deepfake_lib.core.choices import KEEP_CHOICES
 from deepfake_lib.core.files import Skipped
 from deepfake_lib.core.images import ImageLoadError, load_image
 from deepfake_lib.core.runs import atomic_write, check_step_folders, read_json, write_json
@@ -26,7 +27,6 @@ MANIFEST_COLUMNS = (
     "crop_left", "crop_top", "crop_right", "crop_bottom", "source_width", "source_height",
     "source_size", "source_mtime",
 )  # fmt: skip
-KEEP_CHOICES = ("largest", "all")
 CHUNK = 16  # sources loaded and detected together
 FLUSH_SECONDS = 60.0  # manifest and report are rewritten at least this often during a long run
 

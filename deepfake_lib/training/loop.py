@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from deepfake_lib.core.choices import BALANCES, MONITORS
 from deepfake_lib.core.device import autocast, configure_backends, needs_grad_scaler, resolve_device
 from deepfake_lib.core.runs import (
     BEST_MODEL,
@@ -44,9 +45,6 @@ log = logging.getLogger(__name__)
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-MONITORS = ("val_loss", "val_auc")
 
 
 def monitored(row: dict[str, float], monitor: str) -> float:
@@ -103,7 +101,7 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if self.balance not in ("oversample", "weight", "none"):
+        if self.balance not in BALANCES:
             raise ValueError(f"balance must be 'oversample', 'weight' or 'none', got {self.balance!r}")
         if self.monitor not in MONITORS:
             raise ValueError(f"monitor must be one of {', '.join(MONITORS)}, got {self.monitor!r}")

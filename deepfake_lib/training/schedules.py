@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-SCHEDULERS = ("warmup_cosine", "cosine", "plateau", "none")
+from deepfake_lib.core.choices import SCHEDULERS
 
 
 def warmup_cosine_factor(step: int, warmup_steps: int, total_steps: int) -> float:
