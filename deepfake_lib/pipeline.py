@@ -9,7 +9,9 @@ and the kernels' log.
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import math
 import os
 import re
 import sys
@@ -20,11 +22,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from deepfake_lib import __version__
+from deepfake_lib.core import choices as ch
 from deepfake_lib.core.cpu_env import set_for_children
 from deepfake_lib.core.runs import new_run_id, project_root, read_json, resolve_path, write_json
+from deepfake_lib.core.strict_yaml import StrictYamlError, load_strict
 from deepfake_lib.report.summary import write_summary
 
 NOTEBOOK_RE = re.compile(r"^(\d\d)_[\w-]+\.ipynb$")
@@ -102,6 +104,23 @@ PARAMETER_RANGES: dict[str, tuple[float | None, float | None]] = {
 }  # fmt: skip
 
 
+# Parameters that name a choice, checked (value and type) before anything runs: one list per setting, in
+# core.choices, read by the module that acts on it too.
+PARAMETER_CHOICES: dict[str, tuple[Any, ...]] = {
+    "AUGMENT": ch.AUGMENTATIONS, "SCHEDULER": ch.SCHEDULERS, "MONITOR": ch.MONITORS, "BALANCE": ch.BALANCES,
+    "FAKES": ch.FAKES_MODES, "DECODE": ch.DECODE_MODES, "TTA": ch.TTA_MODES, "THRESHOLD_METHOD": ch.THRESHOLD_METHODS,
+    "VIDEO_AGGREGATE": ("auto", *ch.VIDEO_SCORES), "CHANNELS": ch.CHANNELS, "FACE_KEEP": ch.KEEP_CHOICES,
+    "EXTRA_TEST_FACES": ch.AUTO_OR_BOOL, "PRETRAINED": ch.AUTO_OR_BOOL, "MAKE_SPLITS": ch.AUTO_OR_BOOL,
+    "BACKBONE": ch.BACKBONES, "FACES": (None, True, False),
+    **{name: (True, False) for name in (
+        "BUILD_DEMO_DATA", "CALIBRATE", "LINEAR_PROBE", "SPECTRAL_BASELINE", "ROBUSTNESS", "RESUME", "BATCH_GROUPS",
+        "FREQUENCY_BRANCH", "INTERACTIVE", "MOUNT_DRIVE",
+    )},
+}  # fmt: skip
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+RESERVED_RUN_IDS = ("latest",)  # ``<runs_dir>/latest`` points at the newest run
+
+
 @dataclass
 class StepResult:
     notebook: str
@@ -164,12 +183,13 @@ def select_steps(spec: str | None, available: dict[str, Path]) -> list[str]:
 
 
 def parse_value(text: str) -> Any:
-    """A ``-p`` value as YAML (numbers, booleans, lists); ``None``/``null`` -> None."""
+    """A ``-p`` value as YAML (numbers, booleans, lists); ``None``/``null`` -> None; text that is not plain YAML
+    (or holds an alias) stays text."""
     if text in ("None", "null", "~"):
         return None
     try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
+        value, _ = load_strict(text)
+    except StrictYamlError:
         return text
     if isinstance(value, str):
         try:
@@ -181,21 +201,19 @@ def parse_value(text: str) -> Any:
 
 def load_config(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Read a YAML run config -> (options: data/device/steps/run_id, notebook parameters). A file that is not
-    YAML, not a mapping, or whose ``parameters`` is not a mapping is refused with the file and the line."""
+    YAML, not a mapping, whose ``parameters`` is not a mapping, or that holds aliases or duplicate keys is
+    refused with the file and the line (``core.strict_yaml``)."""
     p = resolve_path(path)
     if not p.is_file():
         raise PipelineInputError(f"config file {p} not found")
     try:
-        text = p.read_text(encoding="utf-8")
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text) or {}
+        raw, root = load_strict(p.read_text(encoding="utf-8"))
+        raw = raw or {}
     except (OSError, UnicodeDecodeError) as exc:
         raise PipelineInputError(f"config file {p}: cannot read it ({exc})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f", line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise PipelineInputError(f"config file {p}{where}: not valid YAML ({problem})") from None
+    except StrictYamlError as exc:
+        where = f", line {exc.line}" if exc.line else ""
+        raise PipelineInputError(f"config file {p}{where}: {exc.problem}") from None
     if not isinstance(raw, dict):
         line = root.start_mark.line + 1 if root is not None else 1
         raise PipelineInputError(f"{p}, line {line}: expected a mapping of settings, found {type(raw).__name__}")
@@ -235,8 +253,24 @@ def check_parameters(params: dict[str, Any], declared: dict[str, dict[str, Any]]
         raise PipelineInputError("; ".join(problems))
 
 
+def _non_finite(value: Any) -> bool:
+    """A NaN or infinity anywhere in ``value`` (a number, or a list or mapping of them)."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, list | tuple):
+        return any(_non_finite(v) for v in value)
+    if isinstance(value, dict):
+        return any(_non_finite(v) for v in value.values())
+    return False
+
+
 def parameter_problem(name: str, value: Any) -> str | None:
-    """Why ``value`` is no good for the numeric parameter ``name`` (None when it is, or not a ranged one)."""
+    """Why ``value`` is no good for ``name`` (None when it is): a NaN or infinity anywhere, a choice parameter
+    outside ``PARAMETER_CHOICES``, a numeric one outside ``PARAMETER_RANGES``."""
+    if _non_finite(value):
+        return f"{name} {value!r} is not a finite number"
+    if name in PARAMETER_CHOICES and not ch.is_choice(value, PARAMETER_CHOICES[name]):
+        return f"{name} {value!r} is not one of its choices: {', '.join(map(repr, PARAMETER_CHOICES[name]))}"
     if name not in PARAMETER_RANGES or value is None:
         return None
     low, high = PARAMETER_RANGES[name]
@@ -246,6 +280,68 @@ def parameter_problem(name: str, value: Any) -> str | None:
         span = f"from {low:g}" if high is None else f"between {low:g} and {high:g}"
         return f"{name} {value!r} is out of range: it takes values {span}"
     return None
+
+
+def check_run_id(run_id: Any) -> str:
+    """``run_id`` when it is a folder name (letters, digits, ``.``, ``_``, ``-``; not a path, not ``latest``),
+    else ``PipelineInputError``: a run id never leads out of the runs folder."""
+    run_id = str(run_id) if isinstance(run_id, int) and not isinstance(run_id, bool) else run_id
+    if not isinstance(run_id, str) or not RUN_ID_RE.fullmatch(run_id) or run_id in RESERVED_RUN_IDS:
+        raise PipelineInputError(
+            f"--run-id {run_id!r}: a run id is a folder name (letters, digits, '.', '_', '-', at most 128, not "
+            f"{' or '.join(RESERVED_RUN_IDS)}), not a path; --runs-dir says where run folders go"
+        )
+    return run_id
+
+
+def check_device(device: Any) -> None:
+    """A ``DEVICE`` that this machine has (``auto``, ``cpu``, ``cuda``, ``cuda:1``, ``mps``), else
+    ``PipelineInputError``: a bogus one would otherwise fail inside the first notebook."""
+    if device is None or device == "auto":
+        return
+    from deepfake_lib.core.device import resolve_device
+
+    try:
+        resolve_device(str(device))
+    except (RuntimeError, ValueError) as exc:
+        raise PipelineInputError(f"--device {device}: {str(exc).strip().splitlines()[0]}") from None
+
+
+def _effective(name: str, params: dict[str, Any], declared: dict[str, dict[str, Any]]) -> Any:
+    """The value a parameter takes: given, else the first notebook's default (papermill gives its source text)."""
+    if name in params:
+        return params[name]
+    source = next((d[name] for d in declared.values() if name in d), None)
+    try:
+        return ast.literal_eval(source) if isinstance(source, str) else source
+    except (ValueError, SyntaxError):
+        return source
+
+
+def check_data(params: dict[str, Any], declared: dict[str, dict[str, Any]]) -> None:
+    """``DATA_DIR`` must be a folder notebook 01 can prepare (a flat ``{real,fake}`` folder or split folders of
+    them, with fake folders unless ``FAKES`` is "self-blended"), and ``PREPARED_DIR`` must not lie inside it."""
+    from deepfake_lib.prepare.dataset import PrepareError, check_source
+
+    data = resolve_path(params["DATA_DIR"])
+    try:
+        check_source(
+            data,
+            make_splits=_effective("MAKE_SPLITS", params, declared),
+            need_fakes=_effective("FAKES", params, declared) != "self-blended",
+        )
+    except PrepareError as exc:
+        raise PipelineInputError(f"DATA_DIR: {exc}") from None
+    prepared = params.get("PREPARED_DIR")
+    if isinstance(prepared, str):
+        where = resolve_path(prepared)
+        if where.resolve() == data.resolve() or data.resolve() in where.resolve().parents:
+            raise PipelineInputError(
+                f"PREPARED_DIR {where} lies inside the data folder {data}: prepared crops and splits would be read "
+                "back as data; choose a folder outside it"
+            )
+        if where.exists() and not where.is_dir():
+            raise PipelineInputError(f"PREPARED_DIR {where}: exists and is not a folder")
 
 
 def merge_parameters(
@@ -297,18 +393,17 @@ def run_pipeline(
     set_for_children()  # the notebook kernels start with the fast allocator settings
     available = list_notebooks(notebooks)
     selected = select_steps(steps, available)
-    run_dir = resolve_path(runs_dir) / (run_id or new_run_id("demo" if demo else "run"))
+    run_dir = resolve_path(runs_dir) / (check_run_id(run_id) if run_id else new_run_id("demo" if demo else "run"))
     params = merge_parameters(params, run_dir, data_dir, device, demo)
-    data = params.get("DATA_DIR")
-    if not demo and isinstance(data, str) and not resolve_path(data).exists():  # before any kernel starts
-        raise PipelineInputError(f"data folder {resolve_path(data)} not found (DATA_DIR); --demo runs on the demo data")
+    declared = {k: declared_parameters(nb) for k, nb in available.items()}
+    check_parameters(params, declared)  # every check runs before any kernel starts
+    check_device(params.get("DEVICE"))
     if demo and params["DATA_DIR"] == DEMO_DATA:
         from deepfake_lib.demo.images import build_demo_dataset
 
         detail(f"demo data: {build_demo_dataset(resolve_path(DEMO_DATA), progress=verbose)}")
-
-    declared = {k: declared_parameters(nb) for k, nb in available.items()}
-    check_parameters(params, declared)
+    elif isinstance(params.get("DATA_DIR"), str):
+        check_data(params, declared)
     executed_dir = run_dir / "executed"
     executed_dir.mkdir(parents=True, exist_ok=True)
     config_path = run_dir / "config.json"

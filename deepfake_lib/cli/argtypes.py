@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Callable
 
 MIN_IMAGE_SIZE = 32
 
 
 def _parse(text: str, cast: type) -> float | int:
+    """``text`` as ``cast``; NaN and infinity are refused (no check below them would catch a NaN)."""
     try:
-        return cast(text)
+        value = cast(text)
     except ValueError:
         kind = "an integer" if cast is int else "a number"
         raise argparse.ArgumentTypeError(f"not {kind}: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """Any finite number."""
+    return _parse(text, float)
 
 
 def positive_float(text: str) -> float:
@@ -94,3 +105,27 @@ def label_smoothing(text: str) -> float:
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {value}")
     return value
+
+
+MAX_CLIP_FRAMES = 64  # an exported graph unrolls the LSTM over T: twice the field's 32-frame protocol is plenty
+
+
+def clip_frames(text: str) -> int:
+    """A clip length T for an exported graph: 1 to ``MAX_CLIP_FRAMES``."""
+    value = _parse(text, int)
+    if not 1 <= value <= MAX_CLIP_FRAMES:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_CLIP_FRAMES} (the cap), got {value}")
+    return value
+
+
+def count_up_to(cap: int) -> Callable[[str], int]:
+    """An argparse type: an integer from 1 to ``cap`` (a count that scales the work), the cap in the message."""
+
+    def parse(text: str) -> int:
+        value = _parse(text, int)
+        if not 1 <= value <= cap:
+            raise argparse.ArgumentTypeError(f"must be between 1 and {cap} (the cap), got {value}")
+        return value
+
+    parse.__name__ = f"count_up_to_{cap}"
+    return parse

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from deepfake_lib import bench
 from deepfake_lib.bench import format_table, run_bench
-from deepfake_lib.cli.argtypes import image_size, non_negative_int, positive_int, workers
+from deepfake_lib.cli.argtypes import image_size, non_negative_int, positive_float, positive_int, workers
 from deepfake_lib.cli.paths import check_output
 from deepfake_lib.cli.runner import ArgumentParser, add_debug_flag, run_command
 from deepfake_lib.core.cpu_env import reexec_with_malloc_env
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None, reexec: bool = False) -> int:
     p.add_argument("--compile", action="store_true", help="also time torch.compile of the full model")
     p.add_argument("--no-onnx", action="store_true", help="skip the onnxruntime folder-prediction row")
     p.add_argument("--n-videos", type=non_negative_int, default=4, help="videos for the video-scoring row (0 skips it)")
-    p.add_argument("--footage-seconds", type=float, default=30.0,
+    p.add_argument("--footage-seconds", type=positive_float, default=30.0,
                    help="length of the 480p/720p/1080p camera files of rows (v) (0 skips them)")  # fmt: skip
     p.add_argument("--resolutions", type=resolutions, default=(480, 720, 1080), metavar="R,R",
                    help="rows (v): video heights, of 480, 720, 1080 (default all)")  # fmt: skip

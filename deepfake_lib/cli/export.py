@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from deepfake_lib.cli.argtypes import positive_float, positive_int
+from deepfake_lib.cli.argtypes import MAX_CLIP_FRAMES, clip_frames, count_up_to, positive_float, positive_int
 from deepfake_lib.cli.paths import check_input, check_output
 from deepfake_lib.cli.runner import ArgumentParser, CommandError, add_debug_flag, run_command
 from deepfake_lib.deploy.export import DEFAULT_OPSET, DEFAULT_TOLERANCE, ExportError, export_onnx
@@ -27,16 +27,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, metavar="FILE", help="the ONNX file to write (e.g. model.onnx)")
     parser.add_argument(
         "--frames",
-        type=positive_int,
+        type=clip_frames,
         default=1,
         metavar="T",
-        help="clip length: the graph takes clips of T frames (default 1: images)",
+        help=f"clip length: the graph takes clips of T frames (default 1: images; at most {MAX_CLIP_FRAMES})",
     )
     parser.add_argument(
         "--opset", type=positive_int, default=DEFAULT_OPSET, metavar="N", help="ONNX opset (default 18)"
     )
     parser.add_argument("--check-images", metavar="DIR", help="verify on images from DIR (default: synthetic images)")
-    parser.add_argument("--n-check", type=positive_int, default=8, metavar="N", help="clips to verify on (default 8)")
+    parser.add_argument(
+        "--n-check", type=count_up_to(256), default=8, metavar="N", help="clips to verify on (default 8, at most 256)"
+    )
     parser.add_argument(
         "--tolerance", type=positive_float, default=DEFAULT_TOLERANCE, metavar="E", help="largest allowed difference"
     )

@@ -21,8 +21,15 @@ PathArg = str | os.PathLike[str]
 
 
 def resolved(path: PathArg) -> Path:
-    """``path`` with ``~``, symlinks and ``..`` resolved (it need not exist)."""
-    return Path(path).expanduser().resolve(strict=False)
+    """``path`` with ``~``, symlinks and ``..`` resolved (it need not exist); a symlink loop is a
+    ``CommandError`` naming the path (Python before 3.13 raises ``RuntimeError`` for one)."""
+    p = Path(path).expanduser()
+    try:
+        return p.resolve(strict=False)
+    except (RuntimeError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno != errno.ELOOP:
+            raise CommandError(f"{path}: cannot resolve the path ({_reason(exc)})") from None
+        raise CommandError(f"{path}: a symlink loop (the link leads back to itself)") from None
 
 
 def _is_within(path: Path, folder: Path) -> bool:
@@ -40,6 +47,7 @@ def _reason(exc: OSError) -> str:
 def check_input(path: PathArg, option: str, kind: Literal["file", "folder", "any"] = "any") -> Path:
     """``path`` exists, is the right kind and can be read (a folder: listed); else ``CommandError`` naming it."""
     p = Path(path)
+    resolved(p)  # a symlink loop is named as one, not as "not found"
     if not p.exists():
         raise CommandError(f"{option} {p}: {'' if kind == 'any' else kind + ' '}not found")
     if kind == "file" and not p.is_file():
@@ -65,18 +73,30 @@ def check_output(
     inputs: Iterable[PathArg | None] = (),
     read_folders: Iterable[PathArg | None] = (),
     create: bool = True,
+    writes: Iterable[str] = (),
 ) -> Path:
     """Refuse an output that is an input, lies inside a folder that will be read, or cannot be written.
 
     ``inputs``: files and folders the command reads (None entries are ignored); ``read_folders``: the folders
-    among them whose whole contents are read, so outputs inside them would be read back as inputs. A folder
-    output is created when ``create``; a file output's folder is. Returns ``out`` as given (messages name it).
+    among them whose whole contents are read, so outputs inside them would be read back as inputs. ``writes``:
+    for a folder output, the names the command writes inside it (``gradcam.png``, ``heatmaps``): none of them may
+    be or hold an input. A folder output is created when ``create``; a file output's folder is. Returns ``out``
+    as given (messages name it).
     """
     p = Path(out)
     target = resolved(p)
-    for src in (s for s in inputs if s is not None):
+    sources = [s for s in inputs if s is not None]
+    for src in sources:
         if resolved(src) == target:
             raise CommandError(f"{option} {p} is the input {src}: choose another output, the input is never replaced")
+    for name in writes:
+        written = resolved(p / name)
+        for src in sources:
+            if _is_within(resolved(src), written):
+                raise CommandError(
+                    f"{option} {p}: the output {p / name} would replace the input {src}; choose another output "
+                    "folder, the input is never replaced"
+                )
     for folder in (f for f in read_folders if f is not None):
         if _is_within(target, resolved(folder)):
             raise CommandError(

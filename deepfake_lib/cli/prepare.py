@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frame-stride", type=positive_int, default=None, help="videos: every k-th frame (default uniform)")
     p.add_argument("--image-size", type=positive_int, default=224, help="videos without --faces: frame size")
     p.add_argument("--no-splits", action="store_true", help="never split (the folder must have splits)")
-    p.add_argument("--fractions", type=float, nargs="+", default=[0.7, 0.15, 0.15])
+    p.add_argument("--fractions", type=unit_interval, nargs="+", default=[0.7, 0.15, 0.15])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--group-regex", default=None, help="group key: first capture group of this regex on file names")
     p.add_argument("--group-csv", default=None)

@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from deepfake_lib.cli.argtypes import unit_interval
 from deepfake_lib.cli.runner import ArgumentParser, add_debug_flag, run_command
 from deepfake_lib.prepare.splits import INFO_FILE, MANIFEST_FILE, make_splits
 
@@ -21,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("src", metavar="SRC", help="flat folder holding real/ and fake/")
     parser.add_argument("--out", required=True, metavar="OUT", help="output folder (new, empty, or made by this)")
-    parser.add_argument("--fractions", type=float, nargs="+", default=[0.7, 0.15, 0.15], metavar="F")
+    parser.add_argument("--fractions", type=unit_interval, nargs="+", default=[0.7, 0.15, 0.15], metavar="F")
     parser.add_argument("--seed", type=int, default=0)
     how = parser.add_mutually_exclusive_group()
     how.add_argument("--group-regex", metavar="R", help="group key: first capture group of R in the file name")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,3 +58,54 @@ def is_clip_dir(path: str | os.PathLike[str]) -> bool:
 def is_video_file(path: str | os.PathLike[str]) -> bool:
     """True for a file name with a video extension (the content is not checked)."""
     return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def folder_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why ``path`` is not a folder to read (``not found``, ``is a file, not a folder``, ``a symlink loop``), or None."""
+    p = Path(path)
+    try:
+        p.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symlink loop (the link leads back to itself)"
+        return "not found" if exc.errno in (errno.ENOENT, errno.ENOTDIR) else (exc.strerror or str(exc))
+    return None if p.is_dir() else "is a file, not a folder"
+
+
+def walk_folder(
+    folder: str | os.PathLike[str], skipped: list[Skipped], exclude: Iterable[str | os.PathLike[str]] = ()
+) -> Iterator[tuple[str, list[str], list[str]]]:
+    """``os.walk(folder)`` that stays inside ``folder``: a linked sub-folder is entered only when it leads to a
+    place inside ``folder`` that was not visited yet, never into ``exclude`` (an output folder); what is left out
+    is added to ``skipped`` with the reason. Edit the yielded ``dirnames`` in
+    place to prune further, as with ``os.walk``."""
+    root = os.path.realpath(folder)
+    banned = [os.path.realpath(e) for e in exclude]
+    seen: set[str] = set()
+
+    def inside(path: str, parent: str) -> bool:
+        return path == parent or path.startswith(parent.rstrip(os.sep) + os.sep)
+
+    def unreadable(exc: OSError) -> None:  # os.walk would pass over a folder it cannot list without a word
+        reason = "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or str(exc))
+        skipped.append(Skipped(Path(exc.filename), f"cannot read folder ({reason}): not scanned"))
+
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True, onerror=unreadable):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            skipped.append(Skipped(Path(dirpath), "symlink loop: folder already visited, not descended"))
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        keep = []
+        for name in sorted(dirnames):
+            child = os.path.join(dirpath, name)
+            target = os.path.realpath(child)
+            if any(inside(target, b) for b in banned):
+                skipped.append(Skipped(Path(child), "lies in the output folder: not scanned"))
+            elif os.path.islink(child) and not inside(target, root):
+                skipped.append(Skipped(Path(child), f"symlink to a folder outside {folder}: not followed"))
+            else:
+                keep.append(name)
+        dirnames[:] = keep
+        yield dirpath, dirnames, filenames

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from deepfake_lib.core.files import (
     is_lfs_pointer,
     is_video_file,
     lfs_pointer_reason,
+    walk_folder,
 )
 
 # PIL's default bomb limit (~89 Mpx warns, 2x errors). Make the warning an error: refuse, never decode.
@@ -150,10 +152,11 @@ def check_image(path: str | os.PathLike[str]) -> str | None:
     return None
 
 
-def list_image_files(folder: Path) -> tuple[list[Path], list[Skipped]]:
-    """All image files under ``folder`` (recursive, following symlinks once; loops are reported); clip folders
-    are not entered (see ``list_samples``)."""
-    files, _, _, skipped = _walk(folder)
+def list_image_files(folder: Path, exclude: Iterable[Path] = ()) -> tuple[list[Path], list[Skipped]]:
+    """All image files under ``folder`` (recursive; links are followed only inside ``folder``, never into
+    ``exclude``, and loops are reported, see ``files.walk_folder``); clip folders are not entered (see
+    ``list_samples``)."""
+    files, _, _, skipped = _walk(folder, exclude)
     return files, skipped
 
 
@@ -167,27 +170,13 @@ def list_samples(folder: Path, videos: bool = False) -> tuple[list[Path], list[S
     return sorted([*files, *clips]), skipped + [Skipped(v, VIDEO_HINT) for v in found_videos]
 
 
-def _walk(folder: Path) -> tuple[list[Path], list[Path], list[Path], list[Skipped]]:
+def _walk(folder: Path, exclude: Iterable[Path] = ()) -> tuple[list[Path], list[Path], list[Path], list[Skipped]]:
     """Images, clip folders, video files and skipped entries under ``folder``."""
-
     files: list[Path] = []
     clips: list[Path] = []
     videos: list[Path] = []
     skipped: list[Skipped] = []
-    seen: set[str] = set()
-
-    def unreadable(exc: OSError) -> None:  # os.walk would pass over a folder it cannot list without a word
-        reason = "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or str(exc))
-        skipped.append(Skipped(Path(exc.filename), f"cannot read folder ({reason}): not scanned"))
-
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True, onerror=unreadable):
-        real = os.path.realpath(dirpath)
-        if real in seen:
-            skipped.append(Skipped(Path(dirpath), "symlink loop: folder already visited, not descended"))
-            dirnames[:] = []
-            continue
-        seen.add(real)
-        dirnames.sort()
+    for dirpath, dirnames, filenames in walk_folder(folder, skipped, exclude):
         clips += [Path(dirpath) / d for d in dirnames if d.lower().endswith(CLIP_SUFFIX) and not d.startswith(".")]
         dirnames[:] = [d for d in dirnames if not d.lower().endswith(CLIP_SUFFIX)]
         for name in sorted(filenames):

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from deepfake_lib.core.files import folder_problem
+
 log = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
@@ -87,7 +89,7 @@ def check_step_folders(
     no ``config_file`` (not the step's own folder); an unreadable one; and an ``out`` made with other settings (the
     message lists them; ``what`` names the step's output, e.g. "face crops")."""
     if not src.is_dir():
-        raise error(f"{src}: source folder not found")
+        raise error(f"{src}: source folder {folder_problem(src) or 'not found'}")
     resolved_out, resolved_src = out.resolve(), src.resolve()
     if resolved_out == resolved_src or resolved_src in resolved_out.parents:
         raise error(f"{out}: the output folder must not be the source folder or inside it ({src})")

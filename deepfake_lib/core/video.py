@@ -19,7 +19,14 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from deepfake_lib.core.files import VIDEO_EXTENSIONS, Skipped, is_lfs_pointer, is_video_file, lfs_pointer_reason
+from deepfake_lib.core.files import (
+    VIDEO_EXTENSIONS,
+    Skipped,
+    is_lfs_pointer,
+    is_video_file,
+    lfs_pointer_reason,
+    walk_folder,
+)
 from deepfake_lib.core.runs import atomic_write
 
 VIDEO_READERS = ("auto", "pyav", "opencv")  # see iter_frames
@@ -317,17 +324,12 @@ def check_video(path: str | os.PathLike[str]) -> str | None:
     return None
 
 
-def list_video_files(folder: Path) -> list[Path]:
-    """Sorted video files under ``folder`` (recursive, following symlinks once; names starting with "." skipped)."""
+def list_video_files(folder: Path, exclude: Iterable[Path] = ()) -> list[Path]:
+    """Sorted video files under ``folder`` (recursive; links followed only inside ``folder`` and never into
+    ``exclude``, see ``files.walk_folder``; names starting with "." skipped)."""
     files: list[Path] = []
-    seen: set[str] = set()
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        real = os.path.realpath(dirpath)
-        if real in seen:  # a symlink loop, or a folder linked twice
-            dirnames[:] = []
-            continue
-        seen.add(real)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+    for dirpath, dirnames, filenames in walk_folder(folder, [], exclude):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         files.extend(Path(dirpath) / n for n in filenames if not n.startswith(".") and is_video_file(n))
     return sorted(files)
 

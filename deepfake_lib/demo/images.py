@@ -9,16 +9,18 @@ the workflow; it is NOT a deepfake benchmark.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
+import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
+from deepfake_lib import CLASS_NAMES
 from deepfake_lib.core.runs import read_json, write_json
 from deepfake_lib.demo.photos import ALL_PHOTOS, blend_perturbed, photo_paths, random_crop
 
@@ -60,17 +62,27 @@ def build_demo_dataset(
     ``spec.videos``) and return ``out_dir``.
 
     Skips the work when a matching manifest is already there (unless ``force``); ``progress``: progress bars.
+    The manifest (``demo_manifest.json``) is the builder's marker and lists the files it wrote: a rebuild removes
+    only those, so files a user put beside them survive, and a non-empty folder without the marker is refused,
+    with ``force`` too (``FileExistsError``): it is somebody's data.
     """
     spec = spec or DemoSpec()
     out = Path(out_dir)
     manifest = {"demo_version": DEMO_VERSION, **asdict(spec)}
-    if not force and read_json(out / MANIFEST) == manifest:
+    old = _read_manifest(out)
+    if not force and old is not None and {k: v for k, v in old.items() if k != "files"} == manifest:
         return out
-    if out.exists() and any(out.iterdir()) and read_json(out / MANIFEST) is None and not force:
-        raise FileExistsError(f"{out} exists and is not a demo dataset; refusing to overwrite it")
-    for split in {**spec.counts, **(spec.videos.counts if spec.videos else {})}:
-        shutil.rmtree(out / split, ignore_errors=True)
+    if out.exists() and any(out.iterdir()) and old is None:
+        raise FileExistsError(
+            f"{out} exists and is not a demo dataset (no {MANIFEST}, the demo builder's marker); refusing to write "
+            "into it, with --force too: choose another folder"
+        )
+    if old is not None:
+        _remove_built(out, old)
+    out.mkdir(parents=True, exist_ok=True)  # the marker first: an interrupted build is still the builder's,
+    write_json(out / MANIFEST, {**manifest, "incomplete": True})  # and matches no spec, so the next run rebuilds
     photos = {name: np.asarray(Image.open(p).convert("RGB")) for name, p in photo_paths().items()}
+    written: list[Path] = []
     total = sum(sum(c.values()) for c in spec.counts.values())
     with tqdm(total=total, desc="building demo data", disable=not progress) as bar:
         for split_index, (split, counts) in enumerate(spec.counts.items()):
@@ -82,12 +94,49 @@ def build_demo_dataset(
                 for i in range(n):
                     crop = random_crop(photos[names[i % len(names)]], spec.size, rng)
                     img = blend_perturbed(crop, rng) if label == "fake" else crop
-                    Image.fromarray(img).save(folder / f"{label}_{i:04d}.jpg", quality=spec.jpeg_quality)
+                    written.append(folder / f"{label}_{i:04d}.jpg")
+                    Image.fromarray(img).save(written[-1], quality=spec.jpeg_quality)
                     bar.update()
     if spec.videos is not None:
         from deepfake_lib.demo.videos import build_demo_videos
 
         videos = spec.videos if spec.videos.seed is not None else replace(spec.videos, seed=spec.seed)
-        build_demo_videos(out, videos, photos=photos, progress=progress)
-    write_json(out / MANIFEST, manifest)
+        written += build_demo_videos(out, videos, photos=photos, progress=progress)
+    files = sorted(p.relative_to(out).as_posix() for p in written)
+    write_json(out / MANIFEST, {**manifest, "files": files})
     return out
+
+
+def _read_manifest(out: Path) -> dict[str, Any] | None:
+    """The builder's marker in ``out`` (None when absent or not the builder's JSON object)."""
+    try:
+        found = read_json(out / MANIFEST)
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) and "demo_version" in found else None
+
+
+# what the builder names its files; a manifest written before it listed them is cleaned by these names
+_BUILT_NAME = re.compile(r"^(real|fake)_(\d{4}\.jpg|video_\d{3}\.mp4)$")
+
+
+def _remove_built(out: Path, manifest: dict[str, Any]) -> None:
+    """Remove the files an earlier build wrote (its manifest's ``files``; older manifests: the builder's names in
+    its split/class folders), then the folders left empty. Nothing else under ``out`` is touched."""
+    listed = manifest.get("files")
+    if isinstance(listed, list):
+        targets = [
+            out / f for f in listed if isinstance(f, str) and ".." not in Path(f).parts and not Path(f).is_absolute()
+        ]
+    else:
+        splits = [s for s in (manifest.get("counts") or {}) if isinstance(s, str)] or ["train", "val", "test"]
+        targets = [
+            f for s in splits for label in CLASS_NAMES if (out / s / label).is_dir()
+            for f in (out / s / label).iterdir() if _BUILT_NAME.match(f.name)
+        ]  # fmt: skip
+    for f in targets:
+        if f.is_file() and not f.is_symlink():
+            f.unlink()
+    for folder in sorted({f.parent for f in targets} | {f.parent.parent for f in targets}, reverse=True):
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only when empty

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import pickle
 from dataclasses import asdict
@@ -130,7 +131,41 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
     if ckpt.get("format_version", 0) > CHECKPOINT_VERSION:
         raise CheckpointError(f"{p}: checkpoint format v{ckpt['format_version']} is newer than this library supports")
     checkpoint_tta(ckpt, p)  # a wrong value fails here, naming the file, not later in a scorer
+    problem = checkpoint_value_problem(ckpt)
+    if problem:
+        raise CheckpointError(f"{p}: {problem}; retrain, or re-run 03 to store a new threshold and temperature")
     return ckpt
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a float when it is a real number (not a bool), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def checkpoint_value_problem(ckpt: dict[str, Any]) -> str | None:
+    """What makes a loaded checkpoint's values meaningless, or None: thresholds outside [0, 1] (every image would
+    get one decision), a temperature that is not a finite number > 0, weights that are not finite (every score
+    NaN), a state dict or config that is not a mapping."""
+    if not isinstance(ckpt.get("config"), dict) or not isinstance(ckpt.get("state_dict"), dict):
+        return "config and state_dict must be mappings"
+    thresholds = {"threshold": ckpt.get("threshold", 0.5), "video_threshold": ckpt.get("video_threshold", 0.5)}
+    levels = ckpt.get("video_thresholds") or {}
+    thresholds |= {f"video_thresholds[{k!r}]": v for k, v in (levels.items() if isinstance(levels, dict) else [])}
+    for name, value in thresholds.items():
+        number = _number(value)
+        if number is None or not 0.0 <= number <= 1.0:
+            return f"stored {name} {value!r} is not a probability in [0, 1]"
+    temperature = _number(ckpt.get("temperature", 1.0))
+    if temperature is None or not (math.isfinite(temperature) and temperature > 0):
+        return f"stored temperature {ckpt.get('temperature')!r} is not a finite number > 0"
+    for name, tensor in ckpt["state_dict"].items():
+        if not isinstance(tensor, torch.Tensor):
+            return f"state_dict entry {name!r} is not a tensor"
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            return f"weights {name!r} hold NaN or infinite values"
+    return None
 
 
 def model_from_checkpoint(

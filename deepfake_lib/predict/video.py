@@ -110,6 +110,20 @@ def settings_for(predictor: Predictor, faces: bool | None = None, video_frames: 
     return settings
 
 
+def frames_cap(n_frames: int) -> int:
+    """The most frames worth asking of a video of ``n_frames``: its length, or ``VIDEO_FRAMES`` for a shorter one
+    (whose clip windows overlap so its end is seen too)."""
+    return max(int(n_frames), VIDEO_FRAMES)
+
+
+def capped_to_video(settings: ClipSettings, n_frames: int) -> ClipSettings:
+    """``settings`` asking for at most ``frames_cap(n_frames)`` frames: beyond that, clips that cover the video
+    once (more would score the same frames again, in windows shifted by one frame, for no new evidence)."""
+    if settings.stride is None and settings.clips * settings.frames > frames_cap(n_frames):
+        return replace(settings, clips=max(1, -(-int(n_frames) // settings.frames)))
+    return settings
+
+
 pool_tracks = track_mean_max  # the mean probability per track, then the most suspicious track
 
 
@@ -127,8 +141,11 @@ def predict_video(
     ``NoClipError`` when no clip can be cut (no face, too short); ``ValueError`` for an unknown ``aggregate``."""
     import torch
 
+    from deepfake_lib.core.video import probe_video
+
     rule = decisive_rule(aggregate, predictor.model.config.frames)
     settings = settings or settings_for(predictor, video_frames=VIDEO_FRAMES)
+    settings = capped_to_video(settings, probe_video(path).frames)
     cut = video_clips(path, settings, detector)
     if not cut.clips:
         raise NoClipError(f"{path}: no clip: {cut.reason}")

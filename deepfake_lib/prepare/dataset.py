@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from deepfake_lib import CLASS_NAMES
+from deepfake_lib.core.files import folder_problem
 from deepfake_lib.core.runs import METRICS_FILE, project_root, read_json, resolve_path, write_json
 
 PREPARED_FILE = "prepared.json"  # written into the final data folder: how it was made
@@ -136,8 +137,9 @@ def _checked_source(data_dir: str | os.PathLike[str], make_splits: bool | str) -
     from deepfake_lib.prepare import splits as sp
 
     source = resolve_path(data_dir)
-    if not source.is_dir():
-        raise PrepareError(f"data folder {source} not found")
+    problem = folder_problem(source)
+    if problem:
+        raise PrepareError(f"data folder {source}: {problem}")
     if make_splits not in (True, False, "auto"):
         raise PrepareError(f"MAKE_SPLITS must be True, False or 'auto', got {make_splits!r}")
     flat = sp.is_flat_layout(source)
@@ -157,6 +159,27 @@ def _checked_source(data_dir: str | os.PathLike[str], make_splits: bool | str) -
             f"folders such as train/real and train/fake ({sp._layout_problem(source)})"
         )
     return source, flat
+
+
+def check_source(data_dir: str | os.PathLike[str], make_splits: bool | str = "auto", need_fakes: bool = True) -> Path:
+    """Check, without reading any image, that ``data_dir`` can be prepared as asked (``_checked_source``) and that
+    its split folders hold a ``real`` folder and, when ``need_fakes``, a ``fake`` one; ``PrepareError`` naming the
+    folder and what it holds otherwise. Returns the resolved folder."""
+    from deepfake_lib.data.scan import find_class_dirs
+
+    source, flat = _checked_source(data_dir, make_splits)
+    if flat:
+        return source
+    needed = CLASS_NAMES if need_fakes else CLASS_NAMES[:1]
+    for split in sorted(d for d in source.iterdir() if d.is_dir() and d.name.lower() not in CLASS_NAMES):
+        found = find_class_dirs(split)
+        if not found:
+            continue  # not a split folder (notes, a cache): 01 lists what it uses
+        missing = [name for i, name in enumerate(CLASS_NAMES) if name in needed and i not in found]
+        if missing:
+            hint = " (FAKES = 'self-blended' trains without fakes)" if "fake" in missing else ""
+            raise PrepareError(f"{split}: no {' or '.join(missing)} folder{hint}")
+    return source
 
 
 def _cut_clips(prep: _Preparation, settings: Any, device: str, progress: bool) -> None:

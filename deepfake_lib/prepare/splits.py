@@ -24,7 +24,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from deepfake_lib import CLASS_NAMES
-from deepfake_lib.core.files import Skipped
+from deepfake_lib.core.files import Skipped, folder_problem
 from deepfake_lib.core.images import list_samples
 from deepfake_lib.core.runs import LinkWriter, atomic_write, write_json
 from deepfake_lib.data.scan import DataLayoutError, find_class_dirs
@@ -220,7 +220,7 @@ def _layout_problem(src: Path) -> str | None:
     """``None`` when ``src`` is a flat ``{real,fake}`` folder, else what was found and what is expected."""
     expected = f"expected {src}/real and {src}/fake (any case) holding the images, sub-folders allowed"
     if not src.is_dir():
-        return f"source folder {src} not found; {expected}"
+        return f"source folder {src}: {folder_problem(src) or 'not found'}; {expected}"
     class_dirs = find_class_dirs(src)  # DataLayoutError for two folders of one class
     children = sorted(p.name for p in src.iterdir() if p.is_dir())
     splits = [n for n in children if n.lower() not in CLASS_NAMES and _holds_class_dirs(src / n)]
@@ -400,7 +400,7 @@ def _checked_folders(src_dir: str | os.PathLike[str], out_dir: str | os.PathLike
         raise SplitError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     src, out = Path(src_dir).expanduser(), Path(out_dir).expanduser()
     if not src.is_dir():
-        raise SplitError(f"source folder {src} not found")
+        raise SplitError(f"source folder {src}: {folder_problem(src) or 'not found'}")
     src, out = src.resolve(), out.resolve()
     if out == src or src in out.parents:
         raise SplitError(f"output folder {out} is inside the source folder {src}; choose a folder outside it")
