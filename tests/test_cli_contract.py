@@ -5,11 +5,15 @@ bad inputs join the tables."""
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
+from PIL import Image
 
 from deepfake_lib.cli import demo as demo_cli
 from deepfake_lib.cli import export as export_cli
@@ -21,12 +25,14 @@ from deepfake_lib.cli import probe as probe_cli
 from deepfake_lib.cli import spectral as spectral_cli
 from deepfake_lib.cli import splits as splits_cli
 from deepfake_lib.cli import train as train_cli
+from deepfake_lib.core.video import write_video
 
 
 @dataclass(frozen=True)
 class Case:
-    """A bad input: the argv (``{data}``, ``{flat}``, ``{ckpt}``, ``{img}``, ``{tmp}``, ``{file}``, ``{cfg}`` are
-    filled in), a fragment the error line must hold, and the path it must name (a template too, or None)."""
+    """A bad input: the argv (``{data}``, ``{flat}``, ``{ckpt}``, ``{img}``, ``{tmp}``, ``{file}``, ``{cfg}`` and
+    the other ``World`` fields are filled in), a fragment the error line must hold, and the path it must name (a
+    template too, or None)."""
 
     argv: tuple[str, ...]
     match: str
@@ -43,6 +49,13 @@ class World:
     tmp: Path
     file: Path  # a plain file that is not a folder
     cfg: Path
+    named: Path  # an image called like predict's heatmap, in the folder given as --out
+    loop: Path  # a symlink that leads to itself
+    video: Path  # a 12-frame video
+    ckpt_t: Path  # a checkpoint whose stored threshold is 7.5
+    ckpt_nan: Path  # a checkpoint with NaN weights
+    empty: Path  # an empty folder
+    realonly: Path  # a flat folder with real/ only
 
     def fill(self, text: str) -> str:
         return text.format(**{k: str(v) for k, v in vars(self).items()})
@@ -60,8 +73,6 @@ def snapshot(*roots: Path) -> dict[str, str]:
 
 @pytest.fixture
 def world(tiny_data: Path, tiny_checkpoint: Path, tmp_path: Path) -> World:
-    import shutil
-
     data = tmp_path / "data"
     shutil.copytree(tiny_data, data, symlinks=False)
     flat = tmp_path / "flat"
@@ -74,7 +85,34 @@ def world(tiny_data: Path, tiny_checkpoint: Path, tmp_path: Path) -> World:
     file = tmp_path / "a_file"
     file.write_text("not a folder")
     (data / "predictions.csv").write_text("path,probability\nmine,0.5\n")  # a user's file beside the images
-    return World(data, flat, ckpt, img, tmp_path, file, tmp_path / "run.yaml")
+    named = tmp_path / "shots" / "gradcam.png"
+    named.parent.mkdir()
+    Image.open(img).save(named)
+    (tmp_path / "shots" / "heatmaps").mkdir()
+    Image.open(img).save(tmp_path / "shots" / "heatmaps" / "a.png")
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    video = write_video(tmp_path / "clip.mp4", [np.full((32, 32, 3), 10 * i, np.uint8) for i in range(12)])
+    ckpts = {}
+    for name, change in (("t", {"threshold": 7.5}), ("nan", {"nan": True})):
+        raw = torch.load(ckpt, weights_only=True)
+        if change.pop("nan", False):
+            raw["state_dict"] = {k: v.float().fill_(float("nan")) if v.is_floating_point() else v
+                                 for k, v in raw["state_dict"].items()}  # fmt: skip
+        raw.update(change)
+        ckpts[name] = tmp_path / "w" / f"model_{name}.pth"
+        torch.save(raw, ckpts[name])
+    (tmp_path / "empty").mkdir()
+    shutil.copytree(tiny_data / "train" / "real", tmp_path / "realonly" / "real")
+    return World(
+        data, flat, ckpt, img, tmp_path, file, tmp_path / "run.yaml", named, loop, video, ckpts["t"], ckpts["nan"],
+        tmp_path / "empty", tmp_path / "realonly",
+    )  # fmt: skip
+
+
+ALIAS_BOMB = (
+    "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b, *b, *b, *b]\n"
+)
 
 
 PREDICT = {
@@ -95,6 +133,35 @@ PREDICT = {
         ("--input", "{data}", "--weights", "{ckpt}", "--out", "{tmp}/o", "--batch-size", "0"), "--batch-size"
     ),
     "missing image": Case(("--frame", "{tmp}/nope.jpg", "--weights", "{ckpt}", "--out", "{tmp}/o"), "nope.jpg"),
+    "the heatmap would replace the image": Case(
+        ("--frame", "{named}", "--weights", "{ckpt}", "--out", "{tmp}/shots"), "would replace the input", "{named}"
+    ),
+    "the heatmap folder is the input folder": Case(
+        ("--input", "{tmp}/shots/heatmaps", "--weights", "{ckpt}", "--out", "{tmp}/shots"), "would replace the input"
+    ),
+    "the frame is a symlink loop": Case(
+        ("--frame", "{loop}", "--weights", "{ckpt}", "--out", "{tmp}/o"), "symlink loop", "{loop}"
+    ),
+    "the video is a symlink loop": Case(
+        ("--video", "{loop}", "--weights", "{ckpt}", "--out", "{tmp}/o"), "symlink loop", "{loop}"
+    ),
+    "the weights are a symlink loop": Case(
+        ("--frame", "{img}", "--weights", "{loop}", "--out", "{tmp}/o"), "symlink loop", "{loop}"
+    ),
+    "more video frames than the video has": Case(
+        ("--video", "{video}", "--weights", "{ckpt}", "--out", "{tmp}/o", "--video-frames", "100000"),
+        "at most 32",
+        "{video}",
+    ),
+    "a stored threshold of 7.5": Case(
+        ("--frame", "{img}", "--weights", "{ckpt_t}", "--out", "{tmp}/o"),
+        "threshold 7.5 is not a probability",
+        "{ckpt_t}",
+    ),
+    "NaN weights": Case(("--frame", "{img}", "--weights", "{ckpt_nan}", "--out", "{tmp}/o"), "NaN", "{ckpt_nan}"),
+    "a NaN threshold": Case(
+        ("--frame", "{img}", "--weights", "{ckpt}", "--out", "{tmp}/o", "--threshold", "nan"), "--threshold"
+    ),
 }
 EXPORT = {
     "out is the checkpoint": Case(("--weights", "{ckpt}", "--out", "{ckpt}"), "is the input", "{ckpt}"),
@@ -105,6 +172,13 @@ EXPORT = {
     ),
     "zero frames": Case(("--weights", "{ckpt}", "--out", "{tmp}/m.onnx", "--frames", "0"), "--frames"),
     "missing weights": Case(("--weights", "{tmp}/none.pth", "--out", "{tmp}/m.onnx"), "not found", "{tmp}/none.pth"),
+    "a clip longer than the cap": Case(
+        ("--weights", "{ckpt}", "--out", "{tmp}/m.onnx", "--frames", "100000"), "the cap"
+    ),
+    "more checks than the cap": Case(
+        ("--weights", "{ckpt}", "--out", "{tmp}/m.onnx", "--n-check", "100000"), "the cap"
+    ),
+    "a stored threshold of 7.5": Case(("--weights", "{ckpt_t}", "--out", "{tmp}/m.onnx"), "threshold 7.5", "{ckpt_t}"),
 }
 PIPELINE = {
     "config is not YAML": Case(("--config", "{cfg}", "--data", "{data}"), "line 2", "{cfg}", "a: [1, 2\nb: ]: x\n"),
@@ -122,6 +196,57 @@ PIPELINE = {
     ),
     "a number that is text": Case(("--data", "{data}", "--runs-dir", "{tmp}/r", "-p", "EPOCHS", "many"), "EPOCHS"),
     "data is missing": Case(("--data", "{tmp}/none", "--runs-dir", "{tmp}/r"), "not found", "{tmp}/none"),
+    "run id is a path out of the runs folder": Case(
+        ("--data", "{data}", "--runs-dir", "{tmp}/r", "--run-id", "../data"), "not a path"
+    ),
+    "run id is absolute": Case(("--data", "{data}", "--runs-dir", "{tmp}/r", "--run-id", "{data}"), "not a path"),
+    "run id in the config is a path": Case(
+        ("--config", "{cfg}", "--data", "{data}", "--runs-dir", "{tmp}/r"), "not a path", None, "run_id: ../../x\n"
+    ),
+    "a NaN learning rate": Case(
+        ("--data", "{data}", "--runs-dir", "{tmp}/r", "-p", "LR", "nan"), "LR nan is not a finite"
+    ),
+    "an infinite epoch count": Case(
+        ("--data", "{data}", "--runs-dir", "{tmp}/r", "-p", "EPOCHS", ".inf"), "not a finite"
+    ),
+    "a NaN image size in the config": Case(
+        ("--config", "{cfg}", "--data", "{data}", "--runs-dir", "{tmp}/r"), "IMAGE_SIZE nan", None, "IMAGE_SIZE: .nan\n"
+    ),
+    "an unknown augmentation": Case(
+        ("--data", "{data}", "--runs-dir", "{tmp}/r", "-p", "AUGMENT", "fancy"), "AUGMENT 'fancy' is not one of"
+    ),
+    "a number where a choice goes": Case(
+        ("--data", "{data}", "--runs-dir", "{tmp}/r", "-p", "CALIBRATE", "1"), "CALIBRATE 1"
+    ),
+    "an unknown fakes mode in the config": Case(
+        ("--config", "{cfg}", "--data", "{data}", "--runs-dir", "{tmp}/r"),
+        "FAKES 'all'",
+        None,
+        "parameters:\n  FAKES: all\n",
+    ),
+    "a config of aliases": Case(
+        ("--config", "{cfg}", "--data", "{data}", "--runs-dir", "{tmp}/r"), "alias", "{cfg}", ALIAS_BOMB
+    ),
+    "a config with a key twice": Case(
+        ("--config", "{cfg}", "--data", "{data}", "--runs-dir", "{tmp}/r"),
+        "line 3: duplicate key 'EPOCHS' (first at line 1)",
+        "{cfg}",
+        "EPOCHS: 1\nLR: 0.001\nEPOCHS: 2\n",
+    ),
+    "data is a file": Case(("--data", "{file}", "--runs-dir", "{tmp}/r"), "is a file, not a folder", "{file}"),
+    "data is an empty folder": Case(("--data", "{empty}", "--runs-dir", "{tmp}/r"), "nothing to prepare", "{empty}"),
+    "data holds real images only": Case(
+        ("--data", "{realonly}", "--runs-dir", "{tmp}/r"), "nothing to prepare", "{realonly}"
+    ),
+    "data split without fakes": Case(
+        ("--data", "{tmp}/splitreal", "--runs-dir", "{tmp}/r"), "no fake folder", "{tmp}/splitreal"
+    ),
+    "a device this machine lacks": Case(
+        ("--data", "{data}", "--runs-dir", "{tmp}/r", "--device", "quantum"), "--device quantum"
+    ),
+    "prepared folder inside the data": Case(
+        ("--data", "{data}", "--runs-dir", "{tmp}/r", "-p", "PREPARED_DIR", "{data}/prepared"), "inside the data folder"
+    ),
 }
 SPECTRAL = {
     "cache dir is a file": Case(("--data", "{data}", "--cache-dir", "{file}"), "not a folder", "{file}"),
@@ -137,6 +262,8 @@ TRAIN = {
     "run dir is a file": Case(("--data", "{data}", "--run-dir", "{file}"), "not a folder", "{file}"),
     "run dir inside the data": Case(("--data", "{data}", "--run-dir", "{data}/run"), "inside the input folder"),
     "negative workers": Case(("--data", "{data}", "--run-dir", "{tmp}/r", "--num-workers", "-2"), "--num-workers"),
+    "a NaN weight decay": Case(("--data", "{data}", "--run-dir", "{tmp}/r", "--weight-decay", "nan"), "--weight-decay"),
+    "an infinite learning rate": Case(("--data", "{data}", "--run-dir", "{tmp}/r", "--lr", "inf"), "--lr"),
 }
 STEPS = {  # the cached preparation steps already refused overlaps; they join the table
     "faces: out inside the source": (faces_cli, Case(("{data}", "--out", "{data}/faces"), "inside", "{data}")),
@@ -144,6 +271,16 @@ STEPS = {  # the cached preparation steps already refused overlaps; they join th
     "prepare: only real/": (
         prepare_cli,
         Case(("{flat}/real", "--out", "{tmp}/p"), "nothing to prepare", "{flat}/real"),
+    ),
+    "splits: source is a file": (splits_cli, Case(("{file}", "--out", "{tmp}/s"), "is a file, not a folder", "{file}")),
+    "faces: source is a file": (faces_cli, Case(("{file}", "--out", "{tmp}/f"), "is a file, not a folder", "{file}")),
+    "prepare: source is a file": (
+        prepare_cli,
+        Case(("{file}", "--out", "{tmp}/p"), "is a file, not a folder", "{file}"),
+    ),
+    "demo: --force on a folder of somebody's data": (
+        demo_cli,
+        Case(("--out", "{flat}", "--force"), "not a demo dataset", "{flat}"),
     ),
     "demo: out is a file": (
         demo_cli,
@@ -175,11 +312,10 @@ def test_bad_input_gives_one_line_exit_2_and_changes_no_input(
 ) -> None:
     if case.config is not None:
         world.cfg.write_text(case.config)
-    inputs = (
-        (world.data, world.flat, world.ckpt, world.file, world.cfg)
-        if case.config
-        else (world.data, world.flat, world.ckpt, world.file)
-    )
+    (world.tmp / "splitreal" / "train").mkdir(parents=True)
+    shutil.copytree(world.flat / "real", world.tmp / "splitreal" / "train" / "real")
+    inputs = (world.data, world.flat, world.ckpt, world.file, world.tmp / "shots", world.video, world.realonly)
+    inputs += (world.ckpt_t, world.ckpt_nan, world.tmp / "splitreal") + ((world.cfg,) if case.config else ())
     before = snapshot(*inputs)
     argv = [world.fill(a) for a in case.argv]
     try:
