@@ -144,6 +144,9 @@ def read_metadata(session: Any, path: str | os.PathLike[str] = "<onnx>") -> dict
     for key in ("image_size", "threshold", "preprocessing", "class_names", "frames"):
         if key not in meta:
             raise OnnxModelError(f"{path}: workbench metadata lacks '{key}'; re-export the model")
+    threshold = meta["threshold"]
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0.0 <= threshold <= 1.0:
+        raise OnnxModelError(f"{path}: stored threshold {threshold!r} is not a probability in [0, 1]; re-export")
     size, frames = int(meta["image_size"]), int(meta["frames"])
     if len(inputs) != 1 or inputs[0][0] != INPUT_NAME:
         raise OnnxModelError(f"{path}: expected one input named '{INPUT_NAME}', found {inputs}")

@@ -88,8 +88,10 @@ class FinetuneConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if self.replay_ratio < 0:
-            raise ValueError(f"replay_ratio must be >= 0, got {self.replay_ratio}")
+        if not (math.isfinite(self.replay_ratio) and self.replay_ratio >= 0):
+            raise ValueError(f"replay_ratio must be a finite number >= 0, got {self.replay_ratio}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
 
 
 # --------------------------------------------------------------------------- failures

@@ -101,6 +101,15 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
+        numbers = {n: getattr(self, n) for n in ("lr", "weight_decay", "ema_decay", "label_smoothing", "warmup_epochs")}
+        if self.backbone_lr is not None:
+            numbers["backbone_lr"] = self.backbone_lr
+        for name, value in numbers.items():
+            if not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value}")
+        if not (self.lr > 0 and (self.backbone_lr is None or self.backbone_lr > 0) and self.weight_decay >= 0):
+            raise ValueError(f"lr and backbone_lr must be > 0 and weight_decay >= 0, got {self.lr}, "
+                             f"{self.backbone_lr}, {self.weight_decay}")  # fmt: skip
         if self.balance not in BALANCES:
             raise ValueError(f"balance must be 'oversample', 'weight' or 'none', got {self.balance!r}")
         if self.monitor not in MONITORS:
