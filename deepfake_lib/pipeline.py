@@ -25,9 +25,18 @@ from typing import Any
 from deepfake_lib import __version__
 from deepfake_lib.core import choices as ch
 from deepfake_lib.core.cpu_env import set_for_children
-from deepfake_lib.core.runs import new_run_id, project_root, read_json, resolve_path, write_json
+from deepfake_lib.core.runs import (
+    CHECKPOINTS,
+    FIGURES,
+    METRICS_FILE,
+    new_run_id,
+    project_root,
+    read_json,
+    resolve_path,
+    write_json,
+)
 from deepfake_lib.core.strict_yaml import StrictYamlError, load_strict
-from deepfake_lib.report.summary import write_summary
+from deepfake_lib.report.summary import SUMMARY_FILE, write_summary
 
 NOTEBOOK_RE = re.compile(r"^(\d\d)_[\w-]+\.ipynb$")
 DEMO_DATA = "data/demo"
@@ -117,6 +126,10 @@ PARAMETER_CHOICES: dict[str, tuple[Any, ...]] = {
         "FREQUENCY_BRANCH", "INTERACTIVE", "MOUNT_DRIVE",
     )},
 }  # fmt: skip
+CONFIG_FILE = "config.json"  # in the run folder: the parameters of each invocation
+EXECUTED_DIR = "executed"
+# What a pipeline writes in its run folder: none of it may be a user's input (a config saved as the run's own)
+RUN_FOLDER_WRITES = (CONFIG_FILE, EXECUTED_DIR, METRICS_FILE, SUMMARY_FILE, CHECKPOINTS, FIGURES)
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 RESERVED_RUN_IDS = ("latest",)  # ``<runs_dir>/latest`` points at the newest run
 
@@ -404,9 +417,9 @@ def run_pipeline(
         detail(f"demo data: {build_demo_dataset(resolve_path(DEMO_DATA), progress=verbose)}")
     elif isinstance(params.get("DATA_DIR"), str):
         check_data(params, declared)
-    executed_dir = run_dir / "executed"
+    executed_dir = run_dir / EXECUTED_DIR
     executed_dir.mkdir(parents=True, exist_ok=True)
-    config_path = run_dir / "config.json"
+    config_path = run_dir / CONFIG_FILE
     previous = read_json(config_path, default={})
     earlier = previous.pop("earlier_invocations", [])
     config = {

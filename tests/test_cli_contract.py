@@ -351,3 +351,26 @@ def test_unwritable_output_folder_names_the_users_path(world: World, monkeypatch
     code = predict_cli.main(["--frame", str(world.img), "--weights", str(world.ckpt), "--out", str(out)])
     line = capsys.readouterr().err.strip()
     assert code == 2 and line == f"error: cannot write to {out}: permission denied"
+
+
+def test_a_config_kept_in_the_run_folder_is_not_replaced_by_the_run(world: World, capsys) -> None:
+    """Re-running a run from its own folder's config: the pipeline would write its config.json over the input."""
+    run = world.tmp / "runs" / "exp1"
+    run.mkdir(parents=True)
+    config = run / "config.json"
+    config.write_text('{"EPOCHS": 1}')
+    before = snapshot(config, world.data)
+    argv = [
+        "--config",
+        str(config),
+        "--data",
+        str(world.data),
+        "--runs-dir",
+        str(world.tmp / "runs"),
+        "--run-id",
+        "exp1",
+    ]
+    assert pipeline_cli.main(argv) == 2
+    line = capsys.readouterr().err.strip()
+    assert line.startswith("error: --run-id") and "would replace the input" in line and str(config) in line
+    assert snapshot(config, world.data) == before

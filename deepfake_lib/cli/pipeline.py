@@ -9,6 +9,7 @@ from deepfake_lib import pipeline
 from deepfake_lib.cli.argtypes import positive_int
 from deepfake_lib.cli.paths import check_input, check_output
 from deepfake_lib.cli.runner import ArgumentParser, add_debug_flag, run_command
+from deepfake_lib.core.runs import resolve_path
 from deepfake_lib.pipeline import PipelineError, load_config, parse_value, run_pipeline
 
 
@@ -41,13 +42,19 @@ def main(argv: list[str] | None = None) -> int:
         runs_dir = args.runs_dir or options.get("runs_dir") or "outputs/runs"
         data = args.data or options.get("data")
         check_output(runs_dir, "--runs-dir", "folder", [data, args.config], [data], create=False)
+        run_id = args.run_id or options.get("run_id")
+        if run_id is not None:  # an existing run is re-used: what it writes there must not be an input
+            run_dir = resolve_path(runs_dir) / pipeline.check_run_id(run_id)
+            check_output(
+                run_dir, "--run-id", "folder", [data, args.config], create=False, writes=pipeline.RUN_FOLDER_WRITES
+            )
         params.update({name: parse_value(value) for name, value in args.param})
         if args.num_processes:
             params["NUM_PROCESSES"] = args.num_processes
         run_pipeline(
             params=params,
             steps=args.steps or options.get("steps"),
-            run_id=args.run_id or options.get("run_id"),
+            run_id=run_id,
             runs_dir=runs_dir,
             data_dir=data,
             device=args.device or options.get("device"),
