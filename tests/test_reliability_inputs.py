@@ -181,3 +181,18 @@ def test_the_data_check_knows_self_blended_training_needs_no_fakes(tmp_path: Pat
     (tmp_path / "f").write_text("x")
     with pytest.raises(PrepareError, match="is a file, not a folder"):
         check_source(tmp_path / "f")
+
+
+def test_a_clip_manifest_never_removes_anything_but_its_own_clip_folders(tmp_path: Path) -> None:
+    from deepfake_lib.prepare.clips import _remove_clip
+
+    out = tmp_path / "clips"
+    (out / "v_mp4_t0_c0.clip").mkdir(parents=True)
+    victim = tmp_path / "mine.clip"
+    victim.mkdir()
+    (out / "linked.clip").symlink_to(victim)
+    for row in ("", ".", "../mine.clip", str(victim), "linked.clip", "notes"):
+        _remove_clip(out, row)
+    assert victim.is_dir() and out.is_dir() and (out / "linked.clip").is_symlink()
+    _remove_clip(out, "v_mp4_t0_c0.clip")
+    assert not (out / "v_mp4_t0_c0.clip").exists()

@@ -73,6 +73,16 @@ def _unlink_removed(out: Path, current: set[str]) -> None:
         dirnames[:] = [d for d in dirnames if not (Path(dirpath) / d).is_symlink() and not d.endswith(CLIP_SUFFIX)]
 
 
+def _remove_clip(out: Path, clip: str) -> None:
+    """Remove a clip folder the manifest names, only when it is one of ours: a ``.clip`` folder inside ``out``
+    (a manifest edited by hand, or a blank row, never removes anything else)."""
+    path = out / clip
+    root = out.resolve()
+    if not clip or not clip.endswith(CLIP_SUFFIX) or path.is_symlink() or root not in path.resolve().parents:
+        return
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def _clip_name(rel: Path, track: int, clip: int) -> str:
     return f"{rel.stem}_{rel.suffix.lstrip('.').lower()}_t{track}_c{clip}.clip"
 
@@ -192,7 +202,7 @@ def _scan_videos(src: Path, out: Path, recorded: dict[str, Any]) -> _ClipRun:
     no_clip = {e["source"]: e for e in old_rows.get("no_clip", []) if e["source"] in videos}
     for gone in set(rows) - set(videos):
         for row in rows.pop(gone):
-            shutil.rmtree(out / row["clip"], ignore_errors=True)
+            _remove_clip(out, row["clip"])
     return _ClipRun(src, out, recorded, videos, rows, no_clip, linked)
 
 
@@ -219,7 +229,7 @@ def _cut_videos(run: _ClipRun, settings: ClipSettings, det: FaceDetector | None,
             run.cached += 1
             continue
         for row in run.rows.pop(rel, []):
-            shutil.rmtree(run.out / row["clip"], ignore_errors=True)
+            _remove_clip(run.out, row["clip"])
         run.no_clip.pop(rel, None)
         try:
             result = video_clips(path, settings, det)
