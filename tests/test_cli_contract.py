@@ -4,6 +4,7 @@ bad inputs join the tables."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import shutil
 from collections.abc import Callable
@@ -159,6 +160,9 @@ PREDICT = {
         "{ckpt_t}",
     ),
     "NaN weights": Case(("--frame", "{img}", "--weights", "{ckpt_nan}", "--out", "{tmp}/o"), "NaN", "{ckpt_nan}"),
+    "--resume with one image": Case(
+        ("--frame", "{img}", "--weights", "{ckpt}", "--out", "{tmp}/o", "--resume"), "--resume only applies to a folder"
+    ),
     "a NaN threshold": Case(
         ("--frame", "{img}", "--weights", "{ckpt}", "--out", "{tmp}/o", "--threshold", "nan"), "--threshold"
     ),
@@ -374,3 +378,36 @@ def test_a_config_kept_in_the_run_folder_is_not_replaced_by_the_run(world: World
     line = capsys.readouterr().err.strip()
     assert line.startswith("error: --run-id") and "would replace the input" in line and str(config) in line
     assert snapshot(config, world.data) == before
+
+
+def test_a_link_from_the_input_to_the_output_is_not_followed_on_a_rerun(world: World, capsys) -> None:
+    """A symlink inside ``--input`` that leads to ``--out``: a rerun must not score the first run's heatmaps."""
+    source, out = world.tmp / "in", world.tmp / "out"
+    shutil.copytree(world.data / "val" / "real", source)
+    (source / "results").symlink_to(out, target_is_directory=True)
+    before = snapshot(source)
+    argv = ["--input", str(source), "--weights", str(world.ckpt), "--out", str(out), "--no-progress"]
+    assert predict_cli.main(argv) == 0
+    assert any((out / "heatmaps").iterdir())
+    assert predict_cli.main(argv) == 0
+    rows = list(csv.DictReader((out / "predictions.csv").open()))
+    scored = [r["path"] for r in rows if r["probability"]]
+    assert len(scored) == len(list(source.glob("*.jpg"))) and not any("heatmaps" in p for p in scored)
+    assert next(r for r in rows if r["path"].endswith("results"))["error"].startswith("lies in the output folder")
+    assert snapshot(source) == before
+
+
+def test_a_probability_that_is_not_a_number_never_reaches_the_json_or_the_csv() -> None:
+    from deepfake_lib.cli.predict import _emit
+    from deepfake_lib.predict.folder import NOT_FINITE, _record_score
+    from deepfake_lib.predict.results import PredictError
+
+    with pytest.raises(PredictError, match="not a finite number"):
+        _emit({"decision": "REAL", "probability": float("nan")})
+    row = {"probability": "", "decision": "", "error": ""}
+    assert not _record_score(row, float("nan"), "REAL") and row == {
+        "probability": "",
+        "decision": "",
+        "error": NOT_FINITE,
+    }
+    assert _record_score(row, 0.25, "REAL") and row["probability"] == "0.250000"

@@ -1,7 +1,7 @@
 """``python -m deepfake_lib.predict`` (``deepfake-predict``): an image, a folder or a video -> one JSON line.
 
     python -m deepfake_lib.predict --frame IMG --weights W --out DIR [--threshold T] [--device D]
-    python -m deepfake_lib.predict --input FOLDER --weights W --out DIR [--batch-size N] [--no-heatmap]
+    python -m deepfake_lib.predict --input FOLDER --weights W --out DIR [--batch-size N] [--no-heatmap] [--resume]
     python -m deepfake_lib.predict --frame IMG|FOLDER --weights W --out DIR --faces [--face-margin M]
     python -m deepfake_lib.predict --frame IMG|FOLDER --weights model.onnx --out DIR [--runtime onnx]
     python -m deepfake_lib.predict --video FILE --weights W --out DIR [--faces]
@@ -30,24 +30,35 @@ from PIL import Image
 
 from deepfake_lib.cli.argtypes import positive_float, positive_int, unit_interval, workers
 from deepfake_lib.cli.paths import check_input, check_output
-from deepfake_lib.cli.runner import ArgumentParser, add_debug_flag, one_line, run_command
+from deepfake_lib.cli.runner import (
+    EXIT_INTERRUPTED,
+    ArgumentParser,
+    CommandError,
+    add_debug_flag,
+    one_line,
+    run_command,
+)
+from deepfake_lib.core.choices import DECODE_MODES, TTA_MODES
 from deepfake_lib.core.cpu_env import MALLOC_ENV, NO_REEXEC_ENV, reexec_with_malloc_env
 from deepfake_lib.core.images import ImageLoadError, load_image
 from deepfake_lib.core.video import VideoError
 from deepfake_lib.data.faces import no_face_reason
 from deepfake_lib.evaluation.aggregate import VIDEO_SCORES
-from deepfake_lib.predict.folder import _no_images, predict_folder, predict_folder_faces
+from deepfake_lib.predict.folder import (
+    FolderInterrupted,
+    _no_images,
+    check_resume,
+    predict_folder,
+    predict_folder_faces,
+)
 from deepfake_lib.predict.predictors import BasePredictor, Predictor
 from deepfake_lib.predict.results import CSV_FILE, HEATMAP_DIR, HEATMAP_FILE, NoFaceError, PredictError
-from deepfake_lib.predict.video import VIDEO_FRAMES, NoClipError
+from deepfake_lib.predict.video import TIMELINE_FILE, VIDEO_FRAMES, NoClipError
 
 if TYPE_CHECKING:
     import torch
 
     from deepfake_lib.data.faces import FaceDetector
-
-TTA_CHOICES = ("none", "hflip", "more")  # models.tta.TTA_MODES, spelt out: this module imports no torch
-DECODE_CHOICES = ("auto", "pil", "device")  # data.device_decode.DECODE_MODES, likewise
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,9 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
         f"DIR/{HEATMAP_DIR}/<stem>_gradcam.png, prints a JSON summary. With --faces the JSON also lists the "
         f'faces ("box", "score", "probability", "decision") and the CSV gets an n_faces column. '
         f'Video: also "frames" (time, probability, box per sampled frame), "clips", "scores" and DIR/timeline.png. '
-        f"Exit codes: 0 done, 2 bad input or "
-        f"usage (one line on stderr), 1 unexpected error. On Linux the command re-execs itself once with glibc "
-        f"malloc settings that make CPU inference faster; {NO_REEXEC_ENV}=1 skips that.",
+        f"Folder mode writes DIR/{CSV_FILE} as it goes, so Ctrl-C (exit 130) or a kill keeps every scored row; "
+        f'--resume keeps them and scores the rest, and the summary gets "resumed" (rows kept). '
+        f"Exit codes: 0 done, 2 bad input or usage (one line on stderr), 1 unexpected error, 130 interrupted. "
+        f"On Linux the command re-execs itself once with glibc malloc settings that make CPU inference faster; {NO_REEXEC_ENV}=1 skips that.",
     )
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--frame", metavar="PATH", help="an image file, or a folder of images (folder mode)")
@@ -94,18 +106,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-progress", action="store_true", help="folder mode: no progress bar")
     parser.add_argument(
+        "--resume",
+        action="store_true",
+        help=f"folder mode: keep the scored rows of DIR/{CSV_FILE} (files still in the folder, with their heatmaps) "
+        "and score only the rest; without it a rerun starts clean",
+    )
+    parser.add_argument(
         "--compile", action="store_true", help="torch.compile the model (with --no-heatmap; pays off on large folders)"
     )
     parser.add_argument(
         "--tta",
-        choices=TTA_CHOICES,
+        choices=TTA_MODES,
         default=None,
         help="test-time augmentation: average the logits of the image and its mirror (hflip) or of 4 views (more); "
         "default: what the checkpoint was calibrated with (torch runtime; an ONNX export has it built in)",
     )
     parser.add_argument(
         "--decode",
-        choices=DECODE_CHOICES,
+        choices=DECODE_MODES,
         default="auto",
         help="folder mode: where JPEGs are decoded: on the model's device (nvJPEG on CUDA, the loader workers only "
         "read bytes) or with PIL in the workers; auto (default): the device on CUDA, PIL elsewhere (torch runtime)",
@@ -115,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=positive_int,
         default=VIDEO_FRAMES,
         metavar="N",
-        help=f"videos: score N frames spread over the video, as clips of the model's length (default {VIDEO_FRAMES})",
+        help=f"videos: score N frames spread over the video, as clips of the model's length (default {VIDEO_FRAMES}; "
+        "at most the video's length)",
     )
     parser.add_argument(
         "--video-aggregate",
@@ -234,7 +253,7 @@ def _run_faces(args: argparse.Namespace, source: Path, image: Image.Image, out: 
 
         picture = result.overlay()
         heatmap_path = atomic_write(out / HEATMAP_FILE, lambda tmp: picture.save(tmp, format="PNG"))
-    print(json.dumps(_with_note(result.to_dict(heatmap_path), args)))
+    _emit(_with_note(result.to_dict(heatmap_path), args))
     return 0
 
 
@@ -259,13 +278,18 @@ def _with_note(result: dict[str, Any], args: argparse.Namespace) -> dict[str, An
 def _run_video(args: argparse.Namespace, source: Path, out: Path) -> int:
     """One video: check it (before the model is loaded), cut it into clips, score, write heatmap and timeline."""
     from deepfake_lib.core.video import probe_video
-    from deepfake_lib.predict.video import predict_video, settings_for, write_outputs
+    from deepfake_lib.predict.video import frames_cap, predict_video, settings_for, write_outputs
 
     if source.is_dir():
         raise PredictError(f"{source}: --video takes a video file; give a folder with --input")
     if args.runtime == "onnx":
         raise PredictError("--video needs --runtime torch (a .pth checkpoint): clips and Grad-CAM need PyTorch")
-    probe_video(source)  # a bad video fails here, before the model is loaded
+    info = probe_video(source)  # a bad video fails here, before the model is loaded
+    if args.video_frames > frames_cap(info.frames):
+        raise PredictError(
+            f"--video-frames {args.video_frames}: {source} has {info.frames} frames; give at most "
+            f"{frames_cap(info.frames)}"
+        )
     _prepare_out(out)
     predictor = _load_predictor(args)
     settings = settings_for(predictor, True if args.faces else None, args.video_frames)
@@ -277,15 +301,42 @@ def _run_video(args: argparse.Namespace, source: Path, out: Path) -> int:
     _check_video_aggregate(args, predictor)
     result = predict_video(predictor, source, settings, detector, not args.no_heatmap, aggregate=args.video_aggregate)
     heatmap_path, timeline = write_outputs(result, out)
-    print(json.dumps(result.to_dict(heatmap_path, timeline)))
+    _emit(result.to_dict(heatmap_path, timeline))
     return 0
+
+
+def _emit(result: dict[str, Any]) -> None:
+    """Print the result as one line of strict JSON: a probability that is not a finite number (NaN from broken
+    weights or input) is an error, never ``NaN`` in the output, which no JSON reader takes."""
+    try:
+        print(json.dumps(result, allow_nan=False))
+    except ValueError:
+        raise PredictError(
+            "the model's output is not a finite number (NaN or infinity): the checkpoint's weights or the input are "
+            "broken; nothing was decided"
+        ) from None
+
+
+def _written_names(args: argparse.Namespace, given: Path) -> tuple[str, ...]:
+    """The names this command writes inside ``--out``: none of them may be an input (an image called
+    ``gradcam.png`` in the output folder would be replaced by its own heatmap)."""
+    if args.video:
+        return (HEATMAP_FILE, TIMELINE_FILE)
+    if given.is_dir():
+        return (CSV_FILE, HEATMAP_DIR)
+    return () if args.no_heatmap else (HEATMAP_FILE,)
 
 
 def _run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     given = Path(args.video or args.frame or args.input)
-    check_output(out, "--out", "folder", [given, args.weights], [given] if given.is_dir() else [], create=False)
+    check_output(
+        out, "--out", "folder", [given, args.weights], [given] if given.is_dir() else [], create=False,
+        writes=_written_names(args, given),
+    )  # fmt: skip
     args.runtime = runtime_for(args.weights, args.runtime)
+    if args.resume and not given.is_dir():
+        raise PredictError("--resume only applies to a folder (--input FOLDER)")
     if args.video:
         return _run_video(args, Path(args.video), out)
     source = Path(args.frame or args.input)
@@ -307,28 +358,27 @@ def _run(args: argparse.Namespace) -> int:
         if list_image_files(source) == ([], []) and not list_video_files(source):
             raise _no_images(source)  # before the model is loaded
         _prepare_out(out)
+        if args.resume:
+            check_resume(out, args.faces)  # before the model is loaded
         predictor = _load_predictor(args)
         _check_video_aggregate(args, predictor)
-        if args.faces:
-            result = predict_folder_faces(
-                predictor,
-                source,
-                out,
-                _detector(args),
-                args.face_margin,
-                args.batch_size,
-                not args.no_heatmap,
-                not args.no_progress,
-                args.video_frames,
-                args.video_aggregate,
-            )
-        else:
-            _warn_if_trained_on_faces(predictor)
-            result = predict_folder(
-                predictor, source, out, args.batch_size, args.num_workers, not args.no_heatmap, not args.no_progress,
-                args.video_frames, args.video_aggregate,
-            )  # fmt: skip
-        print(json.dumps(_with_note(result.summary(), args)))
+        try:
+            if args.faces:
+                result = predict_folder_faces(
+                    predictor, source, out, _detector(args), args.face_margin, args.batch_size, not args.no_heatmap,
+                    not args.no_progress, args.video_frames, args.video_aggregate, resume=args.resume,
+                )  # fmt: skip
+            else:
+                _warn_if_trained_on_faces(predictor)
+                result = predict_folder(
+                    predictor, source, out, args.batch_size, args.num_workers, not args.no_heatmap,
+                    not args.no_progress, args.video_frames, args.video_aggregate, resume=args.resume,
+                )  # fmt: skip
+        except FolderInterrupted as exc:
+            stop = CommandError(f"interrupted: {exc}; rerun with --resume to score the rest")
+            stop.exit_code = EXIT_INTERRUPTED
+            raise stop from None
+        _emit(_with_note(result.summary(), args))
         if result.scored == 0:
             msg = f"error: no image in {source} could be scored ({result.bad} unusable); see {result.csv_path}"
             print(msg, file=sys.stderr)
@@ -349,7 +399,7 @@ def _run(args: argparse.Namespace) -> int:
 
         heatmap_path = out / HEATMAP_FILE
         save_overlay(image, pred.heatmap, heatmap_path)
-    print(json.dumps(_with_note(pred.to_dict(heatmap_path), args)))
+    _emit(_with_note(pred.to_dict(heatmap_path), args))
     return 0
 
 
