@@ -69,12 +69,13 @@ def test_extra_folders_are_scored_at_the_given_threshold(
 def test_face_crops_for_a_face_model_and_a_folder_without_faces(
     tiny_checkpoint: Path, tiny_data: Path, tmp_path: Path
 ) -> None:
-    """The demo's photo crops hold no faces: every file is left out with the reason, and the row says so."""
+    """The demo's photo crops hold no usable faces (the padded second look finds the astronaut's, cut by the edge,
+    in one 32 px crop, too small to score): the files are left out with the reason, and the row says so."""
     model, ckpt = load_model(tiny_checkpoint, "cpu")
     ckpt = {**ckpt, "faces": {"margin": 1.3, "size": 32, "keep": "largest", "min_score": 0.9}}
     [result] = cd.score_extra_dirs(model, [tiny_data / "test"], 0.5, tmp_path / "run", "auto", ckpt, progress=False)
     assert result.faces is not None and len(result.preds) == 0
-    assert result.row()["n_left_out"] >= 16
+    assert result.row()["n_left_out"] >= 15
     assert any("no face" in r for _, r in result.left_out)
     assert math.isnan(result.report["auc"])
     assert (tmp_path / "run" / "extra_test").is_dir()

@@ -77,7 +77,8 @@ def walk_folder(
 ) -> Iterator[tuple[str, list[str], list[str]]]:
     """``os.walk(folder)`` that stays inside ``folder``: a linked sub-folder is entered only when it leads to a
     place inside ``folder`` that was not visited yet, never into ``exclude`` (an output folder); what is left out
-    is added to ``skipped`` with the reason. Edit the yielded ``dirnames`` in
+    is added to ``skipped`` with the reason. Clip folders (``*.clip``, samples that prepared data links to) are
+    passed on wherever they lead: callers list them, and do not descend into them. Edit the yielded ``dirnames`` in
     place to prune further, as with ``os.walk``."""
     root = os.path.realpath(folder)
     banned = [os.path.realpath(e) for e in exclude]
@@ -103,7 +104,7 @@ def walk_folder(
             target = os.path.realpath(child)
             if any(inside(target, b) for b in banned):
                 skipped.append(Skipped(Path(child), "lies in the output folder: not scanned"))
-            elif os.path.islink(child) and not inside(target, root):
+            elif os.path.islink(child) and not inside(target, root) and not name.lower().endswith(CLIP_SUFFIX):
                 skipped.append(Skipped(Path(child), f"symlink to a folder outside {folder}: not followed"))
             else:
                 keep.append(name)

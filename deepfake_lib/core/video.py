@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from deepfake_lib.core.files import (
+    CLIP_SUFFIX,
     VIDEO_EXTENSIONS,
     Skipped,
     is_lfs_pointer,
@@ -329,7 +330,7 @@ def list_video_files(folder: Path, exclude: Iterable[Path] = ()) -> list[Path]:
     ``exclude``, see ``files.walk_folder``; names starting with "." skipped)."""
     files: list[Path] = []
     for dirpath, dirnames, filenames in walk_folder(folder, [], exclude):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        dirnames[:] = [d for d in dirnames if not d.startswith(".") and not d.lower().endswith(CLIP_SUFFIX)]
         files.extend(Path(dirpath) / n for n in filenames if not n.startswith(".") and is_video_file(n))
     return sorted(files)
 

@@ -151,7 +151,7 @@ def prepare_faces(
     if not (out / CONFIG_FILE).is_file():
         write_json(out / CONFIG_FILE, settings)
     run = _scan_sources(src, out, settings)
-    todo = _sources_to_process(run)
+    todo = _sources_to_process(run, det.search)
     try:
         _crop_sources(run, todo, det, keep, margin, size, progress)
     finally:  # also on interruption: what was done so far is kept for the next run
@@ -261,9 +261,11 @@ def _scan_sources(src: Path, out: Path, settings: dict[str, Any]) -> _FaceRun:
     return _FaceRun(src, out, settings, current, len(skipped), rows_by_source, no_face, unreadable, removed)
 
 
-def _sources_to_process(run: _FaceRun) -> list[tuple[str, Path, tuple[int, int]]]:
+def _sources_to_process(run: _FaceRun, search: str) -> list[tuple[str, Path, tuple[int, int]]]:
     """The new or changed sources as ``(relative path, path, (size, mtime_ns))``; unchanged ones count as cached,
-    and a changed one's old crops are removed."""
+    and a changed one's old crops are removed. A source without a face is looked at again when the detector's
+    ``search`` differs from the one that found none (crops of found faces are kept: a detector's later searches
+    only look at images its first search found no face in)."""
     todo: list[tuple[str, Path, tuple[int, int]]] = []
     for rel, path in run.current.items():
         try:
@@ -276,8 +278,8 @@ def _sources_to_process(run: _FaceRun) -> list[tuple[str, Path, tuple[int, int]]
         if rows and all((int(r["source_size"]), int(r["source_mtime"])) == sig for r in rows):
             run.cached += 1
             continue
-        entry = run.no_face.get(rel)
-        if entry is not None and (entry.get("source_size"), entry.get("source_mtime")) == sig:
+        entry = run.no_face.get(rel) or {}
+        if (entry.get("source_size"), entry.get("source_mtime"), entry.get("search")) == (*sig, search):
             run.cached += 1
             continue
         _remove_crops(run.out, run.rows_by_source.pop(rel, []))
@@ -319,7 +321,8 @@ def _crop_sources(
                 if keep == "largest":
                     faces = faces[:1]
                 if not faces:
-                    run.no_face[rel] = {"source": rel, "reason": reason, "source_size": sig[0], "source_mtime": sig[1]}
+                    run.no_face[rel] = {"source": rel, "reason": reason, "source_size": sig[0], "source_mtime": sig[1],
+                                        "search": det.search}  # fmt: skip
                 else:
                     run.rows_by_source[rel] = _write_crops(img, faces, Path(rel), run.out, claimed, sig, margin, size)
                 run.processed += 1
