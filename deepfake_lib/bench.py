@@ -408,6 +408,13 @@ def _forward_rows(
     return model
 
 
+def _shares(timing: dict[str, float], stages: tuple[str, ...]) -> dict[str, float]:
+    """Each stage's share of their sum: the stages are timed in separate runs, so their sum and the timed total
+    differ by the noise (a stage the noise made negative is 0)."""
+    total = sum(timing[k] for k in stages) or 1.0
+    return {k: timing[k] / total for k in stages}
+
+
 def _file_rows(
     rec: _Rows, model: nn.Module, image_size: int, n_images: int, batch_size: int, workers: int, onnx: bool,
     n_videos: int, folder_kw: dict[str, int], footage: tuple[float, tuple[int, ...]] = (0.0, ()),
@@ -434,7 +441,7 @@ def _file_rows(
         label = (f"(v-{resolution}p) {t['width']}x{t['height']} {t['duration']:.0f} s video, {t['frames']} frames, faces "
                  f"(decode + faces + model + Grad-CAM)")  # fmt: skip
         row = rec.add(f"video_{resolution}p", label, t["total"], t["frames"])
-        row.update(timing=t, time_split={k: t[k] / t["total"] for k in ("decode", "faces", "model")})
+        row.update(timing=t, time_split=_shares(t, ("decode", "faces", "model")))
     if n_videos:
         video = bench_video(image_size, n_videos, dev, **folder_kw)
         label = f"(e) video scoring, {n_videos} videos, {video['frames']} sampled frames (decode + faces + model)"

@@ -450,7 +450,8 @@ def test_cli_prints_one_json_line(tmp_path: Path) -> None:
     ("args", "match"),
     [
         (["--fractions", "0.5", "0.6"], "sum to 1"),
-        (["--fractions", "x"], "invalid float"),
+        (["--fractions", "x"], "not a number: 'x'"),
+        (["--fractions", "nan", "0.5", "0.5"], "not a finite number: 'nan'"),
         (["--group-regex", "a", "--group-csv", "b.csv"], "not allowed with"),
         (["--group-csv", "missing.csv", "--group-column", "v"], "not found"),
         (["--seed", "1.5"], "invalid int"),

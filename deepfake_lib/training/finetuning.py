@@ -90,8 +90,8 @@ class FinetuneConfig:
     def __post_init__(self) -> None:
         if not (math.isfinite(self.replay_ratio) and self.replay_ratio >= 0):
             raise ValueError(f"replay_ratio must be a finite number >= 0, got {self.replay_ratio}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
+        if not (math.isfinite(self.lr) and self.lr >= 0):  # 0: the replay and threshold steps without any change
+            raise ValueError(f"lr must be a finite number >= 0, got {self.lr}")
 
 
 # --------------------------------------------------------------------------- failures

@@ -107,8 +107,8 @@ class TrainConfig:
         for name, value in numbers.items():
             if not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number, got {value}")
-        if not (self.lr > 0 and (self.backbone_lr is None or self.backbone_lr > 0) and self.weight_decay >= 0):
-            raise ValueError(f"lr and backbone_lr must be > 0 and weight_decay >= 0, got {self.lr}, "
+        if not (self.lr >= 0 and (self.backbone_lr is None or self.backbone_lr >= 0) and self.weight_decay >= 0):
+            raise ValueError(f"lr, backbone_lr and weight_decay must be >= 0, got {self.lr}, "
                              f"{self.backbone_lr}, {self.weight_decay}")  # fmt: skip
         if self.balance not in BALANCES:
             raise ValueError(f"balance must be 'oversample', 'weight' or 'none', got {self.balance!r}")
