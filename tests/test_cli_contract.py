@@ -214,7 +214,10 @@ PIPELINE = {
         ("--data", "{data}", "--runs-dir", "{tmp}/r", "-p", "EPOCHS", ".inf"), "not a finite"
     ),
     "a NaN image size in the config": Case(
-        ("--config", "{cfg}", "--data", "{data}", "--runs-dir", "{tmp}/r"), "IMAGE_SIZE nan", None, "IMAGE_SIZE: .nan\n"
+        ("--config", "{cfg}", "--data", "{data}", "--runs-dir", "{tmp}/r"),
+        "IMAGE_SIZE nan",
+        "{cfg}",
+        "IMAGE_SIZE: .nan\n",
     ),
     "an unknown augmentation": Case(
         ("--data", "{data}", "--runs-dir", "{tmp}/r", "-p", "AUGMENT", "fancy"), "AUGMENT 'fancy' is not one of"
@@ -225,7 +228,7 @@ PIPELINE = {
     "an unknown fakes mode in the config": Case(
         ("--config", "{cfg}", "--data", "{data}", "--runs-dir", "{tmp}/r"),
         "FAKES 'all'",
-        None,
+        "{cfg}",
         "parameters:\n  FAKES: all\n",
     ),
     "a config of aliases": Case(

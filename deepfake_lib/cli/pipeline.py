@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.config:
             check_input(args.config, "--config", "file")
         options, params = load_config(args.config) if args.config else ({}, {})
+        problems = [problem for name, value in params.items() if (problem := pipeline.parameter_problem(name, value))]
+        if problems:  # named with the file they came from
+            raise pipeline.PipelineInputError(f"config file {args.config}: {'; '.join(problems)}")
         runs_dir = args.runs_dir or options.get("runs_dir") or "outputs/runs"
         data = args.data or options.get("data")
         check_output(runs_dir, "--runs-dir", "folder", [data, args.config], [data], create=False)

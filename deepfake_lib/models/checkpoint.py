@@ -133,7 +133,12 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
     checkpoint_tta(ckpt, p)  # a wrong value fails here, naming the file, not later in a scorer
     problem = checkpoint_value_problem(ckpt)
     if problem:
-        raise CheckpointError(f"{p}: {problem}; retrain, or re-run 03 to store a new threshold and temperature")
+        fix = (
+            "retrain, or use another checkpoint"
+            if problem.startswith(("weights", "state_dict", "config"))
+            else ("evaluate the model again (notebook 03) to store a new threshold and temperature")
+        )
+        raise CheckpointError(f"{p}: {problem}; {fix}")
     return ckpt
 
 
