@@ -310,14 +310,11 @@ def check_run_id(run_id: Any) -> str:
 def check_device(device: Any) -> None:
     """A ``DEVICE`` that this machine has (``auto``, ``cpu``, ``cuda``, ``cuda:1``, ``mps``), else
     ``PipelineInputError``: a bogus one would otherwise fail inside the first notebook."""
-    if device is None or device == "auto":
-        return
-    from deepfake_lib.core.device import resolve_device
+    from deepfake_lib.core.device import device_problem
 
-    try:
-        resolve_device(str(device))
-    except (RuntimeError, ValueError) as exc:
-        raise PipelineInputError(f"--device {device}: {str(exc).strip().splitlines()[0]}") from None
+    problem = device_problem(None if device is None else str(device))
+    if problem:
+        raise PipelineInputError(f"--device {device}: {problem}")
 
 
 def _effective(name: str, params: dict[str, Any], declared: dict[str, dict[str, Any]]) -> Any:

@@ -260,15 +260,20 @@ SPECTRAL = {
     "out is a folder": Case(("--data", "{data}", "--out", "{tmp}"), "is a folder", "{tmp}"),
     "out inside the data": Case(("--data", "{data}", "--out", "{data}/s.json"), "inside the input folder"),
     "image size 0": Case(("--data", "{data}", "--image-size", "0"), "--image-size"),
+    "a device this machine lacks": Case(("--data", "{data}", "--device", "quantum"), "unknown device 'quantum'"),
 }
 PROBE = {
     "out is a folder": Case(("--data", "{data}", "--out", "{tmp}"), "is a folder", "{tmp}"),
     "data is missing": Case(("--data", "{tmp}/none"), "not found", "{tmp}/none"),
+    "a device this machine lacks": Case(("--data", "{data}", "--device", "cuda:7"), "--device cuda:7"),
 }
 TRAIN = {
     "run dir is a file": Case(("--data", "{data}", "--run-dir", "{file}"), "not a folder", "{file}"),
     "run dir inside the data": Case(("--data", "{data}", "--run-dir", "{data}/run"), "inside the input folder"),
     "negative workers": Case(("--data", "{data}", "--run-dir", "{tmp}/r", "--num-workers", "-2"), "--num-workers"),
+    "a device this machine lacks": Case(
+        ("--data", "{data}", "--run-dir", "{tmp}/r", "--device", "quantum"), "--device quantum"
+    ),
     "a NaN weight decay": Case(("--data", "{data}", "--run-dir", "{tmp}/r", "--weight-decay", "nan"), "--weight-decay"),
     "an infinite learning rate": Case(("--data", "{data}", "--run-dir", "{tmp}/r", "--lr", "inf"), "--lr"),
 }

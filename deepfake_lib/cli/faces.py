@@ -40,12 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_device(device: str) -> None:
-    from deepfake_lib.core.device import resolve_device
+    from deepfake_lib.core.device import device_problem
 
-    try:
-        resolve_device(device)
-    except (RuntimeError, ValueError) as exc:
-        raise FacePrepError(f"--device {device}: {' '.join(str(exc).split())}") from None
+    problem = device_problem(device)
+    if problem:
+        raise FacePrepError(f"--device {device}: {problem}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

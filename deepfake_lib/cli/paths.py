@@ -140,3 +140,13 @@ def _check_writable_folder(folder: Path, option: str, create: bool, shown: Path 
     os.close(fd)
     with contextlib.suppress(OSError):
         os.unlink(probe)
+
+
+def check_device(device: str | None, option: str = "--device") -> None:
+    """A device this machine has (``auto``, ``cpu``, ``cuda``, ``cuda:1``, ``mps``), checked before any work; else
+    ``CommandError`` naming the option and the value."""
+    from deepfake_lib.core.device import device_problem
+
+    problem = device_problem(device)
+    if problem:
+        raise CommandError(f"{option} {device}: {problem}")

@@ -7,7 +7,7 @@ import json
 import sys
 
 from deepfake_lib.cli.argtypes import image_size, positive_int
-from deepfake_lib.cli.paths import check_input, check_output
+from deepfake_lib.cli.paths import check_device, check_input, check_output
 from deepfake_lib.cli.runner import ArgumentParser, add_debug_flag, run_command
 from deepfake_lib.evaluation import probe
 from deepfake_lib.evaluation.baselines import KEYS
@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     from deepfake_lib.models.backbones import PretrainedWeightsUnavailable
 
     def body() -> int:
+        check_device(args.device)
         check_input(args.data, "--data", "folder")
         if args.weights_path:
             check_input(args.weights_path, "--weights-path", "file")

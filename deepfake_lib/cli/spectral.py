@@ -7,7 +7,7 @@ import json
 import sys
 
 from deepfake_lib.cli.argtypes import image_size, positive_int
-from deepfake_lib.cli.paths import check_input, check_output
+from deepfake_lib.cli.paths import check_device, check_input, check_output
 from deepfake_lib.cli.runner import ArgumentParser, add_debug_flag, run_command
 from deepfake_lib.core.runs import write_json
 from deepfake_lib.data.scan import DataLayoutError
@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> int:
+        check_device(args.device)
         check_input(args.data, "--data", "folder")
         if args.cache_dir:
             check_output(args.cache_dir, "--cache-dir", "folder", [args.data], [args.data], create=False)

@@ -26,7 +26,7 @@ from deepfake_lib.cli.argtypes import (
     positive_int,
     workers,
 )
-from deepfake_lib.cli.paths import check_input, check_output
+from deepfake_lib.cli.paths import check_device, check_input, check_output
 from deepfake_lib.cli.runner import ArgumentParser, add_debug_flag, run_command
 from deepfake_lib.core.choices import AUGMENTATIONS, BALANCES, FAKES_MODES, MONITORS, SCHEDULERS
 
@@ -140,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> int:
+        check_device(args.device)
         check_input(args.data, "--data", "folder")
         check_output(args.run_dir, "--run-dir", "folder", [args.data], [args.data], create=False)
         summary = train(args)

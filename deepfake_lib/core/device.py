@@ -23,7 +23,10 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"unknown device {str(device)!r}: use auto, cpu, cuda, cuda:N or mps") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"device {device!r} requested but CUDA is not available; use DEVICE='auto' or 'cpu'")
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
@@ -32,6 +35,17 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     if dev.type == "mps" and (mps is None or not mps.is_available()):
         raise RuntimeError(f"device {device!r} requested but Apple MPS is not available; use DEVICE='auto' or 'cpu'")
     return dev
+
+
+def device_problem(device: str | None) -> str | None:
+    """Why ``device`` cannot be used on this machine (unknown, no CUDA, no such GPU, no MPS), or None."""
+    if device is None or str(device) == "auto":
+        return None
+    try:
+        resolve_device(str(device))
+    except (RuntimeError, ValueError) as exc:
+        return " ".join(str(exc).split())
+    return None
 
 
 def seed_everything(seed: int) -> None:
