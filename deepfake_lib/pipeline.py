@@ -341,7 +341,8 @@ def check_data(params: dict[str, Any], declared: dict[str, dict[str, Any]]) -> N
             need_fakes=_effective("FAKES", params, declared) != "self-blended",
         )
     except PrepareError as exc:
-        raise PipelineInputError(f"DATA_DIR: {exc}") from None
+        hint = "; --demo runs on the demo data" if not data.exists() else ""
+        raise PipelineInputError(f"DATA_DIR: {exc}{hint}") from None
     prepared = params.get("PREPARED_DIR")
     if isinstance(prepared, str):
         where = resolve_path(prepared)
