@@ -465,13 +465,12 @@ def _training_rows(
 ) -> None:  # fmt: skip
     """Rows (d), (d'), (d'') on ``x`` (B, 1, 3, H, W), then (h) from the processes measured first."""
     dev, batch_size = rec.device, x.shape[0]
-    default_blocks = ModelConfig().trainable_blocks
     rec.add(
-        "train_default", f"(d) training step, last {default_blocks} blocks trainable (default)",
-        bench_training(default_blocks, x, dev, amp, image_size, **train_kw), batch_size,
+        "train_default", "(d) training step, last block trainable (TRAINABLE_BLOCKS 1)",
+        bench_training(1, x, dev, amp, image_size, **train_kw), batch_size,
     )  # fmt: skip
     full = rec.add(
-        "train_full", "(d') training step, whole backbone trainable",
+        "train_full", "(d') training step, whole backbone trainable (the default, TRAINABLE_BLOCKS -1)",
         bench_training(-1, x, dev, amp, image_size, **train_kw), batch_size,
     )  # fmt: skip
     rec.add(

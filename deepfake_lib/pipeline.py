@@ -3,8 +3,9 @@
 python -m deepfake_lib.pipeline --demo
 python -m deepfake_lib.pipeline --data data/my_set --steps 02-05 --run-id exp1 -p EPOCHS 20 --config run.yaml
 
-Quiet by default: one line per notebook and one for the summary; ``-v`` also shows the notebooks' own output
-and the kernels' log.
+Quiet by default: one line per finished notebook and one for the summary, and while a notebook trains one
+updating line with its epoch, last val AUC and time left (``core.progress``); ``-v`` also shows the notebooks' own
+output and the kernels' log.
 """
 
 from __future__ import annotations
@@ -25,6 +26,16 @@ from typing import Any
 from deepfake_lib import __version__
 from deepfake_lib.core import choices as ch
 from deepfake_lib.core.cpu_env import set_for_children
+from deepfake_lib.core.progress import live_progress
+from deepfake_lib.core.provenance import PROVENANCE_FILE, provenance
+from deepfake_lib.core.recipe import (
+    RECIPE_FILE,
+    Recipe,
+    RecipeError,
+    load_recipe,
+    recipe_from_parameters,
+    save_recipe,
+)
 from deepfake_lib.core.runs import (
     CHECKPOINTS,
     FIGURES,
@@ -40,10 +51,7 @@ from deepfake_lib.report.summary import SUMMARY_FILE, write_summary
 
 NOTEBOOK_RE = re.compile(r"^(\d\d)_[\w-]+\.ipynb$")
 DEMO_DATA = "data/demo"
-# The demo starts from ImageNet features (EfficientNet-Lite0's shipped weights when offline) and learns its
-# 240 training images within a few epochs; its 60 validation images make the validation AUC noisy, hence a
-# patience of 4 rather than stopping at the first dip.
-DEMO_PARAMS = {"EPOCHS": 12, "PATIENCE": 4}
+DEMO_RECIPE = "demo"  # core.recipe's preset for --demo: 240 training images are learnt within a few epochs
 
 
 def kernel_options(verbose: bool = False) -> dict[str, Any]:
@@ -129,7 +137,16 @@ PARAMETER_CHOICES: dict[str, tuple[Any, ...]] = {
 CONFIG_FILE = "config.json"  # in the run folder: the parameters of each invocation
 EXECUTED_DIR = "executed"
 # What a pipeline writes in its run folder: none of it may be a user's input (a config saved as the run's own)
-RUN_FOLDER_WRITES = (CONFIG_FILE, EXECUTED_DIR, METRICS_FILE, SUMMARY_FILE, CHECKPOINTS, FIGURES)
+RUN_FOLDER_WRITES = (
+    CONFIG_FILE,
+    RECIPE_FILE,
+    PROVENANCE_FILE,
+    EXECUTED_DIR,
+    METRICS_FILE,
+    SUMMARY_FILE,
+    CHECKPOINTS,
+    FIGURES,
+)
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 RESERVED_RUN_IDS = ("latest",)  # ``<runs_dir>/latest`` points at the newest run
 
@@ -239,7 +256,7 @@ def load_config(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str,
     params = dict(raw.pop("parameters", None) or {})
     params.update({k: v for k, v in raw.items() if isinstance(k, str) and k.isupper()})
     options = {k: v for k, v in raw.items() if not (isinstance(k, str) and k.isupper())}
-    unknown = set(options) - {"data", "device", "steps", "run_id", "runs_dir"}
+    unknown = set(options) - {"data", "device", "steps", "run_id", "runs_dir", "recipe"}
     if unknown:
         raise PipelineInputError(f"{p}: unknown setting(s) {sorted(map(str, unknown))}; parameters must be UPPER_CASE")
     return options, params
@@ -293,6 +310,17 @@ def parameter_problem(name: str, value: Any) -> str | None:
         span = f"from {low:g}" if high is None else f"between {low:g} and {high:g}"
         return f"{name} {value!r} is out of range: it takes values {span}"
     return None
+
+
+def _run_recipe(recipe: str | os.PathLike[str] | Recipe | None, demo: bool, run_dir: Path) -> Recipe:
+    """The recipe a run starts from: the one given, else the run folder's own (a step re-run continues its run),
+    else the demo preset for ``demo``, else the defaults; ``PipelineInputError`` for one that cannot be read."""
+    own = run_dir / RECIPE_FILE
+    source = recipe if recipe is not None else own if own.is_file() else DEMO_RECIPE if demo else None
+    try:
+        return load_recipe(source)
+    except RecipeError as exc:
+        raise PipelineInputError(f"--recipe: {exc}") from None
 
 
 def check_run_id(run_id: Any) -> str:
@@ -363,8 +391,8 @@ def merge_parameters(
     demo: bool = False,
 ) -> dict[str, Any]:
     """The notebook parameters of a run: ``params`` (from -p / the config), then ``--data``/``--device``,
-    the run folder, and with ``demo`` the demo data folder and ``DEMO_PARAMS`` unless given. Outside the
-    demo a missing data folder must be an error, so ``BUILD_DEMO_DATA`` is off."""
+    the run folder, and with ``demo`` the demo data folder unless given (the demo's recipe is ``DEMO_RECIPE``).
+    Outside the demo a missing data folder must be an error, so ``BUILD_DEMO_DATA`` is off."""
     merged = dict(params or {})
     if data_dir is not None:
         merged["DATA_DIR"] = str(data_dir)
@@ -372,8 +400,6 @@ def merge_parameters(
         merged["DEVICE"] = device
     if demo:
         merged.setdefault("DATA_DIR", DEMO_DATA)
-        for name, value in DEMO_PARAMS.items():
-            merged.setdefault(name, value)
     else:
         merged.setdefault("BUILD_DEMO_DATA", False)
     merged["RUN_DIR"] = str(run_dir)
@@ -391,12 +417,15 @@ def run_pipeline(
     notebooks: Path | None = None,
     log=print,
     verbose: bool = False,
+    recipe: str | os.PathLike[str] | Recipe | None = None,
 ) -> Path:
     """Execute the selected notebooks in order into ``<runs_dir>/<run_id>/executed/``; returns the run folder.
 
-    ``log`` gets one line per notebook and one for the summary; ``verbose`` adds the set-up lines and streams
-    each notebook's output. Raises ``PipelineError`` naming the notebook and the failing cell; the partial
-    executed notebook stays.
+    ``log`` gets one line per finished notebook (and the live progress line, ``core.progress``) and one for the
+    summary; ``verbose`` adds the set-up lines and streams each notebook's output. Raises ``PipelineError`` naming the notebook and the failing cell; the partial
+    executed notebook stays. ``recipe`` (a preset name, a YAML file or a ``Recipe``; ``--demo``: the demo preset)
+    gives notebooks 01-04 their recipe parameters, each notebook its own (``EPOCHS`` is 02's epochs and 04's
+    fine-tuning epochs); ``params`` win over it. The run folder keeps the recipe it ran with as ``recipe.yaml``.
     """
     detail = log if verbose else (lambda *a, **k: None)
     import papermill as pm
@@ -408,6 +437,9 @@ def run_pipeline(
     params = merge_parameters(params, run_dir, data_dir, device, demo)
     declared = {k: declared_parameters(nb) for k, nb in available.items()}
     check_parameters(params, declared)  # every check runs before any kernel starts
+    base = _run_recipe(recipe, demo, run_dir)
+    given = {k: {**base.notebook_parameters(available[k].stem), **params} for k in available}
+    given = {k: {n: v for n, v in values.items() if n in declared[k]} for k, values in given.items()}
     check_device(params.get("DEVICE"))
     if demo and params["DATA_DIR"] == DEMO_DATA:
         from deepfake_lib.demo.images import build_demo_dataset
@@ -426,29 +458,32 @@ def run_pipeline(
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "steps": [available[k].name for k in selected],
         "parameters": params,
-        "notebook_parameters": {
-            available[k].name: {**declared[k], **{n: v for n, v in params.items() if n in declared[k]}}
-            for k in selected
-        },
+        "recipe": base.name,
+        "demo": demo,
+        "notebook_parameters": {available[k].name: {**declared[k], **given[k]} for k in selected},
         "earlier_invocations": earlier + ([previous] if previous else []),
     }
     write_json(config_path, config)
+    save_recipe(recipe_from_parameters({available[k].stem: given[k] for k in selected}, base), run_dir / RECIPE_FILE)
+    data = params.get("DATA_DIR")
+    write_json(run_dir / PROVENANCE_FILE, provenance(resolve_path(data) if isinstance(data, str) else None))
     detail(f"run folder: {run_dir}")
 
     results: list[StepResult] = []
     for i, key in enumerate(selected, 1):
         nb = available[key]
         out = executed_dir / nb.name
-        nb_params = {n: v for n, v in params.items() if n in declared[key]}
+        nb_params = given[key]
         label = f"[{i}/{len(selected)}] {nb.stem}"
         if verbose:
             log(f"{label} ...", flush=True)
         t0 = time.perf_counter()
         try:
-            pm.execute_notebook(
-                str(nb), str(out), parameters=nb_params, kernel_name="python3", cwd=str(project_root()),
-                progress_bar=False, log_output=verbose, **kernel_options(verbose),
-            )  # fmt: skip
+            with live_progress(run_dir, label, log, verbose):  # the epoch at work, until the notebook ends
+                pm.execute_notebook(
+                    str(nb), str(out), parameters=nb_params, kernel_name="python3", cwd=str(project_root()),
+                    progress_bar=False, log_output=verbose, **kernel_options(verbose),
+                )  # fmt: skip
         except pm.PapermillExecutionError as exc:
             log(f"{label} FAILED", flush=True)
             raise PipelineError(

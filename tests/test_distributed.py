@@ -109,7 +109,7 @@ def test_two_processes_shard_the_epoch_write_one_run_and_validate_on_all_data(se
 
     # one set of files, written by rank 0
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best_model.pth", "last.pth"]
-    assert sorted(p.name for p in run.iterdir() if p.is_file()) == ["history.json", "metrics.json"]
+    assert sorted(p.name for p in run.iterdir() if p.is_file()) == ["history.json", "metrics.json", "progress.json"]
     assert read_json(run / "history.json") == result.history
     last = load_checkpoint(run / "checkpoints" / "last.pth")
     assert last["processes"] == {"processes": 2, "batch_size": 4, "global_batch_size": 8}

@@ -186,3 +186,27 @@ def test_04_finetuned_checkpoint_and_comparison(run_dir):
     assert (run_dir / "figures" / "04_before_after.png").stat().st_size > 1000
     executed = (run_dir / "executed" / "04_finetune.ipynb").read_text()
     assert "not the split the failures came from" in executed
+
+
+def test_03_and_04_write_the_model_card_and_tensorboard_events(run_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    m = metrics(run_dir)
+    card = (run_dir / "MODEL_CARD.md").read_text()
+    for section in ("## Model", "## Data", "## Metrics per test domain", "## Calibration", "## Decision threshold",
+                    "## Robustness", "## Intended use and limits", "## Known failure modes"):  # fmt: skip
+        assert section in card, section
+    assert f"| `test` | in-domain | trained (02) | {m['evaluate']['report']['n_real']} |" in card
+    assert "| cross-dataset |" in card  # the extra folder of the shared run
+    assert "04_finetune (after fine-tuning)" in card and "## Fine-tuning" in card  # 04 rewrote 03's card
+    assert m["model_card"]["model"] == "finetuned" and "evaluated:test" in m["model_card"]["auc_intervals"]
+    assert "[MODEL_CARD.md](MODEL_CARD.md)" in (run_dir / "summary.md").read_text()
+    # 02's per-epoch scalars (two training processes: rank 0 writes) and 03's evaluation
+    train = EventAccumulator(str(run_dir / "tensorboard" / "train"))
+    train.Reload()
+    assert [e.step for e in train.Scalars("val/loss")] == [h["epoch"] for h in m["train"]["history"]]
+    evaluate = EventAccumulator(str(run_dir / "tensorboard" / "evaluate"), size_guidance={"tensors": 0})
+    evaluate.Reload()
+    assert "pr_curve/test" in evaluate.Tags()["tensors"] and "roc_curve/test" in evaluate.Tags()["images"]
+    assert evaluate.Scalars("test/auc")[0].value == pytest.approx(m["evaluate"]["report"]["auc"])
+    assert (run_dir / "progress.json").is_file()

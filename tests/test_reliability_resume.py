@@ -35,7 +35,7 @@ def train_run(data_dir: str, run_dir: str, slow: bool = False, epochs: int = EPO
     train_ds = cls(scans["train"].samples, data.build_transform(32, train=True))
     val_ds = data.DeepfakeDataset(scans["val"].samples, data.build_transform(32, train=False))
     return fit(tiny_model(), train_ds, val_ds, run_dir, epochs=epochs, batch_size=4, lr=3e-3, patience=10,
-               num_workers=0, progress=False, device="cpu", seed=7)  # fmt: skip
+               num_workers=0, progress=False, device="cpu", seed=7, monitor="val_loss")  # fmt: skip
 
 
 def _last_epoch(run_dir: Path) -> int:

@@ -132,7 +132,7 @@ def test_head_warmup_trains_only_the_head_first(separable: Path, tmp_path: Path)
     train_ds, val_ds = train_val_datasets(separable)
     model = tiny_model(trainable_blocks=2)
     start = {k: v.clone() for k, v in model.state_dict().items()}
-    common = {"lr": 1e-2, "patience": 10, **FAST}
+    common = {"lr": 1e-2, "patience": 10, **{k: v for k, v in FAST.items() if k != "head_warmup_epochs"}}
     fit(model, train_ds, val_ds, tmp_path / "warm", epochs=2, head_warmup_epochs=2, **common)
     after = model.state_dict()
     backbone = [k for k in start if k.startswith("backbone.")]
@@ -149,7 +149,8 @@ def test_head_warmup_trains_only_the_head_first(separable: Path, tmp_path: Path)
 
 def test_monitor_val_auc_keeps_the_best_ranking_epoch(separable: Path, tmp_path: Path) -> None:
     train_ds, val_ds = train_val_datasets(separable)
-    result = fit(tiny_model(), train_ds, val_ds, tmp_path, epochs=4, lr=1e-2, patience=10, monitor="val_auc", **FAST)
+    fast = {**FAST, "monitor": "val_auc"}
+    result = fit(tiny_model(), train_ds, val_ds, tmp_path, epochs=4, lr=1e-2, patience=10, **fast)
     aucs = [h["val_auc"] for h in result.history]
     assert result.best_epoch == 1 + aucs.index(max(aucs))  # the first epoch that reached the best AUC
     assert result.best_val_loss == result.history[result.best_epoch - 1]["val_loss"]
@@ -158,4 +159,4 @@ def test_monitor_val_auc_keeps_the_best_ranking_epoch(separable: Path, tmp_path:
         TrainConfig(monitor="accuracy")
     one_class = data.DeepfakeDataset([s for s in val_ds.samples if s.label == 0], val_ds.transform)
     with pytest.raises(data.DataLayoutError, match="one class only"):
-        fit(tiny_model(), train_ds, one_class, tmp_path / "x", epochs=1, monitor="val_auc", **FAST)
+        fit(tiny_model(), train_ds, one_class, tmp_path / "x", epochs=1, **{**FAST, "monitor": "val_auc"})

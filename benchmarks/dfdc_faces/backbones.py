@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from deepfake_lib.core.recipe import DEFAULT_RECIPE
+
 BACKBONES = ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2")
 
 
@@ -45,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True, type=Path, help="a flat {real,fake} face set with manifest.csv")
     p.add_argument("--rows", type=int, default=1200, help="the first rows of its manifest")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--image-size", type=int, default=DEFAULT_RECIPE.model.image_size)
     p.add_argument("--out", required=True, type=Path)
     args = p.parse_args(argv)
 

@@ -21,17 +21,30 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
-DEFAULTS = {  # notebook 02's defaults
-    "image_size": 128, "epochs": 15, "lr": 3e-4, "backbone_lr": 1e-4, "weight_decay": 0.05, "patience": 4,
-    "head_warmup_epochs": 1, "scheduler": "cosine", "augment": "basic", "ema_decay": 0.0, "label_smoothing": 0.0,
-    "monitor": "val_auc", "backbone": "efficientnet-b0",
-}  # fmt: skip
-RECIPES = {
-    "defaults": DEFAULTS,
-    # the same with the face-swap recipe (02's AUGMENT, SCHEDULER, WARMUP_EPOCHS and EMA_DECAY options)
-    "new": {**DEFAULTS, "scheduler": "warmup_cosine", "warmup_epochs": 1.0, "augment": "strong", "ema_decay": 0.999},
-}
+from deepfake_lib.core.recipe import PRESETS, Recipe
+
+# the rows' recipes are core.recipe's presets: 02's defaults and the face-swap recipe
+RECIPES = {"defaults": PRESETS["defaults"], "new": PRESETS["face-swap"]}
+
+
+def configs(recipe: Recipe, seed: int) -> tuple[Any, Any]:
+    """The ``ModelConfig`` and ``TrainConfig`` of ``recipe`` (as 02 builds them), with ``seed``."""
+    from deepfake_lib.models import ModelConfig
+    from deepfake_lib.training import TrainConfig
+
+    m, d, t = recipe.model, recipe.data, recipe.train
+    model = ModelConfig(backbone=m.backbone, pretrained=m.pretrained, weights_path=m.weights_path,
+                        image_size=m.image_size, trainable_blocks=m.trainable_blocks,
+                        frequency_branch=m.frequency_branch)  # fmt: skip
+    train = TrainConfig(
+        epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, backbone_lr=t.backbone_lr, weight_decay=t.weight_decay,
+        head_warmup_epochs=t.head_warmup_epochs, balance=d.balance, patience=t.patience, monitor=t.monitor,
+        scheduler=t.scheduler, warmup_epochs=t.warmup_epochs, ema_decay=t.ema_decay,
+        label_smoothing=t.label_smoothing, batch_groups=d.batch_groups, seed=seed, progress=False, resume=True,
+    )  # fmt: skip
+    return model, train
 
 
 def subset(src: Path, manifest: Path, rows: int, out: Path) -> Path:
@@ -54,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--recipe", choices=sorted(RECIPES), default="new")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a recipe value (JSON)")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="override a recipe value (JSON)"
+    )
     p.add_argument("--fakes", default="labelled", help="labelled | self-blended | both")
     p.add_argument("--extra-test", type=Path, action="append", default=[], help="a further {real,fake} folder")
     p.add_argument("--robustness", action="store_true", help="also score the test split under 03's degradations")
@@ -64,18 +79,17 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from deepfake_lib.core.device import seed_everything
+    from deepfake_lib.core.recipe import RECIPE_FILE, save_recipe
     from deepfake_lib.data import scan_dataset, scan_split
     from deepfake_lib.data.selfblend import datasets_for
     from deepfake_lib.evaluation import calibration, evaluate
     from deepfake_lib.evaluation.metrics import full_metrics
-    from deepfake_lib.models import EfficientNetLSTM, ModelConfig, load_model
+    from deepfake_lib.models import EfficientNetLSTM, load_model
     from deepfake_lib.prepare import make_splits, split_groups
-    from deepfake_lib.training import TrainConfig, fit
+    from deepfake_lib.training import fit
 
-    recipe = dict(RECIPES[args.recipe])
-    for kv in args.set:
-        key, value = kv.split("=", 1)
-        recipe[key] = json.loads(value)
+    changes = {key: json.loads(value) for key, value in (kv.split("=", 1) for kv in args.set)}
+    recipe = RECIPES[args.recipe].with_values(changes)
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -88,17 +102,15 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     data_dir = splits.out_dir
     run = out / "run"
-    size = int(recipe["image_size"])
+    size = recipe.model.image_size
     scans = scan_dataset(data_dir, ["train", "val"])
     train_ds, val_ds, _ = datasets_for(
-        scans, args.fakes, size, run, args.seed, progress=False, augment=recipe["augment"],
+        scans, args.fakes, size, run, args.seed, progress=False, augment=recipe.data.augment,
         group_of=split_groups(data_dir),
     )  # fmt: skip
-    model = EfficientNetLSTM(
-        ModelConfig(backbone=recipe["backbone"], pretrained="auto", image_size=size, trainable_blocks=-1)
-    )
-    keys = {f for f in TrainConfig.__dataclass_fields__} & set(recipe)
-    cfg = TrainConfig(**{k: recipe[k] for k in keys}, seed=args.seed, progress=False, resume=True)
+    model_config, cfg = configs(recipe, args.seed)
+    model = EfficientNetLSTM(model_config)
+    save_recipe(recipe.with_values({"train.seed": args.seed, "data.fakes": args.fakes}), run / RECIPE_FILE)
     t0 = time.perf_counter()
     result = fit(model, train_ds, val_ds, run, cfg)
     train_s = time.perf_counter() - t0
@@ -134,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     extra: dict[str, dict] = {}
     hist = result.history
     row = {
-        "recipe": args.recipe, "settings": recipe, "seed": args.seed, "rows": args.rows, "fakes": args.fakes,
+        "recipe": args.recipe, "settings": recipe.to_dict(), "seed": args.seed, "rows": args.rows, "fakes": args.fakes,
         "split_counts": splits.counts, "train_config": asdict(cfg), "backbone_used": best.config.backbone,
         "epochs_run": len(hist), "best_epoch": result.best_epoch,
         "seconds_per_epoch": sum(h["epoch_seconds"] for h in hist) / max(1, len(hist)), "train_seconds": train_s,

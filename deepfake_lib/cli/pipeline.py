@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from deepfake_lib import pipeline
 from deepfake_lib.cli.argtypes import positive_int
@@ -18,6 +19,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--demo", action="store_true", help="build the offline demo dataset and run on it")
     p.add_argument("--config", help="YAML file: parameters (UPPER_CASE) and data/device/steps/run_id")
     p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    p.add_argument(
+        "--recipe", metavar="NAME|FILE",
+        help="a preset (defaults, face-swap, demo) or a recipe YAML file: the parameters of 01-04 (-p wins)",
+    )  # fmt: skip
     p.add_argument("--steps", help="which notebooks, e.g. 02-05, 05 or 01,03 (default: all)")
     p.add_argument("--data", help="DATA_DIR for every notebook")
     p.add_argument("--run-id", help="run folder name; an existing run is reused (e.g. with --steps 05)")
@@ -44,12 +49,19 @@ def main(argv: list[str] | None = None) -> int:
             raise pipeline.PipelineInputError(f"config file {args.config}: {'; '.join(problems)}")
         runs_dir = args.runs_dir or options.get("runs_dir") or "outputs/runs"
         data = args.data or options.get("data")
-        check_output(runs_dir, "--runs-dir", "folder", [data, args.config], [data], create=False)
+        recipe = args.recipe or options.get("recipe")
+        recipe_file = recipe if recipe is not None and Path(str(recipe)).is_file() else None
+        check_output(runs_dir, "--runs-dir", "folder", [data, args.config, recipe_file], [data], create=False)
         run_id = args.run_id or options.get("run_id")
         if run_id is not None:  # an existing run is re-used: what it writes there must not be an input
             run_dir = resolve_path(runs_dir) / pipeline.check_run_id(run_id)
             check_output(
-                run_dir, "--run-id", "folder", [data, args.config], create=False, writes=pipeline.RUN_FOLDER_WRITES
+                run_dir,
+                "--run-id",
+                "folder",
+                [data, args.config, recipe_file],
+                create=False,
+                writes=pipeline.RUN_FOLDER_WRITES,
             )
         params.update({name: parse_value(value) for name, value in args.param})
         if args.num_processes:
@@ -63,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             device=args.device or options.get("device"),
             demo=args.demo,
             verbose=args.verbose,
+            recipe=args.recipe or options.get("recipe"),
         )
         return 0
 

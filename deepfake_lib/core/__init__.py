@@ -10,6 +10,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
     {
         "cpu_env": ("MALLOC_ENV", "NO_REEXEC_ENV", "reexec_env", "reexec_with_malloc_env", "set_for_children"),
         "device": ("resolve_device", "seed_everything", "autocast", "needs_grad_scaler", "configure_backends"),
+        "events": ("TENSORBOARD_ENV", "TENSORBOARD_DIR", "tensorboard_enabled", "events_dir", "open_writer"),
         "files": (
             "IMAGE_EXTENSIONS",
             "VIDEO_EXTENSIONS",
@@ -39,6 +40,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "sample_length",
             "load_clip",
         ),
+        "progress": ("PROGRESS_FILE", "write_progress", "read_progress", "live_progress"),
         "runs": (
             "CHECKPOINTS",
             "BEST_MODEL",

@@ -74,6 +74,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "confusion_counts",
             "full_metrics",
             "SUMMARY_KEYS",
+            "bootstrap_auc_interval",
+            "normal_auc_interval",
         ),
         "probe": ("Features", "extract_features", "linear_probe", "probe_like"),
         "robustness": (

@@ -124,6 +124,54 @@ def tpr_at_fpr(labels: Any, probs: Any, max_fpr: float) -> float:
     return float(tpr[fpr <= max_fpr + 1e-12].max())
 
 
+# --------------------------------------------------------------------------- intervals
+def _rank_auc(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    """ROC AUC of each row of ``pos [B, P]`` against ``neg [B, N]`` (Mann-Whitney, ties counted half)."""
+    from scipy.stats import rankdata
+
+    ranks = rankdata(np.concatenate([pos, neg], axis=1), axis=1)
+    n_pos, n_neg = pos.shape[1], neg.shape[1]
+    return (ranks[:, :n_pos].sum(axis=1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def bootstrap_auc_interval(
+    labels: Any, probs: Any, n_boot: int = 1000, level: float = 0.95, seed: int = 0
+) -> dict[str, Any]:
+    """A percentile bootstrap interval of the ROC AUC: ``{"low", "high", "level", "method", "n_boot"}``.
+
+    Each resample draws the FAKE and the REAL scores with replacement, each class keeping its size (a stratified
+    bootstrap: every resample has both classes). NaN bounds without both classes.
+    """
+    y, p = _arrays(labels, probs)
+    out: dict[str, Any] = {"low": math.nan, "high": math.nan, "level": level, "method": "bootstrap", "n_boot": n_boot}
+    if not has_both_classes(y):
+        return out
+    pos, neg = p[y == 1], p[y == 0]
+    rng = np.random.default_rng(seed)
+    aucs = []
+    for start in range(0, n_boot, 100):  # in chunks: [chunk, P + N] ranks at a time
+        b = min(100, n_boot - start)
+        aucs.append(_rank_auc(rng.choice(pos, (b, pos.size)), rng.choice(neg, (b, neg.size))))
+    tail = (1 - level) / 2 * 100
+    out["low"], out["high"] = (float(v) for v in np.percentile(np.concatenate(aucs), [tail, 100 - tail]))
+    return out
+
+
+def normal_auc_interval(auc: float, n_fake: int, n_real: int, level: float = 0.95) -> dict[str, Any]:
+    """An interval of the ROC AUC from the AUC and the class sizes alone (Hanley and McNeil's standard error, a
+    normal approximation, clipped to [0, 1]): for when the scores are gone. NaN without both classes."""
+    out: dict[str, Any] = {"low": math.nan, "high": math.nan, "level": level, "method": "normal (Hanley-McNeil)"}
+    if not (n_fake > 0 and n_real > 0 and math.isfinite(auc)):
+        return out
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    var = (auc * (1 - auc) + (n_fake - 1) * (q1 - auc * auc) + (n_real - 1) * (q2 - auc * auc)) / (n_fake * n_real)
+    from scipy.stats import norm
+
+    half = float(norm.ppf(0.5 + level / 2)) * math.sqrt(max(var, 0.0))
+    out["low"], out["high"] = max(0.0, auc - half), min(1.0, auc + half)
+    return out
+
+
 # --------------------------------------------------------------------------- calibration
 def reliability_bins(labels: Any, probs: Any, n_bins: int = 10) -> dict[str, np.ndarray]:
     """Equal-width bins of the FAKE probability: ``lower, upper, count, mean_prob, frac_fake`` (each ``[n_bins]``).

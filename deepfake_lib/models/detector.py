@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from deepfake_lib.core.recipe import DEFAULT_RECIPE
 from deepfake_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from deepfake_lib.models.backbones import (
     BACKBONES,
@@ -27,6 +28,9 @@ from deepfake_lib.models.frequency import FrequencyBranch
 
 # EfficientNet-Lite was trained on inputs scaled to [-1, 1] (mean 127, std 128 in TF), not ImageNet mean/std.
 LITE_INPUT_MEAN, LITE_INPUT_STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
+
+
+_RECIPE = DEFAULT_RECIPE.model  # the defaults live in the recipe
 
 
 @dataclass
@@ -47,11 +51,11 @@ class ModelConfig:
     log-DCT), whose ``frequency_features`` are joined to the backbone's per-frame features before the LSTM.
     """
 
-    backbone: str = "efficientnet-b0"
-    pretrained: bool | str = True
-    weights_path: str | None = None
-    image_size: int = 224
-    trainable_blocks: int = 1
+    backbone: str = _RECIPE.backbone
+    pretrained: bool | str = _RECIPE.pretrained
+    weights_path: str | None = _RECIPE.weights_path
+    image_size: int = _RECIPE.image_size
+    trainable_blocks: int = _RECIPE.trainable_blocks
     lstm_hidden: int = 256
     lstm_layers: int = 1
     bidirectional: bool = True
@@ -60,7 +64,7 @@ class ModelConfig:
     bn_momentum: float = 0.1
     channels_last: bool = True
     frames: int = 1
-    frequency_branch: bool = False
+    frequency_branch: bool = _RECIPE.frequency_branch
     frequency_features: int = 128
 
     def __post_init__(self) -> None:

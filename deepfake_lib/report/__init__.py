@@ -1,4 +1,4 @@
-"""Figures and the run summary.
+"""Figures, the run summary, the model card and the evaluation's TensorBoard events.
 
 The public names below load their module on first use (``import deepfake_lib.report`` stays light).
 """
@@ -33,6 +33,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "radial_spectra",
             "spectrum_view",
         ),
+        "eval_events": ("EVALUATE_EVENTS", "log_evaluation"),
+        "model_card": ("MODEL_CARD_FILE", "write_model_card"),
         "summary": ("SUMMARY_FILE", "HEADLINE", "describe_weights", "REPORT_KEYS", "SECTIONS", "write_summary"),
     },
 )

@@ -11,6 +11,7 @@ from deepfake_lib.core.runs import METRICS_FILE, atomic_write, read_json
 from deepfake_lib.evaluation.metrics import SUMMARY_KEYS
 
 SUMMARY_FILE = "summary.md"
+MODEL_CARD_FILE = "MODEL_CARD.md"  # report.model_card writes it
 # Headline metrics shown first when a section has them (others follow in a compact table).
 HEADLINE = ("auc", "roc_auc", "average_precision", "eer", "accuracy", "balanced_accuracy", "log_loss", "ece")
 
@@ -283,7 +284,12 @@ def _fakes_section(fk: dict[str, Any]) -> list[str]:
     return lines + [""] + _table(rows, ["split", "real", "labelled fake", "pseudo-fake"])
 
 
+def _linked_at_the_top(_: dict[str, Any]) -> list[str]:
+    return []
+
+
 SECTIONS = {
+    "model_card": _linked_at_the_top,  # MODEL_CARD.md: the card's own record
     "fakes": _fakes_section,
     "cross_dataset": _cross_dataset_section,
     "data": _data_section,
@@ -311,6 +317,8 @@ def write_summary(run_dir: str | os.PathLike[str]) -> Path:
             f"- data: `{config.get('parameters', {}).get('DATA_DIR', '?')}`",
             "",
         ]
+    if (root / MODEL_CARD_FILE).is_file():
+        lines += [f"Model card: [{MODEL_CARD_FILE}]({MODEL_CARD_FILE})", ""]
     for section, values in metrics.items():
         if not isinstance(values, dict):
             continue

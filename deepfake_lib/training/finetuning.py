@@ -25,6 +25,7 @@ from torch import nn
 
 from deepfake_lib import CLASS_NAMES
 from deepfake_lib.core.device import resolve_device
+from deepfake_lib.core.recipe import DEFAULT_RECIPE
 from deepfake_lib.core.runs import FINETUNED_MODEL, read_json, resolve_path, run_paths
 from deepfake_lib.data.datasets import DeepfakeDataset
 from deepfake_lib.data.scan import Sample, scan_split
@@ -58,6 +59,9 @@ SUBDIR = "finetune"
 COMPARE_KEYS = tuple(k for k in SUMMARY_KEYS if k != "n")  # the before/after table: every headline metric
 
 
+_RECIPE = DEFAULT_RECIPE.finetune  # the defaults live in the recipe (core.recipe)
+
+
 @dataclass
 class FinetuneConfig:
     """Fine-tuning options.
@@ -69,13 +73,13 @@ class FinetuneConfig:
     the original model counts as epoch 0 of early stopping; when no epoch beats its validation loss, it is kept.
     """
 
-    epochs: int = 3
-    lr: float = 1e-4
+    epochs: int = _RECIPE.epochs
+    lr: float = _RECIPE.lr
     backbone_lr: float | None = None
-    batch_size: int = 16
-    replay_ratio: float = 3.0
+    batch_size: int = _RECIPE.batch_size
+    replay_ratio: float = _RECIPE.replay_ratio
     replay_split: str = "train"
-    patience: int = 2
+    patience: int = _RECIPE.patience
     balance: str = "none"
     freeze_bn: bool = True
     keep_original_if_worse: bool = True

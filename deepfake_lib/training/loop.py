@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from deepfake_lib.core.choices import BALANCES, MONITORS
 from deepfake_lib.core.device import autocast, configure_backends, needs_grad_scaler, resolve_device
+from deepfake_lib.core.recipe import DEFAULT_RECIPE
 from deepfake_lib.core.runs import (
     BEST_MODEL,
     LAST_MODEL,
@@ -35,7 +36,7 @@ from deepfake_lib.evaluation.inference import predict_loader
 from deepfake_lib.evaluation.metrics import basic_metrics
 from deepfake_lib.models.checkpoint import CheckpointError, load_checkpoint, model_checkpoint, save_checkpoint
 from deepfake_lib.models.detector import EfficientNetLSTM, ModelConfig, model_info
-from deepfake_lib.training import distributed, schedules
+from deepfake_lib.training import distributed, schedules, tracking
 from deepfake_lib.training.batches import recalibrate_batchnorm, usable_batches
 from deepfake_lib.training.ema import WeightEMA
 from deepfake_lib.training.schedules import SCHEDULERS
@@ -50,6 +51,9 @@ class TrainingDiverged(RuntimeError):
 def monitored(row: dict[str, float], monitor: str) -> float:
     """The early-stopping score of a history row, lower is better: the val loss, or minus the val AUC."""
     return row["val_loss"] if monitor == "val_loss" else -row["val_auc"]
+
+
+_RECIPE = DEFAULT_RECIPE.train  # the defaults live in the recipe (core.recipe)
 
 
 @dataclass
@@ -75,27 +79,27 @@ class TrainConfig:
     the forgery with its own source, not with other people and scenes (``samplers.BalancedSampler``).
     """
 
-    epochs: int = 10
-    batch_size: int = 32
-    lr: float = 1e-3
-    backbone_lr: float | None = None
-    weight_decay: float = 1e-4
-    patience: int = 3
+    epochs: int = _RECIPE.epochs
+    batch_size: int = _RECIPE.batch_size
+    lr: float = _RECIPE.lr
+    backbone_lr: float | None = _RECIPE.backbone_lr
+    weight_decay: float = _RECIPE.weight_decay
+    patience: int = _RECIPE.patience
     min_delta: float = 1e-4
-    monitor: str = "val_loss"
-    head_warmup_epochs: int = 0
-    balance: str = "oversample"
-    scheduler: str = "cosine"
+    monitor: str = _RECIPE.monitor
+    head_warmup_epochs: int = _RECIPE.head_warmup_epochs
+    balance: str = DEFAULT_RECIPE.data.balance
+    scheduler: str = _RECIPE.scheduler
     grad_clip: float = 1.0
     precise_bn_batches: int = 16
-    warmup_epochs: float = 1.0
-    ema_decay: float = 0.0
-    label_smoothing: float = 0.0
-    batch_groups: bool = False
+    warmup_epochs: float = _RECIPE.warmup_epochs
+    ema_decay: float = _RECIPE.ema_decay
+    label_smoothing: float = _RECIPE.label_smoothing
+    batch_groups: bool = DEFAULT_RECIPE.data.batch_groups
     amp: bool = True
     num_workers: int = -1
     decode: str = "auto"
-    seed: int = 0
+    seed: int = _RECIPE.seed
     device: str = "auto"
     resume: bool = True
     progress: bool = True
@@ -526,6 +530,7 @@ def _record_epoch(run: _Run, state: _State, row: dict[str, float]) -> None:
         save_checkpoint(last, run.last_path)
         write_json(run.paths["root"] / "history.json", state.history)
         update_metrics(run.paths["root"], "train", {**state.result(run).summary(), "model": model_info(model)})
+        tracking.epoch_done(run, state, row)  # progress.json and TensorBoard scalars
 
 
 def fit(
@@ -554,6 +559,7 @@ def fit(
     state = _resume(run) if cfg.resume and run.last_path.exists() else _State()
     if state.finished:
         return state.result(run)
+    tracking.start(run, state)
     run.extra["processes"] = {
         "processes": ranks.world,
         "batch_size": cfg.batch_size,
