@@ -79,13 +79,16 @@ class EvaluateRecipe:
 
 @dataclass(frozen=True)
 class FinetuneRecipe:
-    """04's hard-example fine-tuning: epochs, learning rate, batch size, replayed images per failure, patience."""
+    """04's hard-example fine-tuning: epochs, learning rate, batch size, replayed images per failure, patience, and
+    its own weight decay and monitor (the original model counts as epoch 0 by its validation loss)."""
 
     epochs: int = 3
     lr: float = 1e-4
     batch_size: int = 16
     replay_ratio: float = 3.0
     patience: int = 2
+    weight_decay: float = 1e-4
+    monitor: str = "val_loss"
 
 
 SECTIONS = {"model": ModelRecipe, "data": DataRecipe, "train": TrainRecipe, "evaluate": EvaluateRecipe,
@@ -117,7 +120,7 @@ NOTEBOOK_FIELDS: dict[str, dict[str, str]] = {
 }  # fmt: skip
 _CHOICES = {"model.backbone": ch.BACKBONES, "model.pretrained": ch.AUTO_OR_BOOL, "data.fakes": ch.FAKES_MODES,
             "data.balance": ch.BALANCES, "data.augment": ch.AUGMENTATIONS, "train.scheduler": ch.SCHEDULERS,
-            "train.monitor": ch.MONITORS, "evaluate.tta": ch.TTA_MODES,
+            "train.monitor": ch.MONITORS, "finetune.monitor": ch.MONITORS, "evaluate.tta": ch.TTA_MODES,
             "evaluate.threshold_method": ch.THRESHOLD_METHODS}  # fmt: skip
 
 

@@ -80,6 +80,8 @@ class FinetuneConfig:
     replay_ratio: float = _RECIPE.replay_ratio
     replay_split: str = "train"
     patience: int = _RECIPE.patience
+    weight_decay: float = _RECIPE.weight_decay
+    monitor: str = _RECIPE.monitor
     balance: str = "none"
     freeze_bn: bool = True
     keep_original_if_worse: bool = True
@@ -412,10 +414,12 @@ def finetune(
         else DeepfakeDataset(ft_set.samples, build_transform(size, train=True))
     )
     val_ds = DeepfakeDataset(list(val_samples), build_transform(size, train=False))
+    # fine-tuning's own optimisation, not 02's recipe options: a trained head needs no warm-up
     tcfg = TrainConfig(
         epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, backbone_lr=cfg.backbone_lr, patience=cfg.patience,
-        balance=cfg.balance, amp=cfg.amp, num_workers=cfg.num_workers, seed=cfg.seed, device=str(device),
-        resume=False, progress=cfg.progress,
+        weight_decay=cfg.weight_decay, monitor=cfg.monitor, balance=cfg.balance, amp=cfg.amp,
+        num_workers=cfg.num_workers, seed=cfg.seed, device=str(device), resume=False, progress=cfg.progress,
+        head_warmup_epochs=0, scheduler="cosine", ema_decay=0.0, label_smoothing=0.0, batch_groups=False,
     )  # fmt: skip
     sub = paths["root"] / SUBDIR
     with frozen_batchnorm(work, cfg.freeze_bn):
