@@ -20,7 +20,7 @@ from deepfake_lib.data.clips import ClipSettings
 from deepfake_lib.models.checkpoint import load_checkpoint, save_checkpoint, save_model
 from deepfake_lib.predict.predictors import Predictor
 from deepfake_lib.predict.video import (
-    DEFAULT_FRAMES,
+    IMAGE_MODEL_FRAMES,
     FrameScore,
     NoClipError,
     VideoBatch,
@@ -224,7 +224,9 @@ def test_settings_follow_the_checkpoint_clip_settings(clip_predictor: Predictor)
 
 def test_settings_for_an_image_model_are_the_defaults_at_its_input_size(image_predictor: Predictor) -> None:
     settings = settings_for(image_predictor)
-    assert settings == ClipSettings(frames=DEFAULT_FRAMES, size=image_predictor.image_size) and settings.faces is None
+    assert (
+        settings == ClipSettings(frames=IMAGE_MODEL_FRAMES, size=image_predictor.image_size) and settings.faces is None
+    )
     assert settings.size == 32
     assert settings_for(image_predictor, faces=True).faces == {"margin": 1.3, "keep": "largest", "min_score": 0.9}
 

@@ -26,7 +26,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "self_blend",
         ),
         "clips": (
-            "FORMAT_VERSION",
+            "CLIP_FORMAT_VERSION",
             "ClipPrepError",
             "ClipSettings",
             "has_videos",
@@ -79,7 +79,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "PSEUDO_TAG",
             "LANDMARKS_VERSION",
             "LANDMARKS_FILE",
-            "CHUNK",
+            "LANDMARK_CHUNK",
             "check_fakes_mode",
             "required_classes",
             "training_labels",

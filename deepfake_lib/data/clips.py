@@ -24,7 +24,7 @@ from deepfake_lib.core.files import CLIP_INFO
 from deepfake_lib.core.images import resize_center_crop
 from deepfake_lib.core.runs import read_json
 
-FORMAT_VERSION = 2  # of the clip settings recorded with prepared clips (2: face tracks over the whole video)
+CLIP_FORMAT_VERSION = 2  # of the clip settings recorded with prepared clips (2: face tracks over the whole video)
 
 if TYPE_CHECKING:
     from deepfake_lib.core.video import VideoFrame, VideoInfo
@@ -59,7 +59,7 @@ class ClipSettings:
             raise ClipPrepError(f"faces keep must be 'largest' or 'all', got {self.faces.get('keep')!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "format": FORMAT_VERSION}
+        return {**asdict(self), "format": CLIP_FORMAT_VERSION}
 
     def frame_indices(self, n_frames: int) -> list[list[int]]:
         """Frame numbers of each clip window for a video of ``n_frames`` (uniform or strided), before tracking."""

@@ -38,7 +38,7 @@ from deepfake_lib.data.transforms import build_transform, transform_frames
 PSEUDO_TAG = "#self-blended"  # appended to a source's path in batches and predictions
 LANDMARKS_VERSION = 1
 LANDMARKS_FILE = "landmarks.json"  # in RUN/blend/
-CHUNK = 16
+LANDMARK_CHUNK = 16
 
 
 def check_fakes_mode(mode: str) -> str:
@@ -120,8 +120,10 @@ def find_landmarks(
             todo.append((key, path, stamp))
     if todo:
         det = detector if detector is not None else FaceDetector(device)
-        for start in tqdm(range(0, len(todo), CHUNK), desc="face landmarks", disable=not progress, leave=False):
-            chunk = todo[start : start + CHUNK]
+        for start in tqdm(
+            range(0, len(todo), LANDMARK_CHUNK), desc="face landmarks", disable=not progress, leave=False
+        ):
+            chunk = todo[start : start + LANDMARK_CHUNK]
             images: list[Image.Image | None] = []
             for _, path, _ in chunk:
                 try:

@@ -40,7 +40,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         ),
         "video": (
             "TIMELINE_FILE",
-            "DEFAULT_FRAMES",
+            "IMAGE_MODEL_FRAMES",
             "VIDEO_FRAMES",
             "NoClipError",
             "FrameScore",

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from deepfake_lib.predict.results import Prediction
 
 TIMELINE_FILE = "timeline.png"
-DEFAULT_FRAMES = 8  # clip length for a model trained on images only (its video score is the mean frame score)
+IMAGE_MODEL_FRAMES = 8  # clip length for a model trained on images only (its video score is the mean frame score)
 VIDEO_FRAMES = 32  # frames a video is scored on by default (DeepfakeBench's and SBI's protocol)
 
 
@@ -91,13 +91,13 @@ class VideoPrediction:
 
 def settings_for(predictor: Predictor, faces: bool | None = None, video_frames: int | None = None) -> ClipSettings:
     """How to cut a video for this model: its checkpoint's ``clips`` settings when it was trained on videos, else
-    ``DEFAULT_FRAMES``-frame clips at the model's input size; face tracks when the model was trained on faces or
+    ``IMAGE_MODEL_FRAMES``-frame clips at the model's input size; face tracks when the model was trained on faces or
     ``faces`` is True (``False`` forces whole frames). ``video_frames``: score that many frames (as many clips of
     T per track as fit, at least one; sampled uniformly unless the checkpoint samples with a stride); None keeps
     the stored number of clips."""
     stored = dict(predictor.clip_settings or {})
     stored.pop("format", None)
-    settings = ClipSettings(**stored) if stored else ClipSettings(frames=DEFAULT_FRAMES, size=predictor.image_size)
+    settings = ClipSettings(**stored) if stored else ClipSettings(frames=IMAGE_MODEL_FRAMES, size=predictor.image_size)
     if video_frames is not None:
         if isinstance(video_frames, bool) or int(video_frames) < 1:
             raise ValueError(f"video_frames must be a positive number of frames, got {video_frames!r}")

@@ -27,7 +27,7 @@ MANIFEST_COLUMNS = (
     "crop_left", "crop_top", "crop_right", "crop_bottom", "source_width", "source_height",
     "source_size", "source_mtime",
 )  # fmt: skip
-CHUNK = 16  # sources loaded and detected together
+FACE_CHUNK = 16  # sources loaded and detected together
 FLUSH_SECONDS = 60.0  # manifest and report are rewritten at least this often during a long run
 
 
@@ -308,8 +308,8 @@ def _crop_sources(
     reason = no_face_reason(det.min_score)
     last_flush = time.monotonic()
     with tqdm(total=len(todo), desc="faces", unit="img", disable=not progress) as bar:
-        for start in range(0, len(todo), CHUNK):
-            chunk = todo[start : start + CHUNK]
+        for start in range(0, len(todo), FACE_CHUNK):
+            chunk = todo[start : start + FACE_CHUNK]
             loaded: list[tuple[str, Path, tuple[int, int], Image.Image]] = []
             for rel, path, sig in chunk:
                 try:

@@ -42,7 +42,7 @@ MANIFEST_FILE = "split_manifest.csv"
 INFO_FILE = "split_info.json"
 MANIFEST_COLUMNS = ("path", "label", "group", "split")
 TOOL = "deepfake_lib.splits"  # the maker recorded in split_info.json: kept across the package regrouping
-FORMAT_VERSION = 1
+SPLITS_FORMAT_VERSION = 1
 ASSIGN_VERSION = 1  # bump when assign_splits would place the same items differently
 FRACTION_TOLERANCE = 1e-3
 MODES = ("link", "copy")
@@ -449,7 +449,7 @@ def _split_info(
         report["warnings"].insert(0, f"{unmatched} file(s) got no group and are each a group of their own")
     return {
         "tool": TOOL,
-        "format_version": FORMAT_VERSION,
+        "format_version": SPLITS_FORMAT_VERSION,
         "status": "writing",
         "settings": settings,
         "total": len(rows),
