@@ -26,9 +26,11 @@ from typing import Any
 from deepfake_lib import __version__
 from deepfake_lib.core import choices as ch
 from deepfake_lib.core.cpu_env import set_for_children
+from deepfake_lib.core.files import is_within
 from deepfake_lib.core.progress import live_progress
 from deepfake_lib.core.provenance import PROVENANCE_FILE, provenance
 from deepfake_lib.core.recipe import (
+    MIN_IMAGE_SIZE,
     RECIPE_FILE,
     Recipe,
     RecipeError,
@@ -38,6 +40,7 @@ from deepfake_lib.core.recipe import (
 )
 from deepfake_lib.core.runs import (
     CHECKPOINTS,
+    CONFIG_FILE,
     FIGURES,
     METRICS_FILE,
     new_run_id,
@@ -108,7 +111,7 @@ class PipelineInputError(PipelineError):
 NOTEBOOKS_ENV = "DEEPFAKE_NOTEBOOKS"  # a folder of numbered notebooks to run instead of the checkout's
 # Numeric parameters outside these ranges are refused before anything runs: (lowest, highest), None = open.
 PARAMETER_RANGES: dict[str, tuple[float | None, float | None]] = {
-    "IMAGE_SIZE": (32, 4096),  # the backbone's total stride: smaller inputs leave a last feature map under 1 cell
+    "IMAGE_SIZE": (MIN_IMAGE_SIZE, 4096),  # the backbone's total stride: smaller inputs leave a last feature map under 1 cell
     "BATCH_SIZE": (1, None), "EPOCHS": (1, None), "NUM_WORKERS": (-1, None), "NUM_PROCESSES": (1, None),
     "FRAMES": (1, None), "CLIPS_PER_VIDEO": (1, None), "FRAME_STRIDE": (1, None), "PATIENCE": (0, None),
     "HEAD_WARMUP_EPOCHS": (0, None), "TRAINABLE_BLOCKS": (-1, None), "FACE_SIZE": (8, 4096),
@@ -134,7 +137,6 @@ PARAMETER_CHOICES: dict[str, tuple[Any, ...]] = {
         "FREQUENCY_BRANCH", "INTERACTIVE", "MOUNT_DRIVE",
     )},
 }  # fmt: skip
-CONFIG_FILE = "config.json"  # in the run folder: the parameters of each invocation
 EXECUTED_DIR = "executed"
 # What a pipeline writes in its run folder: none of it may be a user's input (a config saved as the run's own)
 RUN_FOLDER_WRITES = (
@@ -374,7 +376,7 @@ def check_data(params: dict[str, Any], declared: dict[str, dict[str, Any]]) -> N
     prepared = params.get("PREPARED_DIR")
     if isinstance(prepared, str):
         where = resolve_path(prepared)
-        if where.resolve() == data.resolve() or data.resolve() in where.resolve().parents:
+        if is_within(where.resolve(), data.resolve()):
             raise PipelineInputError(
                 f"PREPARED_DIR {where} lies inside the data folder {data}: prepared crops and splits would be read "
                 "back as data; choose a folder outside it"
@@ -422,8 +424,8 @@ def run_pipeline(
     """Execute the selected notebooks in order into ``<runs_dir>/<run_id>/executed/``; returns the run folder.
 
     ``log`` gets one line per finished notebook (and the live progress line, ``core.progress``) and one for the
-    summary; ``verbose`` adds the set-up lines and streams each notebook's output. Raises ``PipelineError`` naming the notebook and the failing cell; the partial
-    executed notebook stays. ``recipe`` (a preset name, a YAML file or a ``Recipe``; ``--demo``: the demo preset)
+    summary; ``verbose`` adds the set-up lines and streams each notebook's output. Raises ``PipelineError`` naming
+    the notebook and the failing cell; the partial executed notebook stays. ``recipe`` (a preset name, a YAML file or a ``Recipe``; ``--demo``: the demo preset)
     gives notebooks 01-04 their recipe parameters, each notebook its own (``EPOCHS`` is 02's epochs and 04's
     fine-tuning epochs); ``params`` win over it. The run folder keeps the recipe it ran with as ``recipe.yaml``.
     """

@@ -6,7 +6,7 @@ import argparse
 import math
 from collections.abc import Callable
 
-MIN_IMAGE_SIZE = 32
+from deepfake_lib.core.recipe import MIN_IMAGE_SIZE
 
 
 def _parse(text: str, cast: type) -> float | int:
@@ -19,11 +19,6 @@ def _parse(text: str, cast: type) -> float | int:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
     return value
-
-
-def finite_float(text: str) -> float:
-    """Any finite number."""
-    return _parse(text, float)
 
 
 def positive_float(text: str) -> float:
@@ -107,17 +102,6 @@ def label_smoothing(text: str) -> float:
     return value
 
 
-MAX_CLIP_FRAMES = 64  # an exported graph unrolls the LSTM over T: twice the field's 32-frame protocol is plenty
-
-
-def clip_frames(text: str) -> int:
-    """A clip length T for an exported graph: 1 to ``MAX_CLIP_FRAMES``."""
-    value = _parse(text, int)
-    if not 1 <= value <= MAX_CLIP_FRAMES:
-        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_CLIP_FRAMES} (the cap), got {value}")
-    return value
-
-
 def count_up_to(cap: int) -> Callable[[str], int]:
     """An argparse type: an integer from 1 to ``cap`` (a count that scales the work), the cap in the message."""
 
@@ -129,3 +113,7 @@ def count_up_to(cap: int) -> Callable[[str], int]:
 
     parse.__name__ = f"count_up_to_{cap}"
     return parse
+
+
+MAX_CLIP_FRAMES = 64  # an exported graph unrolls the LSTM over T: twice the field's 32-frame protocol is plenty
+clip_frames = count_up_to(MAX_CLIP_FRAMES)  # a clip length T for an exported graph

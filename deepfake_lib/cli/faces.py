@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from deepfake_lib.cli.argtypes import positive_float, size_or_native, unit_interval
+from deepfake_lib.cli.paths import check_device
 from deepfake_lib.cli.runner import ArgumentParser, add_debug_flag, run_command
 from deepfake_lib.prepare.faces import CONFIG_FILE, MANIFEST_FILE, REPORT_FILE, FacePrepError, prepare_faces
 
@@ -39,20 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_device(device: str) -> None:
-    from deepfake_lib.core.device import device_problem
-
-    problem = device_problem(device)
-    if problem:
-        raise FacePrepError(f"--device {device}: {problem}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line; returns the exit code: 0 done, 2 bad input or usage, 1 unexpected error."""
     args = build_parser().parse_args(argv)
 
     def body() -> int:
-        _check_device(args.device)
+        check_device(args.device)
         result = prepare_faces(
             args.src,
             args.out,

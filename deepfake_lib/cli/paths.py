@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from deepfake_lib.cli.runner import CommandError
+from deepfake_lib.core.files import is_within
 
 PathArg = str | os.PathLike[str]
 
@@ -30,10 +31,6 @@ def resolved(path: PathArg) -> Path:
         if isinstance(exc, OSError) and exc.errno != errno.ELOOP:
             raise CommandError(f"{path}: cannot resolve the path ({_reason(exc)})") from None
         raise CommandError(f"{path}: a symlink loop (the link leads back to itself)") from None
-
-
-def _is_within(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
 
 
 def _reason(exc: OSError) -> str:
@@ -92,13 +89,13 @@ def check_output(
     for name in writes:
         written = resolved(p / name)
         for src in sources:
-            if _is_within(resolved(src), written):
+            if is_within(resolved(src), written):
                 raise CommandError(
                     f"{option} {p}: the output {p / name} would replace the input {src}; choose another output "
                     "folder, the input is never replaced"
                 )
     for folder in (f for f in read_folders if f is not None):
-        if _is_within(target, resolved(folder)):
+        if is_within(target, resolved(folder)):
             raise CommandError(
                 f"{option} {p} lies inside the input folder {folder}, which is read: its outputs would be read "
                 "back as inputs; choose an output outside it"

@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             device=args.device or options.get("device"),
             demo=args.demo,
             verbose=args.verbose,
-            recipe=args.recipe or options.get("recipe"),
+            recipe=recipe,
         )
         return 0
 

@@ -73,9 +73,9 @@ def rerun_settings(run: Path) -> dict[str, Any]:
     """What ``run_pipeline`` needs to run ``run`` again: its parameters (without the run folder), data, steps,
     recipe and whether it was the demo."""
     from deepfake_lib.core.recipe import RECIPE_FILE
-    from deepfake_lib.core.runs import read_json
+    from deepfake_lib.core.runs import CONFIG_FILE, read_json
 
-    config = read_json(run / "config.json", default=None)
+    config = read_json(run / CONFIG_FILE, default=None)
     if not isinstance(config, dict) or "parameters" not in config:
         raise CommandError(f"{run}: no config.json with parameters: not a pipeline run folder")
     params = dict(config["parameters"])

@@ -60,6 +60,11 @@ def is_video_file(path: str | os.PathLike[str]) -> bool:
     return Path(path).suffix.lower() in VIDEO_EXTENSIONS
 
 
+def is_within(path: Path, folder: Path) -> bool:
+    """``path`` is ``folder`` or lies inside it (compared as given: resolve both first to follow links)."""
+    return path == folder or folder in path.parents
+
+
 def folder_problem(path: str | os.PathLike[str]) -> str | None:
     """Why ``path`` is not a folder to read (``not found``, ``is a file, not a folder``, ``a symlink loop``), or None."""
     p = Path(path)
@@ -80,12 +85,9 @@ def walk_folder(
     is added to ``skipped`` with the reason. Clip folders (``*.clip``, samples that prepared data links to) are
     passed on wherever they lead: callers list them, and do not descend into them. Edit the yielded ``dirnames`` in
     place to prune further, as with ``os.walk``."""
-    root = os.path.realpath(folder)
-    banned = [os.path.realpath(e) for e in exclude]
+    root = Path(os.path.realpath(folder))
+    banned = [Path(os.path.realpath(e)) for e in exclude]
     seen: set[str] = set()
-
-    def inside(path: str, parent: str) -> bool:
-        return path == parent or path.startswith(parent.rstrip(os.sep) + os.sep)
 
     def unreadable(exc: OSError) -> None:  # os.walk would pass over a folder it cannot list without a word
         reason = "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or str(exc))
@@ -101,10 +103,10 @@ def walk_folder(
         keep = []
         for name in sorted(dirnames):
             child = os.path.join(dirpath, name)
-            target = os.path.realpath(child)
-            if any(inside(target, b) for b in banned):
+            target = Path(os.path.realpath(child))
+            if any(is_within(target, b) for b in banned):
                 skipped.append(Skipped(Path(child), "lies in the output folder: not scanned"))
-            elif os.path.islink(child) and not inside(target, root) and not name.lower().endswith(CLIP_SUFFIX):
+            elif os.path.islink(child) and not is_within(target, root) and not name.lower().endswith(CLIP_SUFFIX):
                 skipped.append(Skipped(Path(child), f"symlink to a folder outside {folder}: not followed"))
             else:
                 keep.append(name)

@@ -11,6 +11,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from deepfake_lib.core.files import walk_folder
+
 PROVENANCE_FILE = "provenance.json"  # in a run folder
 PACKAGES = ("torch", "torchvision", "numpy", "scikit-learn", "pillow", "opencv-python-headless",
             "efficientnet-pytorch", "efficientnet-lite-pytorch", "facenet-pytorch", "deepfake-workbench")  # fmt: skip
@@ -18,14 +20,14 @@ PACKAGES = ("torch", "torchvision", "numpy", "scikit-learn", "pillow", "opencv-p
 
 def data_fingerprint(folder: str | os.PathLike[str]) -> dict[str, Any]:
     """A fingerprint of a data folder's listing: ``{"sha256", "files", "bytes"}`` over every file's relative path
-    and size (sorted, links followed; hidden names skipped). The same files give the same fingerprint on any
+    and size (sorted; links followed as every scan follows them, ``files.walk_folder``; hidden names skipped). The same files give the same fingerprint on any
     machine; a file added, removed, renamed or resized changes it (the bytes are not read: it is quick on 100,000
     images, and an edit that keeps a file's size is not seen)."""
     root = Path(folder)
     digest = hashlib.sha256()
     files = size = 0
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+    for dirpath, dirnames, filenames in walk_folder(root, []):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         for name in sorted(n for n in filenames if not n.startswith(".")):
             path = Path(dirpath) / name
             try:

@@ -20,6 +20,7 @@ from typing import Any
 from deepfake_lib.core import choices as ch
 
 RECIPE_FILE = "recipe.yaml"  # in a run folder: the recipe the run was made with
+MIN_IMAGE_SIZE = 32  # the backbone's total stride: a smaller input leaves its last feature map under one cell
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,10 @@ _CHOICES = {"model.backbone": ch.BACKBONES, "model.pretrained": ch.AUTO_OR_BOOL,
             "evaluate.threshold_method": ch.THRESHOLD_METHODS}  # fmt: skip
 
 
+# each setting's annotation ("int", "float | None", ...), by "section.field"
+_KINDS = {f"{s}.{f.name}": str(f.type) for s, cls in SECTIONS.items() for f in fields(cls)}
+
+
 class RecipeError(ValueError):
     """A recipe that cannot be used: the message names the file or preset and the value."""
 
@@ -157,18 +162,13 @@ class Recipe:
             if section not in SECTIONS or key not in {f.name for f in fields(SECTIONS[section])}:
                 raise RecipeError(f"recipe {name or self.name!r}: unknown setting {dotted!r}")
             sections[section][key] = value
-        kinds = {f.name: str(f.type) for cls in SECTIONS.values() for f in fields(cls)}
-        sections = {s: {k: _coerce(kinds[k], v) for k, v in part.items()} for s, part in sections.items()}
+        sections = {s: {k: _coerce(_KINDS[f"{s}.{k}"], v) for k, v in part.items()} for s, part in sections.items()}
         changed = {s: replace(getattr(self, s), **v) for s, v in sections.items() if v}
         return replace(self, **changed, name=name or self.name)
 
     def notebook_parameters(self, notebook: str) -> dict[str, Any]:
         """The parameters of ``notebook`` (e.g. ``"02_train"``) that this recipe sets."""
         return {param: self.get(dotted) for param, dotted in NOTEBOOK_FIELDS.get(notebook, {}).items()}
-
-    def parameters(self) -> dict[str, dict[str, Any]]:
-        """``notebook_parameters`` of every notebook the recipe reaches."""
-        return {nb: self.notebook_parameters(nb) for nb in NOTEBOOK_FIELDS}
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, **{s: asdict(getattr(self, s)) for s in SECTIONS}}
@@ -209,10 +209,9 @@ def flat_values(recipe: Recipe) -> dict[str, Any]:
 def recipe_problem(recipe: Recipe) -> str | None:
     """What makes a recipe's values unusable (a choice outside its list, a number that is not finite or out of
     range), or None."""
-    kinds = {f"{s}.{f.name}": str(f.type) for s, cls in SECTIONS.items() for f in fields(cls)}
     for dotted, value in flat_values(recipe).items():
-        if _type_problem(kinds[dotted], value):
-            return f"{dotted} {value!r} is not of type {kinds[dotted]}"
+        if _type_problem(_KINDS[dotted], value):
+            return f"{dotted} {value!r} is not of type {_KINDS[dotted]}"
         if dotted in _CHOICES and not ch.is_choice(value, _CHOICES[dotted]):
             return f"{dotted} {value!r} is not one of {', '.join(map(repr, _CHOICES[dotted]))}"
         if isinstance(value, float) and not math.isfinite(value):
@@ -222,8 +221,9 @@ def recipe_problem(recipe: Recipe) -> str | None:
         value = recipe.get(dotted)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             return f"{dotted} must be a whole number >= 1, got {value!r}"
-    if not isinstance(recipe.model.image_size, int) or recipe.model.image_size < 32:
-        return f"model.image_size must be a whole number >= 32 (the backbone's stride), got {recipe.model.image_size!r}"
+    if recipe.model.image_size < MIN_IMAGE_SIZE:  # an int by its type check above
+        return (f"model.image_size must be a whole number >= {MIN_IMAGE_SIZE} (the backbone's stride), "
+                f"got {recipe.model.image_size!r}")  # fmt: skip
     return None
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from deepfake_lib.core.files import folder_problem
+from deepfake_lib.core.files import folder_problem, is_within
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,7 @@ LAST_MODEL = "last.pth"
 FINETUNED_MODEL = "best_model_finetuned.pth"
 FIGURES = "figures"
 METRICS_FILE = "metrics.json"
+CONFIG_FILE = "config.json"  # the pipeline's record of each invocation (parameters, steps, times)
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -91,7 +92,7 @@ def check_step_folders(
     if not src.is_dir():
         raise error(f"{src}: source folder {folder_problem(src) or 'not found'}")
     resolved_out, resolved_src = out.resolve(), src.resolve()
-    if resolved_out == resolved_src or resolved_src in resolved_out.parents:
+    if is_within(resolved_out, resolved_src):
         raise error(f"{out}: the output folder must not be the source folder or inside it ({src})")
     if out.exists() and not out.is_dir():
         raise error(f"{out}: exists and is not a folder")

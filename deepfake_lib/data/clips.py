@@ -109,16 +109,20 @@ class VideoClips:
 
 
 def video_clips(
-    path: str | os.PathLike[str], settings: ClipSettings, detector: FaceDetector | None = None
+    path: str | os.PathLike[str],
+    settings: ClipSettings,
+    detector: FaceDetector | None = None,
+    info: VideoInfo | None = None,
 ) -> VideoClips:
-    """Read the frames ``settings`` asks for from one video and cut them into clips (face tracks or whole frames).
+    """Read the frames ``settings`` asks for from one video and cut them into clips (face tracks or whole frames);
+    ``info``: the video's ``probe_video``, when the caller has it already.
 
     Raises ``video.VideoError`` for a file that cannot be read; a video with no usable face track, or shorter
     than one clip, gives no clips and a ``reason``.
     """
     from deepfake_lib.core.video import probe_video, read_frames
 
-    info = probe_video(path)
+    info = info or probe_video(path)
     windows = settings.frame_indices(info.frames)
     if not windows:
         return VideoClips([], [], f"too short: {info.frames} frame(s), a clip needs {settings.frames}", info)

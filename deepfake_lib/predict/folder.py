@@ -253,7 +253,12 @@ def _heatmap_path(heat_dir: Path | None, name: str, video: bool) -> str:
     ``heatmaps/<stem>/gradcam.png`` for a video."""
     if heat_dir is None:
         return ""
-    return str(heat_dir / name.removesuffix("_gradcam.png") / HEATMAP_FILE) if video else str(heat_dir / name)
+    return str(_video_heat_dir(heat_dir, name) / HEATMAP_FILE) if video else str(heat_dir / name)
+
+
+def _video_heat_dir(heat_dir: Path, name: str) -> Path:
+    """A video's folder of ``gradcam.png`` and ``timeline.png``: its heatmap name without ``_gradcam.png``."""
+    return heat_dir / name.removesuffix("_gradcam.png")
 
 
 def _kept_rows(earlier: list[dict[str, str]], expected: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -403,7 +408,7 @@ def _score_videos(
             row["error"] = getattr(exc, "reason", None) or str(exc).split(": ", 1)[-1]
         else:
             if _record_score(row, result.probability, result.decision) and plan.heat_dir is not None:
-                folder = plan.heat_dir / plan.name_of[str(path)].removesuffix("_gradcam.png")
+                folder = _video_heat_dir(plan.heat_dir, plan.name_of[str(path)])
                 heatmap_path, _ = write_outputs(result, folder)
                 row["heatmap"] = str(heatmap_path or "")
         plan.log.append([row])

@@ -145,8 +145,8 @@ def predict_video(
 
     rule = decisive_rule(aggregate, predictor.model.config.frames)
     settings = settings or settings_for(predictor, video_frames=VIDEO_FRAMES)
-    settings = capped_to_video(settings, probe_video(path).frames)
-    cut = video_clips(path, settings, detector)
+    info = probe_video(path)
+    cut = video_clips(path, capped_to_video(settings, info.frames), detector, info)
     if not cut.clips:
         raise NoClipError(f"{path}: no clip: {cut.reason}")
     x = torch.stack([torch.stack([predictor.transform(f) for f in clip]) for clip in cut.clips])  # [N, T, 3, S, S]

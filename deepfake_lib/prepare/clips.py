@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from deepfake_lib.core.files import CLIP_INFO, CLIP_SUFFIX
+from deepfake_lib.core.files import CLIP_INFO, CLIP_SUFFIX, is_within
 from deepfake_lib.core.images import list_samples
 from deepfake_lib.core.runs import LinkWriter, atomic_write, check_step_folders, read_json, write_json
 from deepfake_lib.data.clips import ClipPrepError, ClipSettings, video_clips
@@ -77,8 +77,8 @@ def _remove_clip(out: Path, clip: str) -> None:
     """Remove a clip folder the manifest names, only when it is one of ours: a ``.clip`` folder inside ``out``
     (a manifest edited by hand, or a blank row, never removes anything else)."""
     path = out / clip
-    root = out.resolve()
-    if not clip or not clip.endswith(CLIP_SUFFIX) or path.is_symlink() or root not in path.resolve().parents:
+    root, target = out.resolve(), path.resolve()
+    if not clip.endswith(CLIP_SUFFIX) or path.is_symlink() or target == root or not is_within(target, root):
         return
     shutil.rmtree(path, ignore_errors=True)
 

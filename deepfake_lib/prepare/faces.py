@@ -14,7 +14,7 @@ from typing import Any
 from PIL import Image
 
 from deepfake_lib.core.choices import KEEP_CHOICES
-from deepfake_lib.core.files import Skipped
+from deepfake_lib.core.files import Skipped, is_within
 from deepfake_lib.core.images import ImageLoadError, load_image
 from deepfake_lib.core.runs import atomic_write, check_step_folders, read_json, write_json
 from deepfake_lib.data.faces import DETECTOR_NAME, Face, FaceDetector, crop_face, no_face_reason, square_box
@@ -68,10 +68,6 @@ class FacePrepResult:
         }
 
 
-def _is_inside(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
-
-
 def _read_manifest(path: Path) -> list[dict[str, str]]:
     if not path.is_file():
         return []
@@ -115,7 +111,7 @@ def _remove_crops(out: Path, rows: list[dict[str, str]]) -> None:
     root = out.resolve()
     for row in rows:
         path = (out / row["crop"]).resolve()
-        if _is_inside(path, root) and path != root:
+        if is_within(path, root) and path != root:
             path.unlink(missing_ok=True)
 
 

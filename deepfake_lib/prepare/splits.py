@@ -24,7 +24,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from deepfake_lib import CLASS_NAMES
-from deepfake_lib.core.files import Skipped, folder_problem
+from deepfake_lib.core.files import Skipped, folder_problem, is_within
 from deepfake_lib.core.images import list_samples
 from deepfake_lib.core.runs import LinkWriter, atomic_write, write_json
 from deepfake_lib.data.scan import DataLayoutError, find_class_dirs
@@ -402,7 +402,7 @@ def _checked_folders(src_dir: str | os.PathLike[str], out_dir: str | os.PathLike
     if not src.is_dir():
         raise SplitError(f"source folder {src}: {folder_problem(src) or 'not found'}")
     src, out = src.resolve(), out.resolve()
-    if out == src or src in out.parents:
+    if is_within(out, src):
         raise SplitError(f"output folder {out} is inside the source folder {src}; choose a folder outside it")
     problem = _layout_problem(src)
     if problem:

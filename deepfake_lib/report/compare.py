@@ -11,9 +11,7 @@ from typing import Any
 
 from deepfake_lib.core.provenance import PROVENANCE_FILE
 from deepfake_lib.core.recipe import RECIPE_FILE, Recipe, RecipeError, load_recipe
-from deepfake_lib.core.runs import METRICS_FILE, read_json
-
-CONFIG_FILE = "config.json"  # the pipeline's record of each invocation (pipeline.CONFIG_FILE)
+from deepfake_lib.core.runs import CONFIG_FILE, METRICS_FILE, read_json
 
 
 @dataclass
