@@ -249,3 +249,20 @@ def test_face_mode_resumes_too(folder: Path, predictor: Predictor, tmp_path: Pat
     assert calls == [BATCH, N_IMAGES - 2 * BATCH] and result.resumed == BATCH
     assert result.csv_path.read_bytes() == expected
     assert [r["n_faces"] for r in result.rows] == [1] * N_IMAGES
+
+
+def test_a_kept_row_must_have_its_heatmap_where_this_listing_puts_it(tmp_path: Path) -> None:
+    """Files added since the first run can shift the heatmap names: a row whose heatmap is not the one this
+    listing gives its file is scored again, so no heatmap is ever shared by two files."""
+    from deepfake_lib.predict.folder import _kept_rows
+
+    (tmp_path / "a_gradcam.png").write_bytes(b"png")
+    (tmp_path / "b_gradcam.png").write_bytes(b"png")
+    old = [
+        {"path": "/d/a.jpg", "probability": "0.4", "decision": "REAL", "heatmap": str(tmp_path / "a_gradcam.png"), "error": ""},
+        {"path": "/d/b.jpg", "probability": "0.9", "decision": "FAKE", "heatmap": str(tmp_path / "b_gradcam.png"), "error": ""},
+        {"path": "/d/c.jpg", "probability": "0.2", "decision": "REAL", "heatmap": "", "error": ""},
+    ]  # fmt: skip
+    expected = {"/d/a.jpg": str(tmp_path / "a_gradcam.png"), "/d/b.jpg": str(tmp_path / "d__b_gradcam.png"),
+                "/d/c.jpg": str(tmp_path / "c_gradcam.png")}  # fmt: skip
+    assert list(_kept_rows(old, expected)) == ["/d/a.jpg"]  # b's name moved, c has none where one is wanted

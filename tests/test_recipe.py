@@ -124,3 +124,20 @@ def test_the_train_command_refuses_an_unknown_recipe(capsys) -> None:
 
     assert train_cli.main(["--recipe", "nope", "--data", "d", "--run-dir", "r"]) == 2
     assert capsys.readouterr().err.startswith("error: --recipe: recipe 'nope': neither a preset")
+
+
+def test_the_pipeline_runs_a_recipe_and_keeps_it_in_the_run_folder(tiny_data: Path, tmp_path: Path, capsys) -> None:
+    """``--recipe face-swap`` (only the quick notebook 08 runs): the run folder's recipe.yaml, config and provenance
+    record it; an unknown recipe is refused before any notebook, naming it."""
+    from deepfake_lib.cli import pipeline as pipeline_cli
+
+    argv = ["--data", str(tiny_data), "--runs-dir", str(tmp_path), "--steps", "08", "--recipe"]
+    assert pipeline_cli.main([*argv, "face-swap", "--run-id", "swap"]) == 0
+    run = tmp_path / "swap"
+    assert load_recipe(run / "recipe.yaml") == PRESETS["face-swap"]
+    assert json.loads((run / "config.json").read_text())["recipe"] == "face-swap"
+    assert json.loads((run / "provenance.json").read_text())["data"]["files"] > 0
+    capsys.readouterr()
+    assert pipeline_cli.main([*argv, "nope", "--run-id", "bad"]) == 2
+    assert capsys.readouterr().err.strip().startswith("error: --recipe: recipe 'nope': neither a preset")
+    assert not (tmp_path / "bad").exists()
