@@ -22,7 +22,7 @@ from deepfake_lib.data.faces import Face, FaceDetector, crop_face, square_box
 from deepfake_lib.demo.videos import render_path
 from deepfake_lib.prepare import dataset as prepare
 from deepfake_lib.prepare.clips import CONFIG_FILE, MANIFEST_FILE, REPORT_FILE, prepare_clips
-from deepfake_lib.prepare.splits import check_no_leakage
+from deepfake_lib.prepare.leakage import check_no_leakage
 from tests.conftest import ASTRONAUT_FACE, LFS_POINTER, iou
 
 H, W, FPS = 48, 64, 10.0

@@ -17,7 +17,7 @@ from deepfake_lib.data.scan import scan_dataset
 from deepfake_lib.demo.photos import blend_perturbed
 from deepfake_lib.models.checkpoint import load_checkpoint
 from deepfake_lib.prepare import dataset as prepare
-from deepfake_lib.prepare.splits import check_no_leakage
+from deepfake_lib.prepare.leakage import check_no_leakage
 
 N_PER_CLASS = 8
 

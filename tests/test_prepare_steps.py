@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from deepfake_lib.core.runs import read_json
-from deepfake_lib.prepare import dataset, grouping, splits
+from deepfake_lib.prepare import dataset, grouping, leakage, split_writer, splits
 from deepfake_lib.prepare.dataset import PrepareError
 
 
@@ -43,9 +43,9 @@ def test_split_step_groups_by_origin_and_moves_on(tmp_path: Path) -> None:
     prep.origins = {f"{c}/id{i % 4}_{i}.png": f"video{i % 3}" for c in ("real", "fake") for i in range(12)}
     dataset._split(prep, (0.5, 0.5), 0, None, None, None, progress=False)
     assert prep.result.steps == ["splits"] and prep.current.parent == tmp_path / "prep"
-    rows = splits._read_manifest(prep.current / splits.MANIFEST_FILE)
+    rows = split_writer._read_manifest(prep.current / split_writer.MANIFEST_FILE)
     assert {r["group"] for r in rows} == {"video0", "video1", "video2"}  # one group per origin
-    splits.check_no_leakage(rows)
+    leakage.check_no_leakage(rows)
 
 
 def test_checked_folders_refuse_an_output_inside_the_source(tmp_path: Path) -> None:
@@ -81,11 +81,11 @@ def test_split_info_warns_without_grouping_and_writing_restores_files(tmp_path: 
     assert info["warnings"][0].startswith("no grouping")
     assert sum(sum(c.values()) for c in info["counts"].values()) == 24
     out = tmp_path / "out"
-    assert splits._write_split_files(flat, out, rows, info, None, "copy", progress=False) == 0
+    assert split_writer._write_split_files(flat, out, rows, info, None, "copy", progress=False) == 0
     written = out / rows[0]["split"] / rows[0]["label"] / rows[0]["path"].split("/", 1)[1]
     assert written.read_bytes() == (flat / rows[0]["path"]).read_bytes()
-    assert read_json(out / splits.INFO_FILE)["status"] == "complete"
+    assert read_json(out / split_writer.INFO_FILE)["status"] == "complete"
     written.unlink()
     previous = {"status": "complete", "copied_instead_of_linked": 0}
-    splits._write_split_files(flat, out, rows, info, previous, "copy", progress=False)
+    split_writer._write_split_files(flat, out, rows, info, previous, "copy", progress=False)
     assert written.exists()  # a re-run restores what went missing

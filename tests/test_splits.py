@@ -18,17 +18,10 @@ from PIL import Image
 from deepfake_lib import data
 from deepfake_lib.cli.splits import main
 from deepfake_lib.prepare import splits
-from deepfake_lib.prepare.splits import (
-    SPLIT_NAMES,
-    LeakageError,
-    SplitError,
-    assign_splits,
-    check_no_leakage,
-    group_from_regex,
-    groups_from_csv,
-    is_flat_layout,
-    make_splits,
-)
+from deepfake_lib.prepare.assignment import SPLIT_NAMES, assign_splits
+from deepfake_lib.prepare.grouping import group_from_regex, groups_from_csv
+from deepfake_lib.prepare.leakage import LeakageError, check_no_leakage
+from deepfake_lib.prepare.splits import SplitError, is_flat_layout, make_splits
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = {"progress": False}

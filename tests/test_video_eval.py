@@ -1,5 +1,5 @@
 """Video-level evaluation (``deepfake_lib.evaluation.video``): clip and frame scores pooled per video, the five levels'
-reports, and the video figures of ``deepfake_lib.report.plots``."""
+reports, and the video figures of ``deepfake_lib.report`` (``video_plots``, ``plots``)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from deepfake_lib.evaluation.video import LEVEL_NAMES, LEVELS, VideoEvaluation, 
 from deepfake_lib.models.detector import EfficientNetLSTM
 from deepfake_lib.predict.predictors import Predictor
 from deepfake_lib.predict.video import predict_video, settings_for
-from deepfake_lib.report import plots
+from deepfake_lib.report import plots, video_plots
 from tests.conftest import tiny_model
 
 T = 4
@@ -192,20 +192,20 @@ def test_video_timeline_draws_frames_per_track_and_clips() -> None:
     frames = [{"time": t / 8, "probability": p, "track": k} for k in (0, 1) for t, p in enumerate((0.2, 0.6, 0.4))]
     clips = [{"start": 0.0, "end": 0.25, "probability": 0.5, "track": 0}, {"start": 0.1, "end": 0.1,
                                                                           "probability": 0.7, "track": 1}]  # fmt: skip
-    fig = plots.video_timeline(frames, clips, threshold=0.5, probability=0.55, title="t")
+    fig = video_plots.video_timeline(frames, clips, threshold=0.5, probability=0.55, title="t")
     ax = fig.axes[0]
     assert len(ax.lines) >= 2 and ax.get_title() == "t"
     plt.close(fig)
-    fig = plots.video_timeline(frames[:1])  # one frame, no clips, no video score
+    fig = video_plots.video_timeline(frames[:1])  # one frame, no clips, no video score
     plt.close(fig)
 
 
 def test_frame_strip_shows_one_frame_per_panel() -> None:
     images = [Image.new("RGB", (16, 16), (40 * i, 0, 0)) for i in range(3)]
-    fig = plots.frame_strip(images, [0.1, 0.5, 0.9], [0.0, 0.5, 1.0], threshold=0.5)
+    fig = video_plots.frame_strip(images, [0.1, 0.5, 0.9], [0.0, 0.5, 1.0], threshold=0.5)
     assert len([ax for ax in fig.axes if ax.images]) == 3
     plt.close(fig)
-    fig = plots.frame_strip([], [], [])
+    fig = video_plots.frame_strip([], [], [])
     plt.close(fig)
 
 

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 from deepfake_lib.cli.argtypes import unit_interval
 from deepfake_lib.cli.runner import ArgumentParser, add_debug_flag, run_command
-from deepfake_lib.prepare.splits import INFO_FILE, MANIFEST_FILE, make_splits
+from deepfake_lib.prepare.split_writer import INFO_FILE, MANIFEST_FILE
+from deepfake_lib.prepare.splits import make_splits
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -235,8 +235,8 @@ def write_outputs(result: VideoPrediction, out: str | os.PathLike[str]) -> tuple
 
 
 def timeline_figure(result: VideoPrediction) -> Any:
-    """``plots.video_timeline`` of a prediction."""
-    from deepfake_lib.report.plots import video_timeline
+    """``video_plots.video_timeline`` of a prediction."""
+    from deepfake_lib.report.video_plots import video_timeline
 
     frames = [{"time": f.time, "probability": f.probability, "track": f.track} for f in result.frames]
     title = f"{Path(result.path).name}: {result.decision} ({result.aggregate} {result.probability:.2f})"
@@ -316,7 +316,7 @@ def predict_videos(
 
 def frames_figure(result: VideoPrediction, max_frames: int = 16) -> Any:
     """The sampled frames (face crops) of one video with their time and FAKE probability, in time order."""
-    from deepfake_lib.report.plots import frame_strip
+    from deepfake_lib.report.video_plots import frame_strip
 
     picked = np.linspace(0, len(result.frames) - 1, min(max_frames, len(result.frames))).round().astype(int)
     frames = [result.frames[i] for i in picked]
@@ -327,7 +327,7 @@ def frames_figure(result: VideoPrediction, max_frames: int = 16) -> Any:
 def suspicious_frames_figure(predictor: Predictor, result: VideoPrediction, n: int = 3) -> Any:
     """Grad-CAM of the ``n`` most suspicious frames of a video, highest first."""
     from deepfake_lib.explain.heatmaps import overlay
-    from deepfake_lib.report.plots import frame_strip
+    from deepfake_lib.report.video_plots import frame_strip
 
     top = most_suspicious(result, n)
     preds = predictor.predict([result.crops[i] for i in top], heatmaps=True)

@@ -8,6 +8,7 @@ from deepfake_lib.core.lazy import lazy_exports
 __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
+        "assignment": ("SPLIT_NAMES", "ASSIGN_VERSION", "FRACTION_TOLERANCE", "assign_splits"),
         "clips": ("ClipPrepResult", "clip_origins", "prepare_clips"),
         "dataset": (
             "PREPARED_FILE",
@@ -25,18 +26,12 @@ __all__, __getattr__, __dir__ = lazy_exports(
         ),
         "faces": ("KEEP_CHOICES", "FACE_CHUNK", "FLUSH_SECONDS", "FacePrepError", "FacePrepResult", "prepare_faces"),
         "grouping": ("RegexGrouper", "group_from_regex", "groups_from_csv"),
+        "leakage": ("LeakageError", "check_no_leakage"),
+        "split_writer": ("INFO_FILE", "TOOL"),
         "splits": (
-            "SPLIT_NAMES",
-            "INFO_FILE",
-            "TOOL",
             "SPLITS_FORMAT_VERSION",
-            "ASSIGN_VERSION",
-            "FRACTION_TOLERANCE",
             "MODES",
             "SplitError",
-            "LeakageError",
-            "assign_splits",
-            "check_no_leakage",
             "is_flat_layout",
             "SplitResult",
             "make_splits",

@@ -19,7 +19,7 @@ from deepfake_lib.core.images import ImageLoadError, load_image
 from deepfake_lib.explain.spectra import image_spectrum
 from deepfake_lib.predict.predictors import Predictor
 from deepfake_lib.predict.results import Prediction
-from deepfake_lib.report import plots
+from deepfake_lib.report import spectrum_plots
 from deepfake_lib.ui.gallery import GROUP_COLORS, Example
 
 log = logging.getLogger(__name__)
@@ -248,7 +248,7 @@ def figure_png(fig: Any, dpi: int = 90) -> bytes:
 
 
 class SpectrumInspector:
-    """One image's spectrum next to its class mean (``plots.spectrum_view``), one image at a time.
+    """One image's spectrum next to its class mean (``spectrum_plots.spectrum_view``), one image at a time.
 
     ``spectra``: where the class means come from (e.g. the train split's ``spectral.SplitSpectra``); ``paths`` and
     ``labels``: the images to browse; ``scores``: optional ``{path: {name: P(FAKE)}}`` shown beside (the detector,
@@ -296,7 +296,7 @@ class SpectrumInspector:
             )
             return
         name = CLASS_NAMES[label].upper()
-        fig = plots.spectrum_view(
+        fig = spectrum_plots.spectrum_view(
             spec.image, spec.power, self.spectra.mean_power(label), self.spectra.freqs, spec.profile,
             self.class_profiles, f"{Path(path).name} ({name})",
         )  # fmt: skip
