@@ -8,8 +8,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from deepfake_lib import bench
+from deepfake_lib.bench import results as bench_results
+from deepfake_lib.bench import rows as bench_rows
 from deepfake_lib.cli import bench as bench_cli
 from deepfake_lib.deploy import export as export_mod
 
@@ -63,7 +66,7 @@ def test_write_jpegs(tmp_path: Path) -> None:
 
 
 def test_rows_record_in_order_with_memory(capsys: pytest.CaptureFixture[str]) -> None:
-    rec = bench._Rows(bench.torch.device("cpu"))
+    rec = bench_rows._Rows(torch.device("cpu"))
     row = rec.add("b", "(b) second", 2.0, 10)
     rec.add("a", "(a) first", 0.5, 10)
     assert list(rec.rows) == ["b", "a"] and rec.rows["b"] is row
@@ -73,17 +76,17 @@ def test_rows_record_in_order_with_memory(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_multi_process_row_is_skipped_without_enough_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bench.torch.cuda, "device_count", lambda: 1)
-    multi, reason = bench._multi_process_run(2, 32, 4, bench.torch.device("cuda"), True, 0, 1)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    multi, reason = bench_rows._multi_process_run(2, 32, 4, torch.device("cuda"), True, 0, 1)
     assert multi is None and reason == "(h) skipped: 2 processes need 2 GPUs, this machine has 1"
-    assert bench._multi_process_run(1, 32, 4, bench.torch.device("cpu"), False, 0, 1) == (None, None)
+    assert bench_rows._multi_process_run(1, 32, 4, torch.device("cpu"), False, 0, 1) == (None, None)
 
 
 def test_result_relates_every_row_to_the_bare_backbone() -> None:
-    rec = bench._Rows(bench.torch.device("cpu"))
+    rec = bench_rows._Rows(torch.device("cpu"))
     for key, seconds in (("bare_backbone", 1.0), ("train_default", 2.0), ("train_full", 4.0)):
         rec.add(key, key, seconds, 8)
-    result = bench._result(rec, 32, 8, amp=True, repeats=3)
+    result = bench_results._result(rec, 32, 8, amp=True, repeats=3)
     assert [row["ratio_to_bare"] for row in result["rows"].values()] == [1.0, 0.5, 0.25]
     assert result["train_speedup_default_vs_full"] == 2.0
     assert result["amp"] is False and result["peak_gpu_mb"] is None  # AMP only counts on CUDA

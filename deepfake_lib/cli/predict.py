@@ -76,6 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
         f"Exit codes: 0 done, 2 bad input or usage (one line on stderr), 1 unexpected error, 130 interrupted. "
         f"On Linux the command re-execs itself once with glibc malloc settings that make CPU inference faster; {NO_REEXEC_ENV}=1 skips that.",
     )
+    _add_input_options(parser)
+    _add_scoring_options(parser)
+    _add_video_and_face_options(parser)
+    add_debug_flag(parser, help="show warnings, log messages and tracebacks")
+    return parser
+
+
+def _add_input_options(parser: argparse.ArgumentParser) -> None:
+    """What is scored and with what: ``--frame``/``--input``/``--video``, ``--weights``, ``--runtime``, ``--out``."""
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--frame", metavar="PATH", help="an image file, or a folder of images (folder mode)")
     src.add_argument("--input", metavar="PATH", help="same as --frame")
@@ -95,6 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(default auto: onnx for a .onnx file)",
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if needed)")
+
+
+def _add_scoring_options(parser: argparse.ArgumentParser) -> None:
+    """How images and folders are scored: the threshold, the device, heatmaps, folder batches and loader workers,
+    ``--resume``, ``--compile``, test-time augmentation and where JPEGs are decoded."""
     parser.add_argument("--threshold", type=unit_interval, metavar="T", help="FAKE when p >= T (default: stored)")
     parser.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda, cuda:1, mps")
     parser.add_argument("--no-heatmap", action="store_true", help="skip Grad-CAM (faster)")
@@ -128,6 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder mode: where JPEGs are decoded: on the model's device (nvJPEG on CUDA, the loader workers only "
         "read bytes) or with PIL in the workers; auto (default): the device on CUDA, PIL elsewhere (torch runtime)",
     )
+
+
+def _add_video_and_face_options(parser: argparse.ArgumentParser) -> None:
+    """Videos (frames scored, the deciding score) and faces (``--faces``, ``--face-margin``)."""
     parser.add_argument(
         "--video-frames",
         type=positive_int,
@@ -156,8 +174,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="M",
         help="with --faces: crop side / face box side (default: the checkpoint's, else 1.3)",
     )
-    add_debug_flag(parser, help="show warnings, log messages and tracebacks")
-    return parser
 
 
 def _prepare_out(out: Path) -> Path:
