@@ -13,7 +13,7 @@ from deepfake_lib.data.samplers import BalancedSampler
 from deepfake_lib.data.selfblend import datasets_for
 from deepfake_lib.prepare import make_splits, split_groups
 from deepfake_lib.training import TrainConfig, fit
-from deepfake_lib.training.loop import _setup
+from deepfake_lib.training.run_setup import _setup
 from tests.conftest import FIT_FAST, TINY_SIZE, tiny_model, train_val_datasets
 
 

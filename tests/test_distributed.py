@@ -22,7 +22,8 @@ from deepfake_lib.evaluation.inference import predict_loader
 from deepfake_lib.evaluation.metrics import basic_metrics
 from deepfake_lib.models.checkpoint import load_checkpoint, load_model
 from deepfake_lib.training import launch
-from deepfake_lib.training.loop import TrainConfig, _epoch_seed, fit
+from deepfake_lib.training.epochs import _epoch_seed
+from deepfake_lib.training.loop import TrainConfig, fit
 from tests.conftest import tiny_model
 
 FAST = {"num_workers": 0, "progress": False, "device": "cpu", "seed": 0}

@@ -22,6 +22,9 @@ from deepfake_lib.models.checkpoint import (
 )
 from deepfake_lib.predict.predictors import find_checkpoint
 from deepfake_lib.training import finetuning as F
+from deepfake_lib.training.comparison import compare_checkpoints
+from deepfake_lib.training.failures import StaleFailuresError, check_splits, load_failures
+from deepfake_lib.training.replay import build_finetune_set
 from tests.conftest import tiny_model
 
 
@@ -49,7 +52,7 @@ def make_run(tmp_path: Path, tiny_checkpoint: Path, tiny_data: Path, train_preds
 
 def test_load_failures_and_rebase_moved_data(tmp_path, tiny_checkpoint, tiny_data, train_preds):
     run = make_run(tmp_path, tiny_checkpoint, tiny_data, train_preds)
-    fs = F.load_failures(run)
+    fs = load_failures(run)
     assert fs.split == "train" and len(fs.records) == 4 and fs.missing == []
     assert [s.label for s in fs.samples] == [["real", "fake"].index(r["true_label"]) for r in fs.records]
     payload = json.loads((run / "failures.json").read_text())
@@ -58,32 +61,32 @@ def test_load_failures_and_rebase_moved_data(tmp_path, tiny_checkpoint, tiny_dat
         {**r, "path": r["path"].replace(str(tiny_data), "/somewhere/else")} for r in payload["failures"]
     ] + [{**payload["failures"][0], "path": "/gone/real/x.jpg"}]
     (run / "failures.json").write_text(json.dumps(payload))
-    moved = F.load_failures(run, data_dir=tiny_data)
+    moved = load_failures(run, data_dir=tiny_data)
     assert [r["path"] for r in moved.records] == [r["path"] for r in fs.records]
     assert moved.missing == ["/gone/real/x.jpg"]
     with pytest.raises(FileNotFoundError, match="03_evaluate"):
-        F.load_failures(tmp_path / "no_run")
+        load_failures(tmp_path / "no_run")
 
 
 def test_check_splits_refuses_reporting_on_training_data():
-    assert F.check_splits("train", "test", "val") == []
+    assert check_splits("train", "test", "val") == []
     with pytest.raises(ValueError, match="where the failures come from"):
-        F.check_splits("tune", "tune", "val")
+        check_splits("tune", "tune", "val")
     with pytest.raises(ValueError, match="replay images"):
-        F.check_splits("tune", "train", "val")
-    assert "optimistic" in F.check_splits("train", "test", "test")[0]
+        check_splits("tune", "train", "val")
+    assert "optimistic" in check_splits("train", "test", "test")[0]
     with pytest.raises(ValueError, match="VAL_SPLIT 'val' is where the failures come from"):
-        F.check_splits("val", "test", "val")
+        check_splits("val", "test", "val")
     with pytest.raises(ValueError, match="VAL_SPLIT 'tune' is where the replay images come from"):
-        F.check_splits("train", "test", "tune", replay_split="tune")
+        check_splits("train", "test", "tune", replay_split="tune")
 
 
 def test_replay_is_correctly_classified_training_images(tmp_path, tiny_checkpoint, tiny_data, train_preds):
     preds, threshold = train_preds
     run = make_run(tmp_path, tiny_checkpoint, tiny_data, train_preds)
-    fs = F.load_failures(run)
+    fs = load_failures(run)
     model, _ = load_model(tiny_checkpoint)
-    ft = F.build_finetune_set(model, fs, tiny_data, F.FinetuneConfig(replay_ratio=1.0))
+    ft = build_finetune_set(model, fs, tiny_data, F.FinetuneConfig(replay_ratio=1.0))
     failure_paths = {str(s.path) for s in ft.failures}
     replay_paths = [str(s.path) for s in ft.replay]
     assert ft.wanted_replay == 4 and len(replay_paths) == len(set(replay_paths))
@@ -107,8 +110,8 @@ def test_finetune_changes_weights_and_keeps_the_checkpoint_contract(tmp_path, ti
     cfg = F.FinetuneConfig(
         epochs=1, lr=1e-3, batch_size=4, replay_ratio=1.0, device="cpu", progress=False, keep_original_if_worse=False
     )
-    fs = F.load_failures(run)
-    ft = F.build_finetune_set(model, fs, tiny_data, cfg)
+    fs = load_failures(run)
+    ft = build_finetune_set(model, fs, tiny_data, cfg)
     val = scan_split(tiny_data, "val", validate=False).samples
     result = F.finetune(model, ckpt, ft, val, run, cfg)
 
@@ -131,7 +134,7 @@ def test_finetune_changes_weights_and_keeps_the_checkpoint_contract(tmp_path, ti
     assert result.fit["epochs_run"] == 1 and np.isfinite(result.val_loss_after)
     assert not list((run / "finetune" / "checkpoints").glob("*.pth")) and (run / "finetune" / "history.json").exists()
 
-    comparison = F.compare_checkpoints(before_path, result.checkpoint, tiny_data, "test", device="cpu", progress=False)
+    comparison = compare_checkpoints(before_path, result.checkpoint, tiny_data, "test", device="cpu", progress=False)
     table = comparison.table()
     assert list(table.columns) == ["before", "after", "change"] and "auc" in table.index
     assert comparison.before["threshold"] == pytest.approx(original["threshold"])
@@ -156,7 +159,7 @@ def test_the_comparison_scores_each_checkpoint_with_its_stored_tta_and_temperatu
     flipped = tmp_path / "flipped.pth"
     save_checkpoint({**load_checkpoint(tiny_checkpoint), "tta": "none"}, plain)
     save_checkpoint({**load_checkpoint(tiny_checkpoint), "tta": "hflip", "temperature": 2.0}, flipped)
-    comparison = F.compare_checkpoints(plain, flipped, tiny_data, "test", device="cpu", progress=False)
+    comparison = compare_checkpoints(plain, flipped, tiny_data, "test", device="cpu", progress=False)
 
     model, _ = load_model(tiny_checkpoint)
     none = E.predict_split(model, tiny_data, "test", progress=False, tta="none")
@@ -178,7 +181,7 @@ def test_a_retrained_model_makes_failures_and_the_fine_tuned_model_stale(
     result = F.finetune(
         model,
         ckpt,
-        F.build_finetune_set(model, F.load_failures(run), tiny_data, F.FinetuneConfig()),
+        build_finetune_set(model, load_failures(run), tiny_data, F.FinetuneConfig()),
         [],
         run,
         F.FinetuneConfig(device="cpu"),
@@ -191,8 +194,8 @@ def test_a_retrained_model_makes_failures_and_the_fine_tuned_model_stale(
     save_model(retrained, best, threshold=0.5)
     with pytest.warns(UserWarning, match="fine-tuned from other weights .* re-trained since; run 04_finetune again"):
         assert find_checkpoint(run) == best
-    with pytest.raises(F.StaleFailuresError, match="run 03_evaluate again first"):
-        F.build_finetune_set(retrained, F.load_failures(run), tiny_data, F.FinetuneConfig())
+    with pytest.raises(StaleFailuresError, match="run 03_evaluate again first"):
+        build_finetune_set(retrained, load_failures(run), tiny_data, F.FinetuneConfig())
     # files from before weights ids: the older fine-tuned model loses to a newer best_model
     old = load_checkpoint(result.checkpoint)
     old.pop("source_weights_id")
@@ -206,10 +209,10 @@ def test_a_retrained_model_makes_failures_and_the_fine_tuned_model_stale(
 
 def test_no_failures_keeps_the_model(tmp_path, tiny_checkpoint, tiny_data, train_preds):
     run = make_run(tmp_path, tiny_checkpoint, tiny_data, train_preds, n_failures=0)
-    fs = F.load_failures(run)
+    fs = load_failures(run)
     assert fs.records == []
     model, ckpt = load_model(run / "checkpoints" / "best_model.pth")
-    ft = F.build_finetune_set(model, fs, tiny_data, F.FinetuneConfig())
+    ft = build_finetune_set(model, fs, tiny_data, F.FinetuneConfig())
     assert ft.samples == []
     result = F.finetune(model, ckpt, ft, [], run, F.FinetuneConfig(device="cpu"))
     assert result.status == "skipped" and "no failures" in result.reason and "nothing to fine-tune" in result.reason
@@ -222,8 +225,8 @@ def test_no_failures_keeps_the_model(tmp_path, tiny_checkpoint, tiny_data, train
 def test_one_class_set_is_not_trained(tmp_path, tiny_checkpoint, tiny_data, train_preds):
     run = make_run(tmp_path, tiny_checkpoint, tiny_data, train_preds)
     model, ckpt = load_model(run / "checkpoints" / "best_model.pth")
-    fs = F.load_failures(run)
-    ft = F.build_finetune_set(model, fs, tiny_data, F.FinetuneConfig(replay_ratio=0))
+    fs = load_failures(run)
+    ft = build_finetune_set(model, fs, tiny_data, F.FinetuneConfig(replay_ratio=0))
     ft.failures = [s for s in ft.failures if s.label == ft.failures[0].label]
     result = F.finetune(model, ckpt, ft, [], run, F.FinetuneConfig(device="cpu"))
     assert result.status == "skipped" and "only" in result.reason and "replay ratio" in result.reason
@@ -235,9 +238,9 @@ def test_original_is_kept_when_fine_tuning_does_not_lower_the_val_loss(
 ):
     run = make_run(tmp_path, tiny_checkpoint, tiny_data, train_preds)
     model, ckpt = load_model(run / "checkpoints" / "best_model.pth")
-    fs = F.load_failures(run)
+    fs = load_failures(run)
     cfg = F.FinetuneConfig(epochs=1, lr=0.0, batch_size=8, replay_ratio=1.0, device="cpu", progress=False)
-    ft = F.build_finetune_set(model, fs, tiny_data, cfg)
+    ft = build_finetune_set(model, fs, tiny_data, cfg)
     val = scan_split(tiny_data, "val", validate=False).samples
     result = F.finetune(model, ckpt, ft, val, run, cfg)  # lr = 0: the val loss cannot go down
     assert result.status == "kept_original" and "original model is kept" in result.reason
@@ -258,7 +261,7 @@ def test_a_self_blended_model_keeps_its_pseudo_fakes_in_fine_tuning(tmp_path, ti
     clips = {"frames": 1, "clips": 2, "stride": None, "size": 32, "faces": None}
     save_checkpoint({**load_checkpoint(ckpt_path), "fakes": "self-blended", "clips": clips}, ckpt_path)
     model, ckpt = load_model(ckpt_path)
-    ft = F.build_finetune_set(model, F.load_failures(run), tiny_data, F.FinetuneConfig(replay_ratio=0))
+    ft = build_finetune_set(model, load_failures(run), tiny_data, F.FinetuneConfig(replay_ratio=0))
     ft.failures = [s for s in ft.failures if s.label == 0]
     assert ft.failures
     plain = selfblend.finetune_dataset(ft.samples, "labelled", 32, run, progress=False)

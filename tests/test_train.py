@@ -92,7 +92,7 @@ def test_config_validation() -> None:
 
 
 def test_precise_batchnorm_matches_batch_statistics(separable: Path) -> None:
-    from deepfake_lib.training.loop import recalibrate_batchnorm
+    from deepfake_lib.training.batches import recalibrate_batchnorm
 
     train_ds, _ = train_val_datasets(separable)
     model = tiny_model(calibrate=False, trainable_blocks=-1, dropout=0.0, image_size=128)

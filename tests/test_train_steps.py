@@ -11,7 +11,7 @@ from deepfake_lib import data
 from deepfake_lib.core.runs import read_json
 from deepfake_lib.data.scan import DataLayoutError
 from deepfake_lib.models.checkpoint import CheckpointError, load_checkpoint
-from deepfake_lib.training import loop
+from deepfake_lib.training import epochs, loop, run_setup
 from deepfake_lib.training.loop import TrainConfig, TrainingDiverged
 from tests.conftest import FIT_FAST as FAST
 from tests.conftest import tiny_model, train_val_datasets
@@ -24,10 +24,10 @@ def _one_class(ds: data.DeepfakeDataset, label: int) -> data.DeepfakeDataset:
     return data.DeepfakeDataset([s for s in ds.samples if s.label == label], ds.transform)
 
 
-def _run(separable: Path, tmp_path: Path, **overrides) -> loop._Run:
+def _run(separable: Path, tmp_path: Path, **overrides) -> run_setup._Run:
     train_ds, val_ds = train_val_datasets(separable)
     cfg = TrainConfig(**{**FAST, "epochs": 3, **overrides})
-    return loop._setup(tiny_model(trainable_blocks=2), train_ds, val_ds, tmp_path, cfg, {"note": "x"})
+    return run_setup._setup(tiny_model(trainable_blocks=2), train_ds, val_ds, tmp_path, cfg, {"note": "x"})
 
 
 def _row(epoch: int, val_loss: float, val_auc: float = 0.5) -> dict[str, float]:
@@ -37,11 +37,11 @@ def _row(epoch: int, val_loss: float, val_auc: float = 0.5) -> dict[str, float]:
 def test_check_training_data_refuses_one_class(separable: Path) -> None:
     train_ds, val_ds = train_val_datasets(separable)
     with pytest.raises(DataLayoutError, match=r"one class only \(real=18, fake=0\)"):
-        loop._check_training_data(_one_class(train_ds, 0), val_ds, "val_loss")
+        run_setup._check_training_data(_one_class(train_ds, 0), val_ds, "val_loss")
     real_val = _one_class(val_ds, 0)
-    loop._check_training_data(train_ds, real_val, "val_loss")  # the loss is defined on one class
+    run_setup._check_training_data(train_ds, real_val, "val_loss")  # the loss is defined on one class
     with pytest.raises(DataLayoutError, match="monitor='val_auc' needs REAL and FAKE"):
-        loop._check_training_data(train_ds, real_val, "val_auc")
+        run_setup._check_training_data(train_ds, real_val, "val_auc")
 
 
 def test_setup_builds_the_run(separable: Path, tmp_path: Path) -> None:
@@ -55,19 +55,19 @@ def test_setup_builds_the_run(separable: Path, tmp_path: Path) -> None:
 
 def test_start_epoch_seeds_by_epoch_and_sets_the_warm_up(separable: Path, tmp_path: Path) -> None:
     run = _run(separable, tmp_path, head_warmup_epochs=1)
-    net, _ = loop._start_epoch(run, run.model.eval(), None, 0)
+    net, _ = epochs._start_epoch(run, run.model.eval(), None, 0)
     first = torch.rand(3)
     assert net is run.model and net.training and run.model.head_only
-    loop._start_epoch(run, net, None, 1)
+    epochs._start_epoch(run, net, None, 1)
     assert not run.model.head_only and not torch.equal(torch.rand(3), first)
-    loop._start_epoch(run, net, None, 0)
+    epochs._start_epoch(run, net, None, 0)
     assert torch.equal(torch.rand(3), first)  # an epoch's randomness depends on (seed, epoch) alone
 
 
 def test_train_epoch_counts_every_image_and_learns(separable: Path, tmp_path: Path) -> None:
     run = _run(separable, tmp_path, lr=1e-2)
     before = [p.detach().clone() for p in run.model.head.parameters()]
-    net, _ = loop._start_epoch(run, run.model, None, 0)
+    net, _ = epochs._start_epoch(run, run.model, None, 0)
     errors: dict[str, str] = {}
     n_seen, loss_sum, correct, seconds = loop._train_epoch(run, net, 0, errors)
     assert n_seen == 24 and 0 <= correct <= n_seen and loss_sum > 0 and seconds > 0  # 3 full batches of 8
@@ -78,7 +78,7 @@ def test_train_epoch_counts_every_image_and_learns(separable: Path, tmp_path: Pa
 def test_train_epoch_stops_on_a_nan_loss(separable: Path, tmp_path: Path) -> None:
     run = _run(separable, tmp_path)
     run.criterion = lambda logits, y: (logits * torch.nan).mean()
-    net, _ = loop._start_epoch(run, run.model, None, 0)
+    net, _ = epochs._start_epoch(run, run.model, None, 0)
     with pytest.raises(TrainingDiverged, match="loss became nan at epoch 1"):
         loop._train_epoch(run, net, 0, {})
 
@@ -119,6 +119,6 @@ def test_resume_restores_the_counters_and_refuses_other_settings(separable: Path
     assert resumed.history == state.history
     assert loop._resume(_run(separable, tmp_path, epochs=2)).finished  # nothing left to train
     train_ds, val_ds = train_val_datasets(separable)
-    other = loop._setup(tiny_model(lstm_hidden=8), train_ds, val_ds, tmp_path, TrainConfig(**FAST), None)
+    other = run_setup._setup(tiny_model(lstm_hidden=8), train_ds, val_ds, tmp_path, TrainConfig(**FAST), None)
     with pytest.raises(CheckpointError, match=r"other model settings \(lstm_hidden"):
         loop._resume(other)

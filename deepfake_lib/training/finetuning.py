@@ -8,55 +8,45 @@ the method that chose the original one, unless it does not beat the original's v
 original is kept under that name). Before/after are compared on a split fine-tuning never saw.
 """
 
-from __future__ import annotations
-
 import contextlib
 import copy
 import math
 import os
-import random
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+import torch
 from torch import nn
 
 from deepfake_lib import CLASS_NAMES
 from deepfake_lib.core.device import resolve_device
 from deepfake_lib.core.recipe import DEFAULT_RECIPE
-from deepfake_lib.core.runs import FINETUNED_MODEL, read_json, resolve_path, run_paths
+from deepfake_lib.core.runs import FINETUNED_MODEL, run_paths
 from deepfake_lib.data.datasets import DeepfakeDataset
-from deepfake_lib.data.scan import Sample, scan_split
+from deepfake_lib.data.scan import Sample
 from deepfake_lib.data.transforms import build_transform
 from deepfake_lib.evaluation.calibration import TemperatureFit, fit_temperature, rescale
-from deepfake_lib.evaluation.evaluate import (
-    FAILURES_FILE,
-    ThresholdChoice,
-    choose_threshold,
-    predict_samples,
-    predict_split,
-    threshold_info,
-)
+from deepfake_lib.evaluation.evaluate import ThresholdChoice, choose_threshold, predict_samples, threshold_info
 from deepfake_lib.evaluation.inference import Predictions
-from deepfake_lib.evaluation.metrics import SUMMARY_KEYS, full_metrics
+from deepfake_lib.evaluation.metrics import full_metrics
 from deepfake_lib.models.checkpoint import (
     CARRIED_KEYS,
     checkpoint_tta,
     checkpoint_weights_id,
     load_checkpoint,
-    load_model,
     model_checkpoint,
     model_from_checkpoint,
     save_checkpoint,
-    weights_id,
 )
 from deepfake_lib.models.detector import EfficientNetLSTM
-from deepfake_lib.training.loop import TrainConfig, fit
+from deepfake_lib.training.comparison import COMPARE_KEYS, Comparison
+from deepfake_lib.training.failures import FailureSet
+from deepfake_lib.training.loop import FitResult, TrainConfig, fit
+from deepfake_lib.training.replay import FinetuneSet
 
 SUBDIR = "finetune"
-COMPARE_KEYS = tuple(k for k in SUMMARY_KEYS if k != "n")  # the before/after table: every headline metric
 
 
 _RECIPE = DEFAULT_RECIPE.finetune  # the defaults live in the recipe (core.recipe)
@@ -100,192 +90,6 @@ class FinetuneConfig:
             raise ValueError(f"lr must be a finite number >= 0, got {self.lr}")
 
 
-# --------------------------------------------------------------------------- failures
-@dataclass
-class FailureSet:
-    """The content of failures.json: the split the failures came from and the records (hardest first)."""
-
-    split: str
-    threshold: float
-    records: list[dict[str, Any]]
-    source: Path
-    missing: list[str] = field(default_factory=list)
-    weights_id: str | None = None  # of the checkpoint that was evaluated (None in files written before ids)
-    checkpoint: str | None = None
-
-    @property
-    def samples(self) -> list[Sample]:
-        return [Sample(Path(r["path"]), CLASS_NAMES.index(r["true_label"])) for r in self.records]
-
-
-def load_failures(run_dir: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None) -> FailureSet:
-    """Read ``<run_dir>/failures.json`` (written by notebook 03).
-
-    When the data folder moved, paths under the recorded ``data_dir`` are re-rooted at ``data_dir``;
-    failures whose file is gone are dropped and listed in ``missing``.
-    """
-    path = resolve_path(run_dir) / FAILURES_FILE
-    payload = read_json(path)
-    if payload is None:
-        raise FileNotFoundError(f"{path} not found: run notebook 03_evaluate first (it mines the failures)")
-    if not isinstance(payload, dict) or "split" not in payload or "failures" not in payload:
-        raise ValueError(f"{path}: not a failures file written by deepfake_lib.evaluation.evaluate.write_failures")
-    old_root = Path(payload["data_dir"]) if payload.get("data_dir") else None
-    new_root = resolve_path(data_dir) if data_dir is not None else None
-    records, missing = [], []
-    for rec in payload["failures"]:
-        p = Path(rec["path"])
-        if not p.exists() and old_root is not None and new_root is not None:
-            with contextlib.suppress(ValueError):
-                p = new_root / p.relative_to(old_root)
-        if p.exists():
-            records.append({**rec, "path": str(p)})
-        else:
-            missing.append(rec["path"])
-    return FailureSet(
-        payload["split"], float(payload["threshold"]), records, path, missing, payload.get("weights_id"),
-        payload.get("checkpoint"),
-    )  # fmt: skip
-
-
-class StaleFailuresError(ValueError):
-    """failures.json was mined from another model than the one about to be fine-tuned."""
-
-
-def check_failures_source(failures: FailureSet, model: nn.Module) -> None:
-    """Raise ``StaleFailuresError`` when ``failures`` were mined with other weights than ``model``'s (a model
-    re-trained after 03 ran): its failures are not this model's. Files written before ids pass unchecked."""
-    if failures.weights_id is None:
-        return
-    current = weights_id(model.state_dict())
-    if current != failures.weights_id:
-        raise StaleFailuresError(
-            f"{failures.source} was mined from other weights ({failures.checkpoint or 'a checkpoint'}, weights id "
-            f"{failures.weights_id}) than the model being fine-tuned (weights id {current}): best_model.pth was "
-            "re-trained after 03_evaluate ran; run 03_evaluate again first"
-        )
-
-
-def check_splits(failure_split: str, eval_split: str, val_split: str, replay_split: str = "train") -> list[str]:
-    """Refuse to report on, or validate on, a split fine-tuning learned from; return warnings for weaker set-ups."""
-    for role, split in (("failures", failure_split), ("replay images", replay_split)):
-        if eval_split == split:
-            raise ValueError(
-                f"EVAL_SPLIT '{eval_split}' is where the {role} come from: before/after must be compared on a split "
-                f"fine-tuning never saw (for example 'test')"
-            )
-    for role, split in (("failures", failure_split), ("replay images", replay_split)):
-        if val_split == split:
-            raise ValueError(
-                f"VAL_SPLIT '{val_split}' is where the {role} come from: early stopping, keeping the original and "
-                f"the new threshold need images fine-tuning does not train on (for example 'val')"
-            )
-    warnings = []
-    if val_split == eval_split:
-        warnings.append(
-            f"VAL_SPLIT and EVAL_SPLIT are both '{eval_split}': early stopping and the threshold are tuned on the "
-            f"split that reports the comparison, so the 'after' numbers are optimistic"
-        )
-    return warnings
-
-
-# --------------------------------------------------------------------------- fine-tuning set
-@dataclass
-class FinetuneSet:
-    failures: list[Sample]
-    replay: list[Sample]
-    replay_split: str
-    wanted_replay: int = 0
-
-    @property
-    def samples(self) -> list[Sample]:
-        return self.failures + self.replay
-
-    def summary(self) -> dict[str, Any]:
-        def counts(samples: list[Sample]) -> dict[str, int]:
-            return {name: sum(s.label == i for s in samples) for i, name in enumerate(CLASS_NAMES)}
-
-        return {
-            "failures": counts(self.failures),
-            "replay": counts(self.replay),
-            "n_failures": len(self.failures),
-            "n_replay": len(self.replay),
-            "wanted_replay": self.wanted_replay,
-            "replay_split": self.replay_split,
-        }
-
-
-def select_replay(
-    model: nn.Module,
-    pool: Sequence[Sample],
-    n: int,
-    threshold: float,
-    exclude: set[str] | None = None,
-    seed: int = 0,
-    **predict_kwargs: Any,
-) -> list[Sample]:
-    """A random sample of ``n`` images from ``pool`` that ``model`` classifies correctly at ``threshold``.
-
-    Half REAL and half FAKE where possible (the other class fills up a shortfall). Candidates are checked
-    in small random chunks, so only about ``2 n`` images are predicted, not the whole pool.
-    """
-    exclude = exclude or set()
-    rng = random.Random(seed)
-    queues: dict[int, list[Sample]] = {}
-    for label in range(len(CLASS_NAMES)):
-        queues[label] = [s for s in pool if s.label == label and str(s.path) not in exclude]
-        rng.shuffle(queues[label])
-    chosen: dict[int, list[Sample]] = {label: [] for label in queues}
-
-    def gather(label: int, want: int) -> None:
-        while len(chosen[label]) < want and queues[label]:
-            k = max(2 * (want - len(chosen[label])), 16)
-            chunk, queues[label] = queues[label][:k], queues[label][k:]
-            preds = predict_samples(model, chunk, progress=False, **predict_kwargs)
-            ok = {
-                path for path, y, p in zip(preds.paths, preds.labels, preds.probs, strict=True) if (p >= threshold) == y
-            }
-            chosen[label] += [s for s in chunk if str(s.path) in ok][: want - len(chosen[label])]
-
-    half = n // 2
-    gather(1, half)
-    gather(0, n - len(chosen[1]))
-    gather(1, n - len(chosen[0]))
-    return chosen[0] + chosen[1]
-
-
-def build_finetune_set(
-    model: nn.Module,
-    failures: FailureSet,
-    data_dir: str | os.PathLike[str],
-    config: FinetuneConfig,
-    threshold: float | None = None,
-    batch_size: int = 64,
-    tta: str = "none",
-) -> FinetuneSet:
-    """The failures plus ``round(replay_ratio * n_failures)`` correctly classified ``replay_split`` images.
-
-    ``tta``: the test-time augmentation the replay candidates are scored with; pass the checkpoint's (``tta``),
-    which 03 mined the failures and chose the threshold with.
-
-    Raises ``StaleFailuresError`` when the failures were mined from another model (``check_failures_source``).
-    """
-    check_failures_source(failures, model)
-    fail = failures.samples
-    n_replay = round(config.replay_ratio * len(fail))
-    replay: list[Sample] = []
-    if n_replay and fail:
-        pool = scan_split(resolve_path(data_dir), config.replay_split, validate=False).samples
-        thr = failures.threshold if threshold is None else threshold
-        exclude = {str(s.path) for s in fail}
-        replay = select_replay(
-            model, pool, n_replay, thr, exclude, config.seed, batch_size=batch_size,
-            num_workers=config.num_workers, amp=config.amp, tta=tta,
-        )  # fmt: skip
-    return FinetuneSet(fail, replay, config.replay_split, n_replay)
-
-
-# --------------------------------------------------------------------------- training
 @contextlib.contextmanager
 def frozen_batchnorm(model: nn.Module, enabled: bool = True) -> Iterator[None]:
     """Inside the block, BatchNorm layers run in eval mode (running statistics, no updates) even in ``train()``."""
@@ -367,6 +171,48 @@ def _skip_reason(ft_set: FinetuneSet, train_dataset: DeepfakeDataset | None) -> 
     return None
 
 
+def _fit_copy(
+    work: EfficientNetLSTM,
+    ft_set: FinetuneSet,
+    val_samples: Sequence[Sample],
+    train_dataset: DeepfakeDataset | None,
+    cfg: FinetuneConfig,
+    device: torch.device,
+    size: int,
+    sub: Path,
+) -> FitResult:
+    """Train ``work`` (the copy being fine-tuned) with ``fit`` in ``sub`` on ``train_dataset`` (else ``ft_set``'s
+    images), validated on ``val_samples``, with BatchNorm frozen when ``cfg.freeze_bn``."""
+    train_ds = (
+        train_dataset
+        if train_dataset is not None
+        else DeepfakeDataset(ft_set.samples, build_transform(size, train=True))
+    )
+    val_ds = DeepfakeDataset(list(val_samples), build_transform(size, train=False))
+    # fine-tuning's own optimisation, not 02's recipe options: a trained head needs no warm-up
+    tcfg = TrainConfig(
+        epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, backbone_lr=cfg.backbone_lr, patience=cfg.patience,
+        weight_decay=cfg.weight_decay, monitor=cfg.monitor, balance=cfg.balance, amp=cfg.amp,
+        num_workers=cfg.num_workers, seed=cfg.seed, device=str(device), resume=False, progress=cfg.progress,
+        head_warmup_epochs=0, scheduler="cosine", ema_decay=0.0, label_smoothing=0.0, batch_groups=False,
+    )  # fmt: skip
+    with frozen_batchnorm(work, cfg.freeze_bn):
+        return fit(work, train_ds, val_ds, sub, tcfg)
+
+
+def _rechoose_threshold(
+    preds: Predictions, cfg: FinetuneConfig, info: dict[str, Any], old_thr: float, val_split: str
+) -> ThresholdChoice:
+    """The threshold for the fine-tuned ``preds`` on ``val_split``, by the method that chose the original one
+    (``info``) unless ``cfg`` names another."""
+    method = cfg.threshold_method or info.get("method") or "eer"
+    target = cfg.target_fake_recall or info.get("target_fake_recall") or 0.9
+    return choose_threshold(
+        preds.labels, preds.probs, method, target, fixed=old_thr, split=val_split,
+        target_fpr=info.get("target_fpr") or 0.01,
+    )  # fmt: skip
+
+
 def finetune(
     model: EfficientNetLSTM,
     checkpoint: dict[str, Any],
@@ -408,22 +254,8 @@ def finetune(
 
     work = copy.deepcopy(model).to(device)
     before_val = predict_samples(work, list(val_samples), size, progress=cfg.progress, desc="val before", **predict_kw)
-    train_ds = (
-        train_dataset
-        if train_dataset is not None
-        else DeepfakeDataset(ft_set.samples, build_transform(size, train=True))
-    )
-    val_ds = DeepfakeDataset(list(val_samples), build_transform(size, train=False))
-    # fine-tuning's own optimisation, not 02's recipe options: a trained head needs no warm-up
-    tcfg = TrainConfig(
-        epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, backbone_lr=cfg.backbone_lr, patience=cfg.patience,
-        weight_decay=cfg.weight_decay, monitor=cfg.monitor, balance=cfg.balance, amp=cfg.amp,
-        num_workers=cfg.num_workers, seed=cfg.seed, device=str(device), resume=False, progress=cfg.progress,
-        head_warmup_epochs=0, scheduler="cosine", ema_decay=0.0, label_smoothing=0.0, batch_groups=False,
-    )  # fmt: skip
     sub = paths["root"] / SUBDIR
-    with frozen_batchnorm(work, cfg.freeze_bn):
-        result = fit(work, train_ds, val_ds, sub, tcfg)
+    result = _fit_copy(work, ft_set, val_samples, train_dataset, cfg, device, size, sub)
     best = load_checkpoint(result.best_path)
     tuned = model_from_checkpoint(best, result.best_path).to(device).eval()
     after_val = predict_samples(tuned, list(val_samples), size, progress=cfg.progress, desc="val after", **predict_kw)
@@ -447,12 +279,7 @@ def finetune(
             "kept_original", out_path, old_thr, old_thr, None, loss_before, loss_after, fit_summary, reason
         )
 
-    method = cfg.threshold_method or info.get("method") or "eer"
-    target = cfg.target_fake_recall or info.get("target_fake_recall") or 0.9
-    choice = choose_threshold(
-        after_val.labels, after_val.probs, method, target, fixed=old_thr, split=val_split,
-        target_fpr=info.get("target_fpr") or 0.01,
-    )  # fmt: skip
+    choice = _rechoose_threshold(after_val, cfg, info, old_thr, val_split)
     ckpt = model_checkpoint(
         tuned, threshold=choice.threshold, metrics=best.get("metrics", {}), epoch=best.get("epoch"),
         train_config=best.get("train_config"), threshold_info={**threshold_info(choice), "chosen_by": "04_finetune"},
@@ -464,49 +291,6 @@ def finetune(
     ckpt["config"] = dict(checkpoint["config"])  # the architecture is unchanged; keep the original's record
     save_checkpoint(ckpt, out_path)
     return FinetuneResult("done", out_path, old_thr, choice.threshold, choice, loss_before, loss_after, fit_summary)
-
-
-# --------------------------------------------------------------------------- before / after
-@dataclass
-class Comparison:
-    """Metrics of the model before and after fine-tuning on ``split``, each at its own stored threshold."""
-
-    split: str
-    before: dict[str, Any]
-    after: dict[str, Any]
-    preds_before: Predictions
-    preds_after: Predictions
-
-    def table(self, keys: tuple[str, ...] = COMPARE_KEYS) -> pd.DataFrame:
-        """Rows: metrics; columns: before, after, change."""
-        df = pd.DataFrame({"before": [self.before[k] for k in keys], "after": [self.after[k] for k in keys]}, keys)
-        df["change"] = df["after"] - df["before"]
-        return df
-
-
-def compare_checkpoints(
-    before: str | os.PathLike[str],
-    after: str | os.PathLike[str],
-    data_dir: str | os.PathLike[str],
-    split: str,
-    device: str = "auto",
-    batch_size: int = 64,
-    num_workers: int = 0,
-    amp: bool = True,
-    progress: bool = True,
-) -> Comparison:
-    """Predict ``split`` with both checkpoints and compute ``metrics.full_metrics`` at each one's threshold.
-
-    Each checkpoint scores as 03 and ``predict`` do: with its stored test-time augmentation (``tta``) and
-    temperature, the scores its threshold was chosen on."""
-    dev = resolve_device(device)
-    out = {}
-    for name, path in (("before", before), ("after", after)):
-        model, ckpt = load_model(path, dev)
-        tta = checkpoint_tta(ckpt, path)
-        preds = predict_split(model, data_dir, split, batch_size, num_workers, amp, progress, tta=tta)
-        out[name] = (full_metrics(preds.labels, preds.probs, float(ckpt.get("threshold", 0.5))), preds)
-    return Comparison(split, out["before"][0], out["after"][0], out["before"][1], out["after"][1])
 
 
 def finetune_record(

@@ -11,34 +11,22 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from deepfake_lib.core.choices import BALANCES, MONITORS
-from deepfake_lib.core.device import autocast, configure_backends, needs_grad_scaler, resolve_device
+from deepfake_lib.core.device import autocast
 from deepfake_lib.core.recipe import DEFAULT_RECIPE
-from deepfake_lib.core.runs import (
-    BEST_MODEL,
-    LAST_MODEL,
-    METRICS_FILE,
-    read_json,
-    run_paths,
-    update_metrics,
-    write_json,
-)
-from deepfake_lib.data.datasets import DeepfakeDataset, resolve_num_workers
-from deepfake_lib.data.device_decode import check_decode, loader_for
-from deepfake_lib.data.samplers import BalancedSampler, class_counts, pos_weight
-from deepfake_lib.data.scan import DataLayoutError
-from deepfake_lib.evaluation.inference import predict_loader
-from deepfake_lib.evaluation.metrics import basic_metrics
+from deepfake_lib.core.runs import METRICS_FILE, read_json, run_paths, update_metrics, write_json
+from deepfake_lib.data.datasets import DeepfakeDataset
+from deepfake_lib.data.device_decode import check_decode
 from deepfake_lib.models.checkpoint import CheckpointError, load_checkpoint, model_checkpoint, save_checkpoint
 from deepfake_lib.models.detector import EfficientNetLSTM, ModelConfig, model_info
 from deepfake_lib.training import distributed, schedules, tracking
-from deepfake_lib.training.batches import recalibrate_batchnorm, usable_batches
-from deepfake_lib.training.ema import WeightEMA
+from deepfake_lib.training.batches import usable_batches
+from deepfake_lib.training.epochs import _epoch_row, _start_epoch
+from deepfake_lib.training.run_setup import _Run, _setup
 from deepfake_lib.training.schedules import SCHEDULERS
 
 log = logging.getLogger(__name__)
@@ -181,175 +169,9 @@ def read_fit_result(run_dir: str | os.PathLike[str]) -> FitResult:
     )
 
 
-def make_optimizer(model: EfficientNetLSTM, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW with a lower learning rate for trainable backbone blocks than for the LSTM and head."""
-    backbone = [p for p in model.backbone.parameters() if p.requires_grad]
-    rest = [p for n, p in model.named_parameters() if not n.startswith("backbone.") and p.requires_grad]
-    groups = [{"params": rest, "lr": cfg.lr}]
-    if backbone:
-        backbone_lr = cfg.backbone_lr or (cfg.lr / 10 if model.pretrained_loaded else cfg.lr)
-        groups.append({"params": backbone, "lr": backbone_lr})
-    return torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
-
-
-def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int = 1) -> Any:
-    """``schedules.make_scheduler`` with ``cfg``'s settings."""
-    return schedules.make_scheduler(opt, cfg.scheduler, cfg.epochs, steps_per_epoch, cfg.warmup_epochs, cfg.patience)
-
-
 def smoothed_targets(y: torch.Tensor, smoothing: float) -> torch.Tensor:
     """Label smoothing for one logit: targets ``y [B]`` (0/1) moved ``smoothing / 2`` towards 0.5."""
     return y * (1.0 - smoothing) + 0.5 * smoothing
-
-
-def _epoch_seed(seed: int, epoch: int) -> int:
-    return seed * 100_003 + epoch
-
-
-def _process_seed(seed: int, epoch: int, rank: int) -> int:
-    """Torch's seed for an epoch's augmentations on process ``rank`` (rank 0: as with one process)."""
-    return _epoch_seed(seed, epoch) + 1_000_003 * rank
-
-
-def _phase_model(model: EfficientNetLSTM, device: torch.device, ranks: distributed.Ranks) -> nn.Module:
-    """The module to train this epoch: ``model``, or with several processes ``model`` in DDP over the parameters
-    that train now (head-only warm-up epochs leave the backbone out of gradient averaging)."""
-    if not ranks.distributed:
-        return model
-    model.set_trainable_blocks(model.config.trainable_blocks)
-    if model.head_only:
-        for p in model.backbone.parameters():
-            p.requires_grad = False
-    return distributed.wrap(model, device, ranks)
-
-
-def _validate(
-    model: nn.Module, loader: Any, device: torch.device, cfg: TrainConfig, ranks: distributed.Ranks
-) -> tuple[dict[str, float], list[tuple[str, str]]]:
-    """Validation metrics over the whole validation set (``loader``, from ``_setup``); with several processes each
-    predicts its shard and the predictions of all are gathered first, so every process computes the same
-    metrics."""  # fmt: skip
-    val = predict_loader(model, loader, device, cfg.amp, desc="validate", progress=cfg.progress and ranks.is_main)
-    parts = distributed.gather((val.labels, val.probs, val.bad), ranks)
-    labels = np.concatenate([p[0] for p in parts])
-    probs = np.concatenate([p[1] for p in parts])
-    return basic_metrics(labels, probs), [b for p in parts for b in p[2]]
-
-
-def _check_training_data(train_ds: DeepfakeDataset, val_ds: DeepfakeDataset, monitor: str) -> None:
-    """Refuse data a detector cannot learn from: one class in training, or one in validation for val AUC."""
-    counts = class_counts(train_ds.labels)
-    if min(counts) == 0:
-        raise DataLayoutError(
-            f"training data has one class only (real={counts[0]}, fake={counts[1]}): a detector needs both; "
-            "add images to the empty class folder"
-        )
-    if monitor == "val_auc" and min(class_counts(val_ds.labels)) == 0:
-        raise DataLayoutError(
-            "monitor='val_auc' needs REAL and FAKE images in the validation split, which has one class only; "
-            "add images or use monitor='val_loss' (MONITOR = 'val_loss')"
-        )
-
-
-@dataclass
-class _Run:
-    """What one ``fit`` call trains with: settings, where it writes, its processes, data and optimiser."""
-
-    cfg: TrainConfig
-    model: EfficientNetLSTM  # on ``device`` (with SyncBatchNorm on several GPUs)
-    paths: dict[str, Path]
-    ranks: distributed.Ranks
-    device: torch.device
-    workers: int
-    sampler: Any  # the oversampler or the shared epoch order; None = the loader shuffles
-    train_loader: Any
-    val_loader: Any  # built once: on an accelerator its workers persist from epoch to epoch
-    criterion: nn.Module
-    optimizer: torch.optim.Optimizer
-    scheduler: Any
-    scaler: torch.amp.GradScaler
-    extra: dict[str, Any]  # plain values stored in both checkpoints
-    ema: WeightEMA | None = None
-
-    @property
-    def scored(self) -> EfficientNetLSTM:
-        """The model that validation scores and the best checkpoint holds: the weight average, or the model."""
-        return self.model if self.ema is None else self.ema.module
-
-    @property
-    def best_path(self) -> Path:
-        return self.paths["checkpoints"] / BEST_MODEL
-
-    @property
-    def last_path(self) -> Path:
-        return self.paths["checkpoints"] / LAST_MODEL
-
-    @property
-    def global_batch(self) -> int:
-        return self.cfg.batch_size * self.ranks.world
-
-    @property
-    def progress(self) -> bool:
-        return self.cfg.progress and self.ranks.is_main
-
-
-def _training_groups(train_ds: Any) -> list[str]:
-    """``train_ds.groups``, or a ``ValueError`` for a dataset that has none."""
-    groups = getattr(train_ds, "groups", None)
-    if groups is None:
-        raise ValueError(
-            f"batch_groups needs a training set with groups (a DeepfakeDataset), got {type(train_ds).__name__}"
-        )
-    return list(groups)
-
-
-def _setup(
-    model: EfficientNetLSTM,
-    train_ds: DeepfakeDataset,
-    val_ds: DeepfakeDataset,
-    run_dir: str | os.PathLike[str],
-    cfg: TrainConfig,
-    checkpoint_extra: dict[str, Any] | None,
-) -> _Run:
-    """Place the model on this process's device, check the data, and build the loader, loss and optimiser."""
-    paths = run_paths(run_dir)
-    ranks = distributed.current()
-    device = distributed.process_device(resolve_device(cfg.device), ranks)
-    configure_backends(device)
-    model = distributed.use_sync_batchnorm(model, device, ranks)
-    model.to(device)
-    _check_training_data(train_ds, val_ds, cfg.monitor)
-    labels, global_batch = train_ds.labels, cfg.batch_size * ranks.world
-    workers = resolve_num_workers(cfg.num_workers, device)
-    groups = _training_groups(train_ds) if cfg.batch_groups else None
-    sampler: Any = None
-    if cfg.balance == "oversample" or groups is not None:
-        sampler = BalancedSampler(labels, cfg.seed, groups=groups, balance=cfg.balance == "oversample")
-    if sampler is None and ranks.distributed:  # every process must draw the same epoch order
-        sampler = torch.utils.data.RandomSampler(train_ds, generator=torch.Generator().manual_seed(cfg.seed))
-    train_loader = loader_for(
-        train_ds, cfg.batch_size, device, cfg.decode, shuffle=sampler is None, sampler=sampler, num_workers=workers,
-        pin_memory=device.type == "cuda", drop_last=len(train_ds) > global_batch,
-        shard=(ranks.rank, ranks.world) if ranks.distributed else None,
-    )  # fmt: skip
-    val_loader = loader_for(
-        val_ds, cfg.batch_size * 2, device, cfg.decode, num_workers=workers, pin_memory=device.type == "cuda",
-        sampler=distributed.shard_indices(len(val_ds), ranks) if ranks.distributed else None,
-    )  # fmt: skip
-    if ranks.distributed and ranks.is_main:
-        print(
-            f"{ranks.world} processes ({distributed.backend()}, {device.type}): {cfg.batch_size} images per process per step, "
-            f"global batch {global_batch}"
-        )
-    weight = pos_weight(labels).to(device) if cfg.balance == "weight" else None
-    model.set_temperature(1.0)  # training works on raw logits; 03 calibrates the trained model
-    optimizer = make_optimizer(model, cfg)
-    return _Run(
-        cfg, model, paths, ranks, device, workers, sampler, train_loader, val_loader,
-        nn.BCEWithLogitsLoss(pos_weight=weight), optimizer, make_scheduler(optimizer, cfg, max(1, len(train_loader))),
-        torch.amp.GradScaler("cuda", enabled=needs_grad_scaler(device, cfg.amp)), dict(checkpoint_extra or {}),
-        WeightEMA(model, cfg.ema_decay) if cfg.ema_decay else None,
-    )  # fmt: skip
 
 
 @dataclass
@@ -418,20 +240,6 @@ def _resume(run: _Run) -> _State:
     return resumed
 
 
-def _start_epoch(run: _Run, net: nn.Module, phase: bool | None, epoch: int) -> tuple[nn.Module, bool | None]:
-    """Seed the epoch's randomness from ``(seed, epoch)``, set the head-only warm-up, and return the module to
-    train (``model``, or with several processes ``model`` in DDP for this phase) in training mode."""
-    cfg, model, ranks = run.cfg, run.model, run.ranks
-    torch.manual_seed(_process_seed(cfg.seed, epoch, ranks.rank))
-    if run.sampler is not None:
-        run.sampler.generator.manual_seed(_epoch_seed(cfg.seed, epoch))
-    model.head_only = epoch < cfg.head_warmup_epochs
-    if ranks.distributed and model.head_only != phase:
-        net, phase = _phase_model(model, run.device, ranks), model.head_only
-    net.train()
-    return net, phase
-
-
 def _train_epoch(run: _Run, net: nn.Module, epoch: int, load_errors: dict[str, str]) -> tuple[int, float, int, float]:
     """One pass over the training loader; batches ``x`` (B, T, 3, H, W), ``y`` (B,). Returns this process's
     (images seen, summed loss, correct decisions, seconds). Raises ``TrainingDiverged`` on a NaN/inf loss."""
@@ -466,36 +274,6 @@ def _train_epoch(run: _Run, net: nn.Module, epoch: int, load_errors: dict[str, s
         correct += ((logits.detach() > 0).float() == y).sum().item()
         bar.set_postfix(loss=f"{loss.item():.4f}")
     return n_seen, loss_sum, correct, time.perf_counter() - t0
-
-
-def _epoch_row(
-    run: _Run, epoch: int, trained: tuple[int, float, int, float], t0: float,
-    load_errors: dict[str, str],
-) -> dict[str, float]:  # fmt: skip
-    """Precise BatchNorm, validation (of the weight average with ``ema_decay``), and the epoch's history row,
-    the same on every process."""
-    cfg, model, device, ranks = run.cfg, run.scored, run.device, run.ranks
-    recalibrate_batchnorm(model, run.train_loader, device, cfg.precise_bn_batches, cfg.amp, ranks)
-    distributed.average_batchnorm(model, ranks, device)  # one set of statistics on every process
-    vm, val_bad = _validate(model, run.val_loader, device, cfg, ranks)
-    n_seen, loss_sum, correct = distributed.sum_values(list(trained[:3]), ranks, device)
-    train_time = trained[3]
-    for errors in distributed.gather(load_errors, ranks):
-        load_errors.update(errors)
-    load_errors.update(dict(val_bad))
-    row = {
-        "epoch": epoch + 1,
-        "train_loss": loss_sum / max(n_seen, 1),
-        "train_accuracy": correct / max(n_seen, 1),
-        "val_loss": vm["log_loss"],
-        "val_accuracy": vm["accuracy"],
-        "val_balanced_accuracy": vm["balanced_accuracy"],
-        "val_auc": vm["auc"],
-        "lr": run.optimizer.param_groups[0]["lr"],
-        "train_images_per_s": n_seen / train_time if train_time > 0 else math.nan,
-        "epoch_seconds": time.perf_counter() - t0,
-    }
-    return distributed.broadcast(row, ranks)  # rank 0's timings; every process decides on the same row
 
 
 def _record_epoch(run: _Run, state: _State, row: dict[str, float]) -> None:

@@ -14,7 +14,8 @@ from deepfake_lib.core.events import events_dir, open_writer, write_events
 from deepfake_lib.core.progress import FINISHED, RUNNING, STOPPED_EARLY, write_progress
 
 if TYPE_CHECKING:
-    from deepfake_lib.training.loop import _Run, _State
+    from deepfake_lib.training.loop import _State
+    from deepfake_lib.training.run_setup import _Run
 
 TRAIN_EVENTS = "train"
 PROGRESS_METRICS = ("val_auc", "val_loss", "train_loss")
