@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -166,6 +167,29 @@ def test_modules_and_functions_stay_small() -> None:
                 if length > MAX_FUNCTION_LINES and f"{name}.{node.name}" not in NOT_YET_SPLIT:
                     too_long.append(f"function {name}.{node.name}: {length} lines")
     assert too_long == []
+
+
+NOTEBOOK_NAME = re.compile(r"^0\d_[a-z]")  # "03_evaluate", "04_finetune.ipynb"
+
+
+def notebook_defaults(tree: ast.AST) -> list[str]:
+    """The parameters whose default value is a notebook's name: a library default names what it is, not a notebook."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            args = node.args
+            positional = args.posonlyargs + args.args
+            pairs = list(zip(positional[len(positional) - len(args.defaults) :], args.defaults, strict=True))
+            pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is not None]
+            found += [f"{node.name}({a.arg}={d.value!r})" for a, d in pairs
+                      if isinstance(d, ast.Constant) and isinstance(d.value, str) and NOTEBOOK_NAME.match(d.value)]  # fmt: skip
+    return found
+
+
+def test_no_library_default_names_a_notebook() -> None:
+    found = [f"{name}: {f}" for name, path in modules().items() for f in notebook_defaults(ast.parse(path.read_text()))]
+    assert found == []
+    assert notebook_defaults(ast.parse("def f(a, b='03_evaluate', *, c='x'): pass")) == ["f(b='03_evaluate')"]
 
 
 def test_checker_sees_a_cycle_and_an_upward_import() -> None:

@@ -67,7 +67,7 @@ def test_the_temperature_survives_checkpoint_and_predict(tmp_path: Path) -> None
     calibration.store_calibration(path, fit)
     ckpt = load_checkpoint(path)
     assert ckpt["temperature"] == pytest.approx(fit.temperature) and ckpt["tta"] == "hflip"
-    assert ckpt["calibration"]["split"] == "val" and ckpt["calibration"]["chosen_by"] == "03_evaluate"
+    assert ckpt["calibration"]["split"] == "val" and ckpt["calibration"]["chosen_by"] == "evaluation"
     loaded, _ = load_model(path)
     assert float(loaded.temperature) == pytest.approx(fit.temperature)
     with torch.no_grad():

@@ -77,7 +77,7 @@ def test_store_threshold_writes_it_into_the_checkpoint(tmp_path, tiny_checkpoint
     assert ckpt["threshold"] == pytest.approx(0.65)
     assert ckpt["threshold_info"] == {
         "method": "eer", "threshold": pytest.approx(0.65), "split": "val", "target_fake_recall": None,
-        "target_fpr": None, "chosen_by": "03_evaluate",
+        "target_fpr": None, "chosen_by": "evaluation",
     }  # fmt: skip
     model, again = load_model(path)
     assert again["threshold"] == pytest.approx(0.65) and model.config.image_size == 32

@@ -122,7 +122,7 @@ def test_finetune_changes_weights_and_keeps_the_checkpoint_contract(tmp_path, ti
     assert tuned["config"] == original["config"]
     assert tuned["state_dict"].keys() == original["state_dict"].keys()
     assert tuned["threshold"] == pytest.approx(result.threshold_after) and 0 < tuned["threshold"] < 1
-    assert tuned["threshold_info"]["method"] == "eer" and tuned["threshold_info"]["chosen_by"] == "04_finetune"
+    assert tuned["threshold_info"]["method"] == "eer" and tuned["threshold_info"]["chosen_by"] == "fine-tuning"
     assert tuned["threshold_info"]["split"] == "val"
     changed = [k for k, v in tuned["state_dict"].items() if not torch.equal(v, original["state_dict"][k])]
     assert any(k.startswith("head.") for k in changed) and any(k.startswith("lstm.") for k in changed)

@@ -123,7 +123,7 @@ def test_the_card_holds_every_section_and_the_measured_numbers(run: Path) -> Non
     card = write_model_card(run).read_text()
     positions = [card.index(s) for s in SECTIONS]
     assert positions == sorted(positions), "sections in order"
-    assert card.startswith("# Model card: run `run-1`") and "03_evaluate" in card
+    assert card.startswith("# Model card: run `run-1`") and "Written by the evaluation (notebook 03)" in card
     assert "`checkpoints/best_model.pth`" in card and "efficientnet-b0, ImageNet weights from imagenet.pth" in card
     assert "image size 224 px, trainable backbone blocks all" in card and "best epoch 7 of 10" in card
     assert "/data/raw" in card and "500 crops" in card and "100 labelled and 300 self-blended" in card
@@ -161,7 +161,7 @@ def test_scores_give_bootstrap_intervals_that_a_rewrite_keeps(run: Path) -> None
     write_json(run / "metrics.json", with_finetune(read_json(run / "metrics.json")))
     card = write_model_card(run, {"test": (labels, 1 - probs)}, finetuned=True).read_text()
     assert f"{interval['low']:.3f} - {interval['high']:.3f}" in card
-    assert "04_finetune (after fine-tuning)" in card and "`checkpoints/best_model_finetuned.pth`" in card
+    assert "Written by fine-tuning (notebook 04)" in card and "`checkpoints/best_model_finetuned.pth`" in card
     assert "| `test` | in-domain | fine-tuned (04) | 60 | 40 | 0.951 |" in card
     assert "## Fine-tuning" in card and "| auc | 0.932 | 0.951 |" in card
     assert "fine-tuned model: 0.5500 (target_fpr on `val`); false alarms 4.0% on `val`, 5.0% on `test`" in card

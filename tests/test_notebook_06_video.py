@@ -45,8 +45,8 @@ def _outputs_text(notebook: Path) -> str:
 def test_06_on_image_data_says_there_is_no_video(notebook_run: NotebookRun) -> None:
     run = notebook_run.root
     metrics = read_json(run / "metrics.json")
-    assert metrics["video_inspect"]["status"].startswith("skipped (no video")
-    assert metrics["video"]["status"].startswith("skipped (no video clips")
+    assert metrics["video_inspect"]["status"] == "skipped" and metrics["video_inspect"]["reason"].startswith("no video")
+    assert metrics["video"]["status"] == "skipped" and metrics["video"]["reason"].startswith("no video clips")
     assert not list((run / "figures").glob("06_*.png")) and not (run / "figures" / "03_video_roc.png").exists()
     assert "no video in 'test'" in _outputs_text(run / "executed" / "06_video.ipynb")
 

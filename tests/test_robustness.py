@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from skimage import data as skdata
 
-from deepfake_lib.core.runs import update_metrics
+from deepfake_lib.core.runs import skipped_record, status_text, update_metrics
 from deepfake_lib.data.scan import scan_split
 from deepfake_lib.evaluation import evaluate as E
 from deepfake_lib.evaluation import robustness as R
@@ -235,5 +235,9 @@ def test_summary_renders_the_robustness_section(tmp_path):
     assert "## Robustness" in text and "threshold 0.42 held fixed" in text and "`test` split" in text
     assert "| degradation | severity | AUC | balanced accuracy | AUC drop |" in text
     assert "| jpeg | 50 | 0.75 | 0.7 | 0.15 |" in text and "| none | - | 0.9 | 0.8 | 0 |" in text
-    update_metrics(tmp_path, "robustness", R.skipped_record("ROBUSTNESS = False"))
+    update_metrics(tmp_path, "robustness", skipped_record("ROBUSTNESS = False"))
     assert "- not run (ROBUSTNESS = False)" in write_summary(tmp_path).read_text()
+    # every skipped section has one form (runs.skipped_record), and the summary says why
+    update_metrics(tmp_path, "video", skipped_record("no video clips in 'test'"))
+    assert "- skipped (no video clips in 'test')" in write_summary(tmp_path).read_text()
+    assert status_text({"status": "done"}) == "done" and status_text({}) == "not run"

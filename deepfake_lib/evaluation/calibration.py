@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize_scalar
 
+from deepfake_lib.core.choices import BY_EVALUATION
 from deepfake_lib.evaluation.inference import Predictions
 from deepfake_lib.evaluation.metrics import brier_score, expected_calibration_error, has_both_classes
 from deepfake_lib.models.checkpoint import load_checkpoint, save_checkpoint
@@ -111,7 +112,7 @@ def store_calibration(
     checkpoint_path: str | os.PathLike[str],
     fit: TemperatureFit | None,
     tta: str = "none",
-    chosen_by: str = "03_evaluate",
+    chosen_by: str = BY_EVALUATION,
 ) -> Path:
     """Write ``fit.temperature`` into the checkpoint's ``temperature`` key (how, into ``calibration``) and the TTA
     it was fitted with into ``tta``; prediction, export and video scoring apply both from then on. ``fit`` None:

@@ -18,7 +18,7 @@ import pandas as pd
 from torch import nn
 
 from deepfake_lib.core.choices import AUTO_OR_BOOL
-from deepfake_lib.core.runs import resolve_path
+from deepfake_lib.core.runs import resolve_path, skipped_record
 from deepfake_lib.data.scan import DataLayoutError, find_class_dirs, scan_split
 from deepfake_lib.evaluation.evaluate import predict_samples
 from deepfake_lib.evaluation.inference import Predictions
@@ -171,7 +171,7 @@ def cross_dataset_record(
 ) -> dict[str, Any]:
     """The ``cross_dataset`` section of metrics.json."""
     if not results:
-        return {"status": "skipped", "reason": "no EXTRA_TEST_DIRS"}
+        return skipped_record("no EXTRA_TEST_DIRS")
     return {
         "threshold": float(threshold),
         "faces": faces,

@@ -19,7 +19,7 @@ from sklearn.metrics import classification_report
 from torch import nn
 
 from deepfake_lib import CLASS_NAMES
-from deepfake_lib.core.choices import THRESHOLD_METHODS
+from deepfake_lib.core.choices import BY_EVALUATION, THRESHOLD_METHODS
 from deepfake_lib.core.runs import resolve_path, write_json
 from deepfake_lib.data.datasets import DeepfakeDataset, resolve_num_workers
 from deepfake_lib.data.device_decode import loader_for
@@ -229,7 +229,7 @@ def choose_threshold(
 
 
 def store_threshold(
-    checkpoint_path: str | os.PathLike[str], choice: ThresholdChoice, chosen_by: str = "03_evaluate"
+    checkpoint_path: str | os.PathLike[str], choice: ThresholdChoice, chosen_by: str = BY_EVALUATION
 ) -> Path:
     """Write ``choice.threshold`` into the checkpoint's ``threshold`` key (and how, into ``threshold_info``).
 

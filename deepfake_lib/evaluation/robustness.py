@@ -227,11 +227,6 @@ class RobustnessResult:
         }
 
 
-def skipped_record(reason: str) -> dict[str, Any]:
-    """The ``robustness`` section when the check did not run (replaces an older result)."""
-    return {"status": "skipped", "reason": reason}
-
-
 def _row(deg: Degradation, preds: Predictions, threshold: float) -> dict[str, Any]:
     m = full_metrics(preds.labels, preds.probs, threshold)
     return {

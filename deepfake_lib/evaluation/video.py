@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
+from deepfake_lib.core.choices import BY_EVALUATION, BY_FINETUNING
 from deepfake_lib.core.files import is_clip_dir
 from deepfake_lib.core.images import clip_frame_files
 from deepfake_lib.data.clips import read_clip_info
@@ -173,7 +174,7 @@ def store_video_threshold(
     checkpoint_path: str | Path,
     choice: ThresholdChoice,
     level: str,
-    chosen_by: str = "03_evaluate",
+    chosen_by: str = BY_EVALUATION,
     levels: dict[str, float] | None = None,
 ) -> Path:
     """Write the video threshold into the checkpoint (``video_threshold``, ``video_threshold_info``), which
@@ -222,16 +223,12 @@ def _video_key(clip: str, info: dict[str, Any]) -> str:
     return str(info.get("source_path") or info.get("source") or clip)
 
 
-def skipped_record(reason: str) -> dict[str, Any]:
-    return {"status": f"skipped ({reason})"}
-
-
 def refresh_video_threshold(
     checkpoint_path: str | Path,
     data_dir: str | Path,
     split: str = "val",
     device: str = "auto",
-    chosen_by: str = "04_finetune",
+    chosen_by: str = BY_FINETUNING,
     **kwargs: Any,
 ) -> ThresholdChoice | None:
     """Choose and store the video threshold of a checkpoint on ``split``'s videos (after fine-tuning changed the

@@ -25,7 +25,7 @@ from deepfake_lib import CLASS_NAMES
 from deepfake_lib.core.choices import CHANNELS
 from deepfake_lib.core.device import resolve_device
 from deepfake_lib.core.images import ImageLoadError
-from deepfake_lib.core.runs import atomic_write, resolve_path
+from deepfake_lib.core.runs import atomic_write, resolve_path, skipped_record
 from deepfake_lib.data.datasets import DeepfakeDataset, make_loader, resolve_num_workers
 from deepfake_lib.data.scan import Sample, scan_split
 from deepfake_lib.data.transforms import build_transform, denormalize
@@ -265,8 +265,8 @@ class SpectralBaseline:
 
     @property
     def record(self) -> dict[str, Any]:
-        """What 03 writes to ``metrics.json``: the fit's record, or ``{"status": "skipped (why)"}``."""
-        return self.scores.record if self.scores is not None else {"status": f"skipped ({self.skipped})"}
+        """What 03 writes to ``metrics.json``: the fit's record, or ``runs.skipped_record(why)``."""
+        return self.scores.record if self.scores is not None else skipped_record(str(self.skipped))
 
     def scorings(self, split: str) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
         """``{"spectral baseline": (labels [N], probs [N], threshold)}`` on ``split`` (empty when skipped)."""

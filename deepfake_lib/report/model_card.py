@@ -301,7 +301,7 @@ def failure_modes(metrics: dict[str, Any], run_dir: Path, finetuned: bool = Fals
 
 def model_card_text(metrics: dict[str, Any], run_dir: Path, intervals: dict[str, Any], finetuned: bool = False) -> str:
     """The card's Markdown from a run's ``metrics`` (and its ``failures.json``)."""
-    writer = "04_finetune (after fine-tuning)" if finetuned else "03_evaluate"
+    writer = "fine-tuning (notebook 04)" if finetuned else "the evaluation (notebook 03)"
     lines = [
         f"# Model card: run `{run_dir.name}`",
         "",

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from deepfake_lib.core.runs import METRICS_FILE, atomic_write, read_json
+from deepfake_lib.core.runs import METRICS_FILE, atomic_write, read_json, status_text
 from deepfake_lib.evaluation.metrics import SUMMARY_KEYS
 
 SUMMARY_FILE = "summary.md"
@@ -170,7 +170,7 @@ def _baseline_section(record: dict[str, Any], key: str, name: str, column: str, 
     """A baseline beside the detector (``record["comparison"]``: ``{metric: {"detector": x, key: y}}``)."""
     lines = [f"## Baseline: {name}", ""]
     if "comparison" not in record:
-        return lines + [f"- {record.get('status', 'not run')}", ""]
+        return lines + [f"- {status_text(record)}", ""]
     lines += [
         f"- logistic regression on {what}" if what else "",
         f"- fitted on `train`, threshold on `{record.get('threshold_split')}`, numbers on "
@@ -241,7 +241,7 @@ def _data_prep_lines(prep: dict[str, Any] | None) -> list[str]:
 def _video_section(video: dict[str, Any]) -> list[str]:
     lines = ["## Videos: frame and video level", ""]
     if "levels" not in video:
-        return lines + [f"- {video.get('status', 'not run')}", ""]
+        return lines + [f"- {status_text(video)}", ""]
     lines += ["- each level at its own threshold, chosen on the threshold split's videos", ""]
     rows = [
         [name, v.get("n"), v.get("auc"), v.get("balanced_accuracy"), v.get("eer"), v.get("threshold")]

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from deepfake_lib import CLASS_NAMES
+from deepfake_lib.core.choices import BY_FINETUNING
 from deepfake_lib.core.device import resolve_device
 from deepfake_lib.core.recipe import DEFAULT_RECIPE
 from deepfake_lib.core.runs import FINETUNED_MODEL, run_paths
@@ -282,9 +283,9 @@ def finetune(
     choice = _rechoose_threshold(after_val, cfg, info, old_thr, val_split)
     ckpt = model_checkpoint(
         tuned, threshold=choice.threshold, metrics=best.get("metrics", {}), epoch=best.get("epoch"),
-        train_config=best.get("train_config"), threshold_info={**threshold_info(choice), "chosen_by": "04_finetune"},
+        train_config=best.get("train_config"), threshold_info={**threshold_info(choice), "chosen_by": BY_FINETUNING},
         finetune={"status": "done", **finetune_info}, tta=predict_kw["tta"],
-        **({"calibration": {**calibration.to_dict(), "chosen_by": "04_finetune"}} if calibration else {}),
+        **({"calibration": {**calibration.to_dict(), "chosen_by": BY_FINETUNING}} if calibration else {}),
         **source,
         **{k: checkpoint[k] for k in CARRIED_KEYS if k in checkpoint},
     )  # fmt: skip
