@@ -72,7 +72,7 @@ def test_03_metrics_threshold_and_figures(run_dir):
     assert report["threshold"] == pytest.approx(threshold)
     ckpt = load_checkpoint(run_dir / "checkpoints" / "best_model.pth")
     assert ckpt["threshold"] == pytest.approx(threshold)
-    assert ckpt["threshold_info"]["chosen_by"] == "03_evaluate"
+    assert ckpt["threshold_info"]["chosen_by"] == "evaluation"
     figures = ("confusion_matrix", "roc_curve", "pr_curve", "reliability", "reliability_before_after",
                "score_histogram", "failures")  # fmt: skip
     for fig in figures:
@@ -88,7 +88,7 @@ def test_03_calibrates_and_checks_the_false_alarm_rate(run_dir):
     assert fit["temperature"] > 0 and fit["nll_after"] <= fit["nll_before"] + 1e-12
     ckpt = load_checkpoint(run_dir / "checkpoints" / "best_model.pth")
     assert ckpt["temperature"] == pytest.approx(fit["temperature"]) and ckpt["tta"] == "hflip"
-    assert ckpt["calibration"]["chosen_by"] == "03_evaluate"
+    assert ckpt["calibration"]["chosen_by"] == "evaluation"
     for split, table in ev["calibration"]["splits"].items():
         assert set(table) == {"before", "after"} and {"ece", "brier"} <= set(table["after"]), split
     assert ev["calibration"]["splits"]["test"]["after"]["ece"] == pytest.approx(ev["report"]["ece"])
@@ -178,7 +178,7 @@ def test_04_finetuned_checkpoint_and_comparison(run_dir):
     assert after["threshold"] == pytest.approx(ft["after"]["threshold"])
     assert after["finetune"]["status"] == ft["status"]
     if ft["status"] == "done":
-        assert ft["val_loss_after"] < ft["val_loss_before"] and after["threshold_info"]["chosen_by"] == "04_finetune"
+        assert ft["val_loss_after"] < ft["val_loss_before"] and after["threshold_info"]["chosen_by"] == "fine-tuning"
         assert any(not torch.equal(v, before["state_dict"][k]) for k, v in after["state_dict"].items())
     else:
         assert all(torch.equal(v, before["state_dict"][k]) for k, v in after["state_dict"].items())
@@ -198,7 +198,7 @@ def test_03_and_04_write_the_model_card_and_tensorboard_events(run_dir):
         assert section in card, section
     assert f"| `test` | in-domain | trained (02) | {m['evaluate']['report']['n_real']} |" in card
     assert "| cross-dataset |" in card  # the extra folder of the shared run
-    assert "04_finetune (after fine-tuning)" in card and "## Fine-tuning" in card  # 04 rewrote 03's card
+    assert "Written by fine-tuning (notebook 04)" in card and "## Fine-tuning" in card  # 04 rewrote 03's card
     assert m["model_card"]["model"] == "finetuned" and "evaluated:test" in m["model_card"]["auc_intervals"]
     assert "[MODEL_CARD.md](MODEL_CARD.md)" in (run_dir / "summary.md").read_text()
     # 02's per-epoch scalars (two training processes: rank 0 writes) and 03's evaluation

@@ -74,7 +74,10 @@ def test_the_benchmark_rows_are_the_presets() -> None:
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     assert {"defaults": PRESETS["defaults"], "new": PRESETS["face-swap"]} == bench.RECIPES
-    model, train = bench.configs(PRESETS["face-swap"], seed=1)
+    from deepfake_lib.training.stage import model_config, train_config
+
+    swap = PRESETS["face-swap"].with_values({"train.seed": 1})
+    model, train = model_config(swap), train_config(swap)
     assert (model.image_size, model.trainable_blocks, model.pretrained) == (128, -1, "auto")
     assert (train.scheduler, train.ema_decay, train.seed, train.epochs) == ("warmup_cosine", 0.999, 1, 15)
 

@@ -14,7 +14,6 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from deepfake_lib.cli.argtypes import (
@@ -30,7 +29,7 @@ from deepfake_lib.cli.argtypes import (
 from deepfake_lib.cli.paths import check_device, check_input, check_output
 from deepfake_lib.cli.runner import ArgumentParser, add_debug_flag, run_command
 from deepfake_lib.core.choices import AUGMENTATIONS, BACKBONES, BALANCES, FAKES_MODES, MONITORS, SCHEDULERS
-from deepfake_lib.core.recipe import DEFAULT_RECIPE, PRESETS, RECIPE_FILE, Recipe, RecipeError, load_recipe, save_recipe
+from deepfake_lib.core.recipe import DEFAULT_RECIPE, PRESETS, RECIPE_FILE, Recipe, RecipeError, load_recipe
 
 PRETRAINED_CHOICES = {"auto": "auto", "true": True, "false": False}
 
@@ -90,57 +89,18 @@ def build_parser(recipe: Recipe | None = None) -> argparse.ArgumentParser:
     return p
 
 
-def train(args: argparse.Namespace) -> dict[str, Any]:
-    """Join the launcher's processes (if any), build the datasets and the model as 02 does, and ``fit``.
-    Returns the ``train`` summary that rank 0 also writes into metrics.json."""
-    from deepfake_lib import data
-    from deepfake_lib.core import runs
-    from deepfake_lib.core.device import resolve_device, seed_everything
-    from deepfake_lib.data import selfblend
-    from deepfake_lib.models.detector import EfficientNetLSTM, ModelConfig
-    from deepfake_lib.prepare import dataset as prepare
-    from deepfake_lib.prepare.splits import split_groups
+def train(args: argparse.Namespace, recipe: Recipe) -> dict[str, Any]:
+    """Join the launcher's processes (if any) and train ``recipe`` as 02 does (``training.stage.train_run``: the
+    run folder gets it as recipe.yaml). Returns the ``train`` summary that rank 0 also writes into metrics.json."""
     from deepfake_lib.training import distributed
-    from deepfake_lib.training.loop import TrainConfig, fit
+    from deepfake_lib.training.stage import train_run
 
-    ranks = distributed.init_processes(args.device)
-    seed_everything(args.seed)
-    run = runs.run_paths(args.run_dir)
-    data_dir = prepare.data_dir_for_run(args.data, run["root"])
-    with distributed.main_first(ranks):  # rank 0 fills the landmark cache and fetches weights; the others reuse them
-        scans = data.scan_dataset(data_dir, ["train", "val"], required=selfblend.required_classes(args.fakes))
-        device = str(distributed.process_device(resolve_device(args.device), ranks))
-        train_ds, val_ds, fakes = selfblend.datasets_for(
-            scans,
-            args.fakes,
-            args.image_size,
-            run["root"],
-            args.seed,
-            device,
-            progress=args.progress and ranks.is_main,
-            augment=args.augment,
-            group_of=split_groups(data_dir),
-        )
-        model = EfficientNetLSTM(
-            ModelConfig(
-                backbone=args.backbone, pretrained=PRETRAINED_CHOICES[args.pretrained], weights_path=args.weights_path,
-                image_size=args.image_size, trainable_blocks=args.trainable_blocks, frames=train_ds.clip_length,
-                frequency_branch=args.frequency_branch,
-            )
-        )  # fmt: skip
-    if ranks.is_main:
-        runs.update_metrics(run["root"], "fakes", fakes)
-    cfg = TrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, backbone_lr=args.backbone_lr,
-        weight_decay=args.weight_decay, head_warmup_epochs=args.head_warmup_epochs, balance=args.balance,
-        patience=args.patience, monitor=args.monitor, scheduler=args.scheduler, warmup_epochs=args.warmup_epochs,
-        ema_decay=args.ema_decay, label_smoothing=args.label_smoothing, batch_groups=args.batch_groups,
-        resume=args.resume, device=args.device,
-        num_workers=args.num_workers, seed=args.seed, progress=args.progress,
+    distributed.init_processes(args.device)
+    trained = train_run(
+        recipe, args.data, args.run_dir, device=args.device, num_workers=args.num_workers, resume=args.resume,
+        progress=args.progress, provenance=True,
     )  # fmt: skip
-    extra = {**prepare.checkpoint_info(data_dir), "fakes": args.fakes}
-    result = fit(model, train_ds, val_ds, run["root"], cfg, checkpoint_extra=extra)
-    summary = result.summary()
+    summary = trained.result.summary()
     summary.pop("history")
     return summary
 
@@ -186,9 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.run_dir, "--run-dir", "folder", [args.data, pre.parse_known_args(argv)[0].recipe], [args.data],
             create=False, writes=(RECIPE_FILE,),
         )  # fmt: skip
-        summary = train(args)
-        if distributed.current().is_main:
-            save_recipe(args_recipe(args, recipe), Path(args.run_dir) / RECIPE_FILE)
+        summary = train(args, args_recipe(args, recipe))
         ranks = distributed.current()
         if ranks.is_main:
             keys = ("processes", "global_batch_size", "best_epoch", "epochs_run", "best_checkpoint")

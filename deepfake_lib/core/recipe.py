@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -311,6 +312,20 @@ def recipe_from_parameters(per_notebook: dict[str, dict[str, Any]], base: Recipe
     values: dict[str, Any] = {}
     for notebook, params in per_notebook.items():
         mapping = NOTEBOOK_FIELDS.get(Path(notebook).stem, {})
-        values |= {mapping[name]: value for name, value in params.items() if name in mapping}
+        values |= {mapping[name]: _coerce(_KINDS[mapping[name]], v) for name, v in params.items() if name in mapping}
     values = {k: v for k, v in values.items() if base.get(k) != v or type(base.get(k)) is not type(v)}
     return base.with_values(values, name=f"{base.name} (changed)" if values else base.name)
+
+
+def notebook_recipe(notebook: str, namespace: Mapping[str, Any], base: Recipe | None = None) -> Recipe:
+    """The recipe a notebook's parameters describe: ``base`` (default: the defaults) with each of ``notebook``'s
+    recipe parameters (``NOTEBOOK_FIELDS``) that ``namespace`` holds; in a notebook, ``globals()`` after its
+    parameters cell."""
+    mapping = NOTEBOOK_FIELDS[Path(notebook).stem]
+    return recipe_from_parameters({notebook: {name: namespace[name] for name in mapping if name in namespace}}, base)
+
+
+def run_recipe(run_dir: str | os.PathLike[str]) -> Recipe:
+    """The recipe a run folder holds (its ``recipe.yaml``), or the defaults when it holds none."""
+    path = Path(run_dir) / RECIPE_FILE
+    return load_recipe(path) if path.is_file() else DEFAULT_RECIPE
