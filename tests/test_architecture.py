@@ -1,5 +1,5 @@
 """The package's shape, read from its source with ``ast``: stages import only earlier stages, no import cycles,
-no module over 600 lines and no function over 100, and ``import deepfake_lib`` stays light."""
+no module over 450 lines and no function over 80, and ``import deepfake_lib`` stays light."""
 
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ STAGES = (
     "bench",
     "cli",
 )
-MAX_MODULE_LINES = 600
-MAX_FUNCTION_LINES = 100
+MAX_MODULE_LINES = 450
+MAX_FUNCTION_LINES = 80
 # Functions (or modules) allowed over the limits while they wait to be split: the set may only shrink (a ratchet),
 # and it is empty now; anything new must fit the limits.
 NOT_YET_SPLIT: set[str] = set()
