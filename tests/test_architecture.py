@@ -1,10 +1,12 @@
 """The package's shape, read from its source with ``ast``: stages import only earlier stages, no import cycles,
-no module over 450 lines and no function over 80, and ``import deepfake_lib`` stays light."""
+no module over 450 lines and no function over 80, each stage exports at most 25 names (those the notebooks import
+among them), and ``import deepfake_lib`` stays light."""
 
 from __future__ import annotations
 
 import ast
 import importlib
+import json
 import re
 import subprocess
 import sys
@@ -33,6 +35,9 @@ STAGES = (
 )
 MAX_MODULE_LINES = 450
 MAX_FUNCTION_LINES = 80
+# A stage exports the names notebooks and users call; everything else is imported from its module.
+MAX_PUBLIC_NAMES = 25
+NOTEBOOKS = PACKAGE.parent / "notebooks"
 # Functions (or modules) allowed over the limits while they wait to be split: the set may only shrink (a ratchet),
 # and it is empty now; anything new must fit the limits.
 NOT_YET_SPLIT: set[str] = set()
@@ -219,3 +224,40 @@ def test_importing_the_package_and_its_stages_does_not_import_torch() -> None:
     code = f"import sys, deepfake_lib, {stages}; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("package", sorted(p.parent.name for p in PACKAGE.glob("*/__init__.py")))
+def test_each_stage_exports_at_most_max_public_names(package: str) -> None:
+    """A curated surface: the tens of names notebooks and users call, not every name of every module."""
+    public = importlib.import_module(f"deepfake_lib.{package}").__all__
+    assert len(public) <= MAX_PUBLIC_NAMES, f"deepfake_lib.{package} exports {len(public)} names"
+
+
+def notebook_stage_imports() -> list[tuple[str, str, str]]:
+    """``(notebook, stage, name)`` for every ``from deepfake_lib.<stage> import <name>`` in the notebooks' code cells."""
+    found = []
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            source = "".join(cell["source"])
+            code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+            for node in ast.walk(ast.parse(code)):
+                if isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                    parts = node.module.split(".")
+                    if len(parts) == 2 and parts[0] == "deepfake_lib":
+                        found += [(path.name, parts[1], alias.name) for alias in node.names]
+    return found
+
+
+def test_notebooks_import_public_names_or_submodules_of_a_stage() -> None:
+    """``from deepfake_lib.training import x`` in a notebook names a public name of training or one of its modules."""
+    imports = notebook_stage_imports()
+    assert imports, "the notebooks import from the stages"
+    wrong = []
+    for notebook, stage, name in imports:
+        public = importlib.import_module(f"deepfake_lib.{stage}").__all__
+        submodule = (PACKAGE / stage / f"{name}.py").is_file() or (PACKAGE / stage / name / "__init__.py").is_file()
+        if name not in public and not submodule:
+            wrong.append(f"{notebook}: from deepfake_lib.{stage} import {name}")
+    assert wrong == []

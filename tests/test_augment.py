@@ -10,8 +10,9 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-from deepfake_lib.data import DeepfakeDataset, Sample, build_transform, transform_frames
+from deepfake_lib.data import DeepfakeDataset, Sample, build_transform
 from deepfake_lib.data.augment import AUGMENTATIONS, RandomDownscale, augmentation, check_augment
+from deepfake_lib.data.transforms import transform_frames
 
 SIZE = 64
 

@@ -13,13 +13,15 @@ import torch
 from deepfake_lib import bench
 from deepfake_lib.bench import results as bench_results
 from deepfake_lib.bench import rows as bench_rows
+from deepfake_lib.bench.file_steps import onnx_available
+from deepfake_lib.bench.inputs import write_jpegs
 from deepfake_lib.cli import bench as bench_cli
 from deepfake_lib.deploy import export as export_mod
 
 
 @pytest.mark.xdist_group("onnx")  # asks for ``exported`` at run time: on the worker that builds it anyway
 def test_bench_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
-    if bench.onnx_available():  # the ONNX row scores through onnxruntime; the export itself is tested elsewhere
+    if onnx_available():  # the ONNX row scores through onnxruntime; the export itself is tested elsewhere
         exported = request.getfixturevalue("exported")
 
         def export_copy(weights, out, *args, **kwargs):
@@ -38,7 +40,7 @@ def test_bench_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: p
         "video_predict", "spectra_folder", "train_default", "train_full", "train_full_frequency", "train_batches",
         "train_batches_device", "train_batches_blended", "train_processes", "video_480p",
     }  # fmt: skip
-    assert set(rows) == expected | ({"folder_predict_onnx"} if bench.onnx_available() else set())
+    assert set(rows) == expected | ({"folder_predict_onnx"} if onnx_available() else set())
     assert rows["bare_backbone"]["ratio_to_bare"] == 1.0
     for row in rows.values():
         assert row["images_per_s"] > 0 and row["peak_rss_mb"] > 0
@@ -61,7 +63,7 @@ def test_bench_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: p
 
 
 def test_write_jpegs(tmp_path: Path) -> None:
-    paths = bench.write_jpegs(tmp_path, 3, 32)
+    paths = write_jpegs(tmp_path, 3, 32)
     assert [p.suffix for p in paths] == [".jpg"] * 3 and len({p.read_bytes() for p in paths}) == 3
 
 

@@ -13,6 +13,7 @@ from deepfake_lib import pipeline
 from deepfake_lib.cli.paths import check_input, check_output
 from deepfake_lib.cli.runner import CommandError
 from deepfake_lib.core.images import ImageLoadError, list_image_files, list_samples, load_image
+from deepfake_lib.pipeline.notebooks import NOTEBOOKS_ENV, notebook_folders
 
 ROOT = Path(__file__).resolve().parents[1]
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -118,7 +119,7 @@ def test_chmod_000_folder_and_file_read_as_permission_denied(tmp_path: Path) -> 
 
 def test_the_pipeline_finds_its_notebooks_from_any_folder(tmp_path: Path) -> None:
     code = "from deepfake_lib import pipeline; print(sorted(pipeline.list_notebooks()))"
-    env = {k: v for k, v in os.environ.items() if k != pipeline.NOTEBOOKS_ENV}
+    env = {k: v for k, v in os.environ.items() if k != NOTEBOOKS_ENV}
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == str(sorted(pipeline.list_notebooks(ROOT / "notebooks")))
@@ -127,11 +128,11 @@ def test_the_pipeline_finds_its_notebooks_from_any_folder(tmp_path: Path) -> Non
 def test_no_notebooks_says_where_it_looked_and_how_to_point_at_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(pipeline.NOTEBOOKS_ENV, str(tmp_path / "empty"))
-    assert pipeline.notebook_folders()[0] == tmp_path / "empty"
+    monkeypatch.setenv(NOTEBOOKS_ENV, str(tmp_path / "empty"))
+    assert notebook_folders()[0] == tmp_path / "empty"
     with pytest.raises(pipeline.PipelineInputError) as exc:
         pipeline.list_notebooks(tmp_path / "empty")
-    assert str(tmp_path / "empty") in str(exc.value) and pipeline.NOTEBOOKS_ENV in str(exc.value)
+    assert str(tmp_path / "empty") in str(exc.value) and NOTEBOOKS_ENV in str(exc.value)
     assert exc.value.exit_code == 2
 
 

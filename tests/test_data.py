@@ -12,6 +12,8 @@ from PIL import Image
 
 from deepfake_lib import data
 from deepfake_lib.core.images import ImageLoadError, load_image
+from deepfake_lib.data.datasets import PREFETCH_BATCHES, collate_skip_bad, resolve_num_workers
+from deepfake_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD, LimitAspect, RandomJPEG
 
 
 def _tree(root: Path, layout: dict[str, int], size: int = 24) -> Path:
@@ -138,7 +140,7 @@ def test_transforms_shapes_and_normalization() -> None:
         x = data.build_transform(32, train=train)(img)
         assert x.shape == (3, 32, 32) and x.dtype == torch.float32
     x = data.build_transform(32, train=False)(img)
-    expected = (128 / 255 - torch.tensor(data.IMAGENET_MEAN)) / torch.tensor(data.IMAGENET_STD)
+    expected = (128 / 255 - torch.tensor(IMAGENET_MEAN)) / torch.tensor(IMAGENET_STD)
     assert torch.allclose(x.mean(dim=(1, 2)), expected, atol=1e-3)
     assert torch.allclose(data.denormalize(x).mean(), torch.tensor(128 / 255), atol=1e-3)
 
@@ -151,7 +153,7 @@ def test_eval_transform_keeps_an_image_of_the_right_size_untouched() -> None:
 
 def test_random_jpeg_changes_pixels_and_keeps_size() -> None:
     arr = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
-    out = data.RandomJPEG((30, 30), p=1.0)(Image.fromarray(arr))
+    out = RandomJPEG((30, 30), p=1.0)(Image.fromarray(arr))
     assert out.size == (32, 32) and out.mode == "RGB"
     assert np.abs(np.asarray(out).astype(int) - arr).mean() > 1
 
@@ -169,7 +171,7 @@ def test_dataset_items_and_collate_skip_bad(tiny_data: Path, tmp_path: Path) -> 
     assert batch["x"].shape == (3, 1, 3, 32, 32)
     assert batch["y"].dtype == torch.long and len(batch["path"]) == 3
     assert batch["bad"] == [(str(bad), "empty file (0 bytes)")]
-    assert data.collate_skip_bad([ds[3]])["x"] is None
+    assert collate_skip_bad([ds[3]])["x"] is None
 
 
 def test_oversampler_balances_classes_and_is_seeded() -> None:
@@ -200,34 +202,34 @@ def test_tiny_and_thin_images_transform_without_blowing_up(size: tuple[int, int]
     img = Image.new("RGB", size, (10, 200, 30))
     for train in (True, False):
         assert data.build_transform(32, train=train)(img).shape == (3, 32, 32)
-    w, h = data.LimitAspect(4)(img).size
+    w, h = LimitAspect(4)(img).size
     assert max(w, h) <= 4 * min(w, h) and min(w, h) == min(size)
 
 
 def test_resolve_num_workers(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert data.resolve_num_workers(3, "cpu") == 3
-    assert data.resolve_num_workers(-1, "cpu") == 0  # workers only steal cores from the model on a CPU
-    assert data.resolve_num_workers(-1, None) == 0
+    assert resolve_num_workers(3, "cpu") == 3
+    assert resolve_num_workers(-1, "cpu") == 0  # workers only steal cores from the model on a CPU
+    assert resolve_num_workers(-1, None) == 0
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
     monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
-    assert data.resolve_num_workers(-1, "cuda") == 15  # every core but the one driving the GPU, not capped at 4
-    assert data.resolve_num_workers(2, "cuda") == 2  # NUM_WORKERS still overrides
+    assert resolve_num_workers(-1, "cuda") == 15  # every core but the one driving the GPU, not capped at 4
+    assert resolve_num_workers(2, "cuda") == 2  # NUM_WORKERS still overrides
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
-    assert data.resolve_num_workers(-1, "cuda") == 3  # four torchrun processes share the cores
+    assert resolve_num_workers(-1, "cuda") == 3  # four torchrun processes share the cores
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
     monkeypatch.delenv("LOCAL_WORLD_SIZE")
-    assert data.resolve_num_workers(-1, "cuda") == 0
+    assert resolve_num_workers(-1, "cuda") == 0
 
 
 def test_make_loader_feeds_an_accelerator_from_persistent_prefetching_workers() -> None:
     samples = [data.Sample(Path(f"img_{i}.jpg"), i % 2) for i in range(8)]  # never read: no batch is drawn
     ds = data.DeepfakeDataset(samples, data.build_transform(32, train=False))
     ev = data.make_loader(ds, 4, num_workers=2, pin_memory=True)
-    assert ev.persistent_workers and ev.prefetch_factor == data.PREFETCH_BATCHES and ev.pin_memory
+    assert ev.persistent_workers and ev.prefetch_factor == PREFETCH_BATCHES and ev.pin_memory
     train = data.make_loader(ds, 4, shuffle=True, num_workers=2, pin_memory=True)
     assert not train.persistent_workers  # re-created each epoch: resumed training draws as an uninterrupted run
     cpu = data.make_loader(ds, 4, num_workers=0)
-    assert not cpu.persistent_workers and cpu.prefetch_factor is None and cpu.collate_fn is data.collate_skip_bad
+    assert not cpu.persistent_workers and cpu.prefetch_factor is None and cpu.collate_fn is collate_skip_bad
 
 
 def test_pick_alternating_alternates_fake_and_real_reproducibly() -> None:

@@ -18,6 +18,7 @@ from deepfake_lib import data, pipeline
 from deepfake_lib.cli import pipeline as pipeline_cli
 from deepfake_lib.cli import train as train_cli
 from deepfake_lib.core.runs import read_json
+from deepfake_lib.data.samplers import LengthGroupedBatchSampler, ShardedBatchSampler
 from deepfake_lib.evaluation.inference import predict_loader
 from deepfake_lib.evaluation.metrics import basic_metrics
 from deepfake_lib.models.checkpoint import load_checkpoint, load_model
@@ -65,11 +66,11 @@ def test_shards_are_disjoint_and_together_the_oversampled_epoch(world: int) -> N
     def epoch_batches(rank: int | None) -> list[list[int]]:
         sampler = data.make_oversampler(labels, seed=5)  # every process draws with the same seed
         batches = BatchSampler(sampler, 4, drop_last=False)
-        return [list(b) for b in (batches if rank is None else data.ShardedBatchSampler(batches, rank, world))]
+        return [list(b) for b in (batches if rank is None else ShardedBatchSampler(batches, rank, world))]
 
     whole = epoch_batches(None)
     shards = [epoch_batches(r) for r in range(world)]
-    pad = data.ShardedBatchSampler.padding(len(whole), world)
+    pad = ShardedBatchSampler.padding(len(whole), world)
     assert len(whole) == 10 and pad == (-10) % world
     assert all(len(s) == len(shards[0]) for s in shards)  # every process takes the same number of steps
     dealt = [shards[k % world][k // world] for k in range(len(whole) + pad)]
@@ -80,12 +81,12 @@ def test_shards_are_disjoint_and_together_the_oversampled_epoch(world: int) -> N
 
 def test_shards_keep_one_sequence_length_per_batch() -> None:
     lengths = [1, 4] * 10
-    batches = data.LengthGroupedBatchSampler(range(20), lengths, 3)
+    batches = LengthGroupedBatchSampler(range(20), lengths, 3)
     for rank in (0, 1):
-        for batch in data.ShardedBatchSampler(batches, rank, 2):
+        for batch in ShardedBatchSampler(batches, rank, 2):
             assert len({lengths[i] for i in batch}) == 1
     with pytest.raises(ValueError, match="rank"):
-        data.ShardedBatchSampler(batches, 2, 2)
+        ShardedBatchSampler(batches, 2, 2)
 
 
 # --------------------------------------------------------------------------- two processes

@@ -10,6 +10,8 @@ from PIL import Image
 
 from deepfake_lib import models as M
 from deepfake_lib.models import backbones
+from deepfake_lib.models.backbones import hub_weights_file
+from deepfake_lib.models.checkpoint import CHECKPOINT_FORMAT
 from tests.conftest import TINY_MODEL, tiny_model
 
 
@@ -88,11 +90,11 @@ def test_offline_weights_from_path_cache_or_clear_error(tmp_path: Path, monkeypa
     # the torch hub cache is used without any download
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
-    weights.rename(M.hub_weights_file("efficientnet-b0"))
+    weights.rename(hub_weights_file("efficientnet-b0"))
     assert M.build_model(**{**TINY_MODEL, "pretrained": True}).pretrained_loaded
 
     # neither: a clear error naming the file to provide (download made to fail)
-    M.hub_weights_file("efficientnet-b0").unlink()
+    hub_weights_file("efficientnet-b0").unlink()
 
     def no_network(*args, **kwargs):
         raise OSError("network unreachable")
@@ -121,7 +123,7 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
     m = tiny_model(trainable_blocks=3).eval()
     path = M.save_model(m, tmp_path / "ck.pth", threshold=0.7, metrics={"auc": 0.9})
     raw = torch.load(path, weights_only=True)  # the contract: plain data only
-    assert raw["format"] == M.CHECKPOINT_FORMAT and raw["class_names"] == ["real", "fake"]
+    assert raw["format"] == CHECKPOINT_FORMAT and raw["class_names"] == ["real", "fake"]
     loaded, ckpt = M.load_model(path)
     assert ckpt["threshold"] == 0.7 and ckpt["metrics"] == {"auc": 0.9}
     assert loaded.config.trainable_blocks == 3 and not loaded.training
@@ -174,7 +176,7 @@ def test_never_runs_code_from_a_pickle(tmp_path: Path) -> None:
             return (open, (str(marker), "w"))
 
     path = tmp_path / "evil.pth"
-    torch.save({"format": M.CHECKPOINT_FORMAT, "x": Payload()}, path)
+    torch.save({"format": CHECKPOINT_FORMAT, "x": Payload()}, path)
     with pytest.raises(M.CheckpointError, match="refused"):
         M.load_checkpoint(path)
     assert not marker.exists()

@@ -14,6 +14,8 @@ from deepfake_lib import pipeline as P
 from deepfake_lib.cli import pipeline as pipeline_cli
 from deepfake_lib.core.recipe import DEFAULT_RECIPE, load_recipe
 from deepfake_lib.core.runs import read_json
+from deepfake_lib.pipeline.config import DEMO_DATA
+from deepfake_lib.pipeline.execute import kernel_options
 from tests.conftest import NotebookRun
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,7 +138,7 @@ def test_each_kernel_gets_its_own_socket_folder(tmp_path: Path, monkeypatch: pyt
     """Kernels started at once from one folder (two pipelines, parallel tests) never share sockets, and nothing is
     left in the working folder."""
     monkeypatch.chdir(tmp_path)
-    manager_class = P.kernel_options()["kernel_manager_class"]
+    manager_class = kernel_options()["kernel_manager_class"]
     a, b = manager_class(), manager_class()
     assert a.transport == "ipc" and Path(a.ip).parent != Path(b.ip).parent
     for manager in (a, b):
@@ -152,7 +154,7 @@ def test_each_kernel_gets_its_own_socket_folder(tmp_path: Path, monkeypatch: pyt
 def test_merge_parameters(tmp_path: Path) -> None:
     run = tmp_path / "r"
     demo = P.merge_parameters({"EPOCHS": 2}, run, demo=True, device="cpu")
-    assert demo == {"EPOCHS": 2, "DATA_DIR": P.DEMO_DATA, "DEVICE": "cpu", "RUN_DIR": str(run)}
+    assert demo == {"EPOCHS": 2, "DATA_DIR": DEMO_DATA, "DEVICE": "cpu", "RUN_DIR": str(run)}
     real = P.merge_parameters({"DATA_DIR": "x"}, run, data_dir="data/mine")
     assert real == {"DATA_DIR": "data/mine", "BUILD_DEMO_DATA": False, "RUN_DIR": str(run)}
     # every name the pipeline sets is declared by some notebook
@@ -175,7 +177,7 @@ def test_kernels_are_not_interrupted_before_a_clean_shutdown(monkeypatch: pytest
         sent.append("SIGINT")
 
     monkeypatch.setattr(AsyncKernelManager, "_async_interrupt_kernel", interrupt)
-    manager = P.kernel_options()["kernel_manager_class"]()
+    manager = kernel_options()["kernel_manager_class"]()
     manager.shutting_down = True
     asyncio.run(manager._async_interrupt_kernel())
     assert sent == []

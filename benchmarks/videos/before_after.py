@@ -28,7 +28,7 @@ def main() -> None:
     t0 = time.perf_counter()
     import torch
 
-    from deepfake_lib.bench import FOOTAGE
+    from deepfake_lib.bench.inputs import FOOTAGE
     from deepfake_lib.data.faces import VIDEO_MIN_FACE, FaceDetector
     from deepfake_lib.demo.footage import write_footage
     from deepfake_lib.models import EfficientNetLSTM, ModelConfig

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from deepfake_lib import bench
 from deepfake_lib.bench import format_table, run_bench
+from deepfake_lib.bench.inputs import FOOTAGE
 from deepfake_lib.cli.argtypes import image_size, non_negative_int, positive_float, positive_int, workers
 from deepfake_lib.cli.paths import check_output
 from deepfake_lib.cli.runner import ArgumentParser, add_debug_flag, run_command
@@ -17,13 +18,13 @@ from deepfake_lib.core.runs import atomic_write
 
 
 def resolutions(text: str) -> tuple[int, ...]:
-    """``"480,1080"`` -> ``(480, 1080)``; each of ``bench.FOOTAGE``."""
+    """``"480,1080"`` -> ``(480, 1080)``; each of ``bench.inputs.FOOTAGE``."""
     try:
         values = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
         values = ()
-    if not values or any(v not in bench.FOOTAGE for v in values):
-        raise argparse.ArgumentTypeError(f"give heights among {', '.join(map(str, bench.FOOTAGE))}, got {text!r}")
+    if not values or any(v not in FOOTAGE for v in values):
+        raise argparse.ArgumentTypeError(f"give heights among {', '.join(map(str, FOOTAGE))}, got {text!r}")
     return values
 
 

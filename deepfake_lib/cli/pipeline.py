@@ -12,6 +12,7 @@ from deepfake_lib.cli.paths import check_input, check_output
 from deepfake_lib.cli.runner import ArgumentParser, add_debug_flag, run_command
 from deepfake_lib.core.runs import resolve_path
 from deepfake_lib.pipeline import PipelineError, load_config, parse_value, run_pipeline
+from deepfake_lib.pipeline.record import RUN_FOLDER_WRITES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                 "folder",
                 [data, args.config, recipe_file],
                 create=False,
-                writes=pipeline.RUN_FOLDER_WRITES,
+                writes=RUN_FOLDER_WRITES,
             )
         params.update({name: parse_value(value) for name, value in args.param})
         if args.num_processes:

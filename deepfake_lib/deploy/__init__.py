@@ -8,19 +8,6 @@ from deepfake_lib.core.lazy import lazy_exports
 __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
-        "export": (
-            "DEFAULT_OPSET",
-            "DEFAULT_TOLERANCE",
-            "ExportError",
-            "ExportFailed",
-            "ExportResult",
-            "sha256",
-            "synthetic_images",
-            "check_images",
-            "metadata",
-            "write_metadata",
-            "export_example",
-            "export_onnx",
-        ),
+        "export": ("ExportError", "ExportFailed", "ExportResult", "export_onnx"),
     },
 )

@@ -221,7 +221,7 @@ class Predictor(BasePredictor):
         decode: str = "auto",
     ) -> None:
         """``tta``: test-time augmentation of every score (``models.tta.TTA_MODES``; heatmaps explain the image
-        as it is). ``decode``: where ``iter_files`` decodes JPEGs (``data.DECODE_MODES``; "auto" = nvJPEG on a
+        as it is). ``decode``: where ``iter_files`` decodes JPEGs (``data.device_decode.DECODE_MODES``; "auto" = nvJPEG on a
         CUDA device, PIL in the loader workers elsewhere). ``amp``: mixed precision on CUDA. ``compile_model``: ``torch.compile`` the model for scoring without
         heatmaps (about 1.2x faster on a CPU once compiled; the first batch pays for the compilation).
         ``faces``: see ``BasePredictor``."""

@@ -9,7 +9,6 @@ __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "plots": (
-            "PALETTE",
             "class_balance",
             "sample_grid",
             "pseudo_fake_grid",
@@ -27,10 +26,10 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "clip_strips",
             "roc_levels",
         ),
-        "spectrum_plots": ("BAND_COLORS", "class_spectra", "radial_spectra", "spectrum_view"),
+        "spectrum_plots": ("class_spectra", "radial_spectra", "spectrum_view"),
         "video_plots": ("video_timeline", "frame_strip"),
-        "eval_events": ("EVALUATE_EVENTS", "log_evaluation"),
-        "model_card": ("MODEL_CARD_FILE", "write_model_card"),
-        "summary": ("SUMMARY_FILE", "HEADLINE", "describe_weights", "REPORT_KEYS", "SECTIONS", "write_summary"),
+        "eval_events": ("log_evaluation",),
+        "model_card": ("write_model_card",),
+        "summary": ("describe_weights", "write_summary"),
     },
 )

@@ -8,18 +8,7 @@ from deepfake_lib.core.lazy import lazy_exports
 __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
-        "gallery": (
-            "GROUPS",
-            "GROUP_COLORS",
-            "Example",
-            "parse_label",
-            "score_failures",
-            "gradcam_record",
-            "pick_examples",
-            "predict_examples",
-            "gradcam_grid",
-            "examples_table",
-        ),
-        "widgets": ("png_bytes", "Inspector", "FrameSlider", "figure_png", "SpectrumInspector"),
+        "gallery": ("Example", "score_failures", "pick_examples", "predict_examples", "gradcam_grid", "examples_table"),
+        "widgets": ("Inspector", "FrameSlider", "SpectrumInspector"),
     },
 )
