@@ -133,6 +133,19 @@ def test_missing_data_folder_fails_with_the_reason(tmp_path: Path, capsys) -> No
     assert not (tmp_path / "nodata" / "executed").exists()  # refused before any notebook started
 
 
+def test_a_dataset_that_is_not_there_is_refused_before_any_notebook(tmp_path: Path, capsys) -> None:
+    """``--data NAME:ROOT``: the reader's one line for a wrong root, and a bad TEST_DATASETS entry, stop the run before
+    any notebook starts."""
+    (tmp_path / "empty").mkdir()
+    assert pipeline_cli.main(_argv(f"ffpp:{tmp_path / 'empty'}", tmp_path, "noffpp", "--steps", "01")) == 2
+    err = capsys.readouterr().err
+    assert "DATA_DIR: not a FaceForensics++ root" in err and len(err.strip().splitlines()) == 1, err
+    argv = [*_argv(tmp_path / "empty", tmp_path, "nocdf", "--steps", "01"), "-p", "TEST_DATASETS", "['celebdf:/nope']"]
+    assert pipeline_cli.main(argv) == 2
+    assert "TEST_DATASETS: not a Celeb-DF root" in capsys.readouterr().err
+    assert not (tmp_path / "noffpp" / "executed").exists() and not (tmp_path / "nocdf" / "executed").exists()
+
+
 @pytest.mark.skipif(os.name != "posix", reason="Unix-domain sockets (ipc) are POSIX only")
 def test_each_kernel_gets_its_own_socket_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Kernels started at once from one folder (two pipelines, parallel tests) never share sockets, and nothing is

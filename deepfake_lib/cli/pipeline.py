@@ -13,6 +13,7 @@ from deepfake_lib.cli.runner import ArgumentParser, add_debug_flag, run_command
 from deepfake_lib.core.runs import resolve_path
 from deepfake_lib.pipeline import PipelineError, load_config, parse_value, run_pipeline
 from deepfake_lib.pipeline.record import RUN_FOLDER_WRITES
+from deepfake_lib.prepare.datasets.spec import input_path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,9 +51,10 @@ def main(argv: list[str] | None = None) -> int:
             raise pipeline.PipelineInputError(f"config file {args.config}: {'; '.join(problems)}")
         runs_dir = args.runs_dir or options.get("runs_dir") or "outputs/runs"
         data = args.data or options.get("data")
+        read = input_path(data)  # a dataset's root for "NAME:ROOT?options"
         recipe = args.recipe or options.get("recipe")
         recipe_file = recipe if recipe is not None and Path(str(recipe)).is_file() else None
-        check_output(runs_dir, "--runs-dir", "folder", [data, args.config, recipe_file], [data], create=False)
+        check_output(runs_dir, "--runs-dir", "folder", [read, args.config, recipe_file], [read], create=False)
         run_id = args.run_id or options.get("run_id")
         if run_id is not None:  # an existing run is re-used: what it writes there must not be an input
             run_dir = resolve_path(runs_dir) / pipeline.check_run_id(run_id)
@@ -60,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                 run_dir,
                 "--run-id",
                 "folder",
-                [data, args.config, recipe_file],
+                [read, args.config, recipe_file],
                 create=False,
                 writes=RUN_FOLDER_WRITES,
             )

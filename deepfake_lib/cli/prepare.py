@@ -14,7 +14,11 @@ from deepfake_lib.prepare.dataset import prepare_data
 
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="python -m deepfake_lib.cli.prepare", description=dataset.__doc__.split("\n\n")[0])
-    p.add_argument("data", help="a flat {real,fake} folder, or one with <split>/{real,fake}")
+    p.add_argument(
+        "data",
+        help="a flat {real,fake} folder, one with <split>/{real,fake}, or a dataset as it downloads: "
+        "NAME:ROOT?options (ffpp, dfdc, dfdcp, celebdf, folders; see docs/datasets.md)",
+    )
     p.add_argument("--out", default=None, help="prepared_root (default outputs/prepared/<name>-<hash>)")
     p.add_argument("--faces", action="store_true", help="crop faces with MTCNN first")
     p.add_argument("--face-margin", type=positive_float, default=1.3)

@@ -92,8 +92,8 @@ def face_settings(faces: bool | str, checkpoint: dict[str, Any] | None) -> dict[
 def _crop(
     folder: Path, settings: dict[str, Any], out_root: Path, name: str, device: str, progress: bool
 ) -> tuple[Path, list[tuple[str, str]]]:
-    from deepfake_lib.prepare.dataset import faces_folder_name
     from deepfake_lib.prepare.faces import prepare_faces
+    from deepfake_lib.prepare.folder_names import faces_folder_name
 
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
     out = (

@@ -122,11 +122,29 @@ def _effective(name: str, params: dict[str, Any], declared: dict[str, dict[str, 
         return source
 
 
+def check_dataset(text: str, where: str) -> None:
+    """A dataset string (``NAME:ROOT?options``) must parse and its reader must accept the root (the table is read,
+    nothing decoded): a wrong root is refused before any notebook runs, with the reader's one line."""
+    from deepfake_lib.prepare.datasets.spec import DatasetSpecError, read_dataset
+    from deepfake_lib.prepare.datasets.table import DatasetRootError
+
+    try:
+        read_dataset(text)
+    except (DatasetSpecError, DatasetRootError, ValueError) as exc:
+        raise PipelineInputError(f"{where}: {exc}") from None
+
+
 def check_data(params: dict[str, Any], declared: dict[str, dict[str, Any]]) -> None:
     """``DATA_DIR`` must be a folder notebook 01 can prepare (a flat ``{real,fake}`` folder or split folders of
     them, with fake folders unless ``FAKES`` is "self-blended"), and ``PREPARED_DIR`` must not lie inside it."""
     from deepfake_lib.prepare.dataset import PrepareError, check_source
+    from deepfake_lib.prepare.datasets.spec import is_dataset_spec
 
+    for text in params.get("TEST_DATASETS") or []:
+        check_dataset(str(text), "TEST_DATASETS")
+    if is_dataset_spec(str(params["DATA_DIR"])):
+        check_dataset(str(params["DATA_DIR"]), "DATA_DIR")
+        return
     data = resolve_path(params["DATA_DIR"])
     try:
         check_source(

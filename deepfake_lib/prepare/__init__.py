@@ -19,6 +19,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "preparation_of",
             "checkpoint_info",
             "data_dir_for_run",
+            "data_source",
         ),
         "faces": ("FacePrepError", "FacePrepResult", "prepare_faces"),
         "grouping": ("RegexGrouper", "group_from_regex", "groups_from_csv"),

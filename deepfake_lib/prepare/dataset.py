@@ -20,8 +20,12 @@ from typing import Any
 from deepfake_lib import CLASS_NAMES
 from deepfake_lib.core.files import folder_problem
 from deepfake_lib.core.runs import METRICS_FILE, project_root, read_json, resolve_path, write_json
-
-PREPARED_FILE = "prepared.json"  # written into the final data folder: how it was made
+from deepfake_lib.prepare.folder_names import (
+    PREPARED_FILE,
+    clips_folder_name,
+    faces_folder_name,
+    splits_folder_name,
+)
 
 
 class PrepareError(ValueError):
@@ -38,6 +42,7 @@ class PreparedData:
     clips: dict[str, Any] | None = None
     faces: dict[str, Any] | None = None
     splits: dict[str, Any] | None = None
+    protocol: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -47,7 +52,27 @@ class PreparedData:
             "clips": self.clips,
             "faces": self.faces,
             "splits": self.splits,
+            "protocol": self.protocol,
         }
+
+
+def data_source(data_dir: str | os.PathLike[str]) -> Any:
+    """What ``DATA_DIR`` names: a dataset (``datasets.spec.DatasetSpec``) for ``NAME:ROOT?options``, else the folder
+    (resolved against the project). ``DatasetSpecError`` for a dataset string that cannot be used."""
+    from deepfake_lib.prepare.datasets.spec import is_dataset_spec, parse_dataset
+
+    return parse_dataset(str(data_dir)) if is_dataset_spec(str(data_dir)) else resolve_path(data_dir)
+
+
+def _from_dataset(spec: Any, prepared_root: Any, face: dict[str, Any], seed: int, fractions: Any, device: str,
+                  progress: bool) -> PreparedData:  # fmt: skip
+    """``prepare_data`` for a dataset: the protocol step (``protocol.prepare_protocol``)."""
+    from deepfake_lib.prepare.protocol import prepare_protocol
+
+    result = prepare_protocol(spec, prepared_root, face["margin"], face["size"], face["keep"], face["min_score"],
+                              seed, tuple(fractions), device, progress)  # fmt: skip
+    return PreparedData(source_dir=Path(str(spec)), data_dir=result.data_dir, steps=["protocol"],
+                        faces=result.faces, protocol=result.summary())  # fmt: skip
 
 
 def default_prepared_root(data_dir: str | os.PathLike[str]) -> Path:
@@ -57,35 +82,12 @@ def default_prepared_root(data_dir: str | os.PathLike[str]) -> Path:
     return project_root() / "outputs" / "prepared" / f"{src.name}-{digest}"
 
 
-def _fmt(x: float) -> str:
-    return f"{x:g}"
-
-
 def face_crop_size(face_size: int | None, image_size: int) -> int | None:
     """The notebooks' ``FACE_SIZE``: None -> ``image_size`` (crops at the model's input size, resampled only
     once), 0 -> None (the crop's native resolution), else the number itself."""
     if face_size is None:
         return image_size
     return int(face_size) or None
-
-
-def faces_folder_name(margin: float, size: int | None, keep: str, min_score: float) -> str:
-    return f"faces-m{_fmt(margin)}-s{size or 'native'}-{keep}-p{_fmt(min_score)}"
-
-
-def clips_folder_name(settings: Any) -> str:
-    faces = settings.faces
-    name = f"clips-T{settings.frames}-n{settings.clips}-k{settings.stride or 'uniform'}-s{settings.size}"
-    if faces:
-        name += f"-faces-m{_fmt(faces['margin'])}-{faces['keep']}-p{_fmt(faces['min_score'])}"
-    return name
-
-
-def splits_folder_name(fractions: list[float], seed: int, grouping: str | None) -> str:
-    name = "splits-" + "-".join(_fmt(round(f * 100, 2)) for f in fractions) + f"-seed{seed}"
-    if grouping:
-        name += "-g" + hashlib.sha1(grouping.encode()).hexdigest()[:8]
-    return name
 
 
 def _item_groups(
@@ -279,8 +281,16 @@ def prepare_data(
     (``deepfake_lib.prepare.splits``) and leaves an already split one alone; True requires a flat folder; False
     never splits. With neither step ``data_dir`` itself is returned. With face crops and no grouping of
     the user's, all crops of one source image form a group.
+
+    A dataset (``NAME:ROOT?options``, ``datasets.spec``) goes through the protocol step instead: its own splits,
+    frames per video, faces with the ``face_*`` settings (unless its ``faces=false``).
     """
     from deepfake_lib.data.clips import ClipSettings, has_videos
+
+    spec = data_source(data_dir) if not isinstance(data_dir, Path) else data_dir
+    if not isinstance(spec, Path):
+        face = {"margin": face_margin, "size": face_size, "keep": face_keep, "min_score": face_min_score}
+        return _from_dataset(spec, prepared_root, face, seed, split_fractions, device, progress)
 
     group_csv = str(resolve_path(group_csv)) if group_csv else None  # relative to the project, like DATA_DIR
     source, flat = _checked_source(data_dir, make_splits)
@@ -334,8 +344,13 @@ def checkpoint_info(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
 def data_dir_for_run(data_dir: str | os.PathLike[str], run_dir: str | os.PathLike[str]) -> Path:
     """The folder notebooks 02-05 read: what 01 prepared from ``data_dir`` for this run (recorded in the
     run's metrics.json), else ``data_dir`` itself."""
-    src = resolve_path(data_dir)
+    src = data_source(data_dir)
     record = (read_json(resolve_path(run_dir) / METRICS_FILE, default={}) or {}).get("data", {})
-    if record.get("source_dir") and Path(record["source_dir"]) == src and record.get("data_dir"):
-        return Path(record["data_dir"])
+    if record.get("source_dir") and record.get("data_dir"):
+        recorded = record["source_dir"]
+        if (str(recorded) == str(src)) if not isinstance(src, Path) else Path(recorded) == src:
+            return Path(record["data_dir"])
+    if not isinstance(src, Path):
+        raise PrepareError(f"{src}: a dataset is read through notebook 01 (the protocol step), which has not "
+                           f"prepared it for the run {resolve_path(run_dir)}: run 01 first")  # fmt: skip
     return src

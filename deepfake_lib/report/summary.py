@@ -235,7 +235,44 @@ def _data_prep_lines(prep: dict[str, Any] | None) -> list[str]:
     splits = prep.get("splits")
     if splits:
         lines.append(f"- splits: groups per split {splits.get('n_groups')}, no group on two sides")
-    return lines + [""]
+    return lines + _protocol_lines(prep.get("protocol")) + [""]
+
+
+def _protocol_lines(protocol: dict[str, Any] | None, shown: int = 5) -> list[str]:
+    """What the dataset's reader found and what was left out, and why (the protocol step's record)."""
+    if not protocol:
+        return []
+    found = protocol.get("found") or {}
+    lines = [
+        f"- dataset `{protocol.get('dataset')}`: {found.get('files')} files in {found.get('groups')} groups, splits "
+        f"{protocol.get('split_origin')}; {protocol.get('frames')} frames per training video, "
+        f"{protocol.get('test_frames')} per validation and test video"
+    ]
+    missing = found.get("missing") or []
+    if missing:
+        lines.append(f"- {len(missing)} file(s) the dataset's metadata names are absent (a partial download), "
+                     f"e.g. `{missing[0].get('path')}` ({missing[0].get('why')})")  # fmt: skip
+    left_out = protocol.get("left_out") or []
+    lines += [f"- left out `{x.get('path')}`: {x.get('reason')}" for x in left_out[:shown]]
+    if len(left_out) > shown:
+        lines.append(f"- ... and {len(left_out) - shown} more left out (metrics.json, data.prepared.protocol)")
+    return lines + [f"- note: {note}" for note in protocol.get("notes") or []]
+
+
+def _matrix_section(matrix: dict[str, Any]) -> list[str]:
+    lines = ["## Cross-dataset matrix", ""]
+    if "rows" not in matrix:
+        return lines + [f"- {status_text(matrix)}", ""]
+    lines += [f"- at the stored threshold {_fmt(matrix.get('threshold'))} and temperature "
+              f"{_fmt(matrix.get('temperature'))}; video score: the {matrix.get('video_rule')} of its frames", ""]  # fmt: skip
+    keys = ("domain", "method", "real videos", "fake videos", "frame AUC", "frame AUC 95%", "video AUC",
+            "video AUC 95%", "ECE", "false alarms")  # fmt: skip
+    rows = [[_interval(r.get(k)) if k.endswith("95%") else r.get(k) for k in keys] for r in matrix["rows"]]
+    return lines + _table(rows, list(keys))
+
+
+def _interval(bounds: Any) -> str:
+    return f"{_fmt(bounds[0])}-{_fmt(bounds[1])}" if isinstance(bounds, list) and len(bounds) == 2 else ""
 
 
 def _video_section(video: dict[str, Any]) -> list[str]:
@@ -292,6 +329,7 @@ SECTIONS = {
     "model_card": _linked_at_the_top,  # MODEL_CARD.md: the card's own record
     "fakes": _fakes_section,
     "cross_dataset": _cross_dataset_section,
+    "cross_dataset_matrix": _matrix_section,
     "data": _data_section,
     "train": _train_section,
     "evaluate": _evaluate_section,
