@@ -12,6 +12,7 @@ from deepfake_lib.core.provenance import PROVENANCE_FILE, provenance
 from deepfake_lib.core.recipe import RECIPE_FILE, Recipe, recipe_from_parameters, save_recipe
 from deepfake_lib.core.runs import CHECKPOINTS, CONFIG_FILE, FIGURES, METRICS_FILE, read_json, resolve_path, write_json
 from deepfake_lib.pipeline.execute import EXECUTED_DIR, StepResult
+from deepfake_lib.prepare.datasets.spec import input_path
 from deepfake_lib.report.summary import SUMMARY_FILE, write_summary
 
 # What a pipeline writes in its run folder: none of it may be a user's input (a config saved as the run's own)
@@ -57,7 +58,7 @@ def _start_record(
     }
     write_json(config_path, config)
     save_recipe(recipe_from_parameters({available[k].stem: given[k] for k in selected}, base), run_dir / RECIPE_FILE)
-    data = params.get("DATA_DIR")
+    data = input_path(params.get("DATA_DIR"))  # a dataset's root for "NAME:ROOT?options"
     write_json(run_dir / PROVENANCE_FILE, provenance(resolve_path(data) if isinstance(data, str) else None))
     return config
 

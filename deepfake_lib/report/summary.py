@@ -272,7 +272,10 @@ def _matrix_section(matrix: dict[str, Any]) -> list[str]:
 
 
 def _interval(bounds: Any) -> str:
-    return f"{_fmt(bounds[0])}-{_fmt(bounds[1])}" if isinstance(bounds, list) and len(bounds) == 2 else ""
+    """``low-high``; ``n/a`` without an interval (one class, or fewer than two groups)."""
+    if not (isinstance(bounds, list) and len(bounds) == 2) or any(b is None or b != b for b in bounds):
+        return "n/a"
+    return f"{_fmt(bounds[0])}-{_fmt(bounds[1])}"
 
 
 def _video_section(video: dict[str, Any]) -> list[str]:
