@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
 from deepfake_lib.cli.predict import main
-from deepfake_lib.data import DeepfakeDataset, Sample, build_transform, scan_split
+from deepfake_lib.data import DeepfakeDataset, Sample, build_transform, device_decode, scan_split
 from deepfake_lib.data.augment import AUGMENTATIONS, device_augmentation, recipe_steps
 from deepfake_lib.data.device_decode import (
     DECODE_MODES,
@@ -86,13 +86,16 @@ def batches_by_path(loader) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     return good, bad
 
 
-def test_decode_modes_are_checked_and_auto_means_the_device_only_on_cuda() -> None:
+def test_decode_modes_are_checked_and_auto_means_pil_until_the_gpu_check(monkeypatch: pytest.MonkeyPatch) -> None:
     from deepfake_lib.cli.predict import build_parser
 
     decode = next(a for a in build_parser()._actions if a.dest == "decode")
     assert tuple(decode.choices) == DECODE_MODES  # one list: core.choices
-    assert resolve_decode("auto", "cuda") == "device" and resolve_decode("auto", "cuda:1") == "device"
+    assert resolve_decode("auto", "cuda") == "pil"  # until the device path has run on a real GPU
     assert resolve_decode("auto", "cpu") == "pil" and resolve_decode("auto", "mps") == "pil"
+    monkeypatch.setattr(device_decode, "DEVICE_DECODE_ON_CUDA", True)
+    assert resolve_decode("auto", "cuda") == "device" and resolve_decode("auto", "cuda:1") == "device"
+    assert resolve_decode("auto", "cpu") == "pil"
     assert resolve_decode("device", "cpu") == "device" and resolve_decode("pil", "cuda") == "pil"
     for bad in ("gpu", "", "nvjpeg"):
         with pytest.raises(ValueError, match="decode must be one of auto, pil, device"):

@@ -10,9 +10,11 @@ EXIF rotation, truncated files, files over the pixel limit, and any file the dev
 
 Training batches get the same recipe as on the CPU (``augment.augmentation``) with one change of order: JPEG
 re-compression runs first, in the worker (the device has no encoder), and the rest of the recipe runs on the
-device, one draw per image. ``decode="auto"`` uses the device path on CUDA only: on the CPU the PIL path stays
-the default so that outputs stay exactly what they were (the device path's pixels are within one 8-bit step of
-PIL's; on a 2-core CPU it was also 1.1-1.8x faster, so ``decode="device"`` is worth choosing there too).
+device, one draw per image. ``decode="auto"`` is the PIL path everywhere until the device path has run on a real GPU
+(``DEVICE_DECODE_ON_CUDA``; ``benchmarks/gpu/check.sh`` is that run: the CUDA tests, the bench's GPU rows and a
+training with each decoding at one seed). On the CPU the PIL path keeps outputs exactly what they were (the device
+path's pixels are within one 8-bit step of PIL's; on a 2-core CPU it was also 1.1-1.8x faster, so
+``decode="device"`` is worth choosing there too).
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ log = logging.getLogger(__name__)
 MAX_ASPECT = 4.0  # as ``transforms.LimitAspect``
 _SOI, _EOI = b"\xff\xd8\xff", b"\xff\xd9"
 EXIF_ORIENTATION = 0x0112
+# Whether "auto" decodes on a CUDA device. False until benchmarks/gpu/check.sh has shown, on a real GPU, that both
+# decodings train to the same AUC within noise and the device path is faster (docs/performance.md has the rows).
+DEVICE_DECODE_ON_CUDA = False
 
 
 def check_decode(decode: str) -> str:
@@ -51,11 +56,12 @@ def check_decode(decode: str) -> str:
 
 
 def resolve_decode(decode: str, device: torch.device | str) -> str:
-    """ "pil" or "device": ``decode`` as given, or for "auto" "device" on CUDA and "pil" elsewhere."""
+    """ "pil" or "device": ``decode`` as given, or for "auto" "pil" (and "device" on CUDA once
+    ``DEVICE_DECODE_ON_CUDA`` says the device path has been checked on a GPU)."""
     decode = check_decode(decode)
     if decode != "auto":
         return decode
-    return "device" if torch.device(device).type == "cuda" else "pil"
+    return "device" if DEVICE_DECODE_ON_CUDA and torch.device(device).type == "cuda" else "pil"
 
 
 def jpeg_bytes(path: str | Any) -> bytes | None:

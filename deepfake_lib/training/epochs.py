@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from deepfake_lib.core.threads import share_cpu
 from deepfake_lib.evaluation.inference import predict_loader
 from deepfake_lib.evaluation.metrics import basic_metrics
 from deepfake_lib.models.detector import EfficientNetLSTM
@@ -47,6 +48,8 @@ def _start_epoch(run: _Run, net: nn.Module, phase: bool | None, epoch: int) -> t
     """Seed the epoch's randomness from ``(seed, epoch)``, set the head-only warm-up, and return the module to
     train (``model``, or with several processes ``model`` in DDP for this phase) in training mode."""
     cfg, model, ranks = run.cfg, run.model, run.ranks
+    if run.device.type == "cpu" and not ranks.distributed:
+        share_cpu(0.1)  # as many threads as the cores other processes leave free (threads of several processes: 1)
     torch.manual_seed(_process_seed(cfg.seed, epoch, ranks.rank))
     if run.sampler is not None:
         run.sampler.generator.manual_seed(_epoch_seed(cfg.seed, epoch))
