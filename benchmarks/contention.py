@@ -6,10 +6,11 @@ Each policy runs in a fresh Python process (``OMP_WAIT_POLICY`` is read when PyT
 training steps of the detector (batch 16: forward, backward, an AdamW step) for ``--seconds`` after a warm-up:
 alone, then beside a competitor that keeps one core busy (a Python loop, started first). Policies:
 
-- ``spin``: PyTorch's default, one thread per core, libgomp's active wait;
+- ``spin``: PyTorch's default, one thread per core, libgomp's active wait (what ``fit`` did before);
 - ``passive``: one thread per core, ``OMP_WAIT_POLICY=PASSIVE`` (waiting threads sleep);
-- ``shared``: ``core.threads.share_cpu`` (threads = the cores other processes leave free) and passive waits: what
-  ``fit`` does at every epoch on the CPU.
+- ``shared``: ``core.threads.share_cpu`` (threads = the cores other processes leave free), the default wait: what
+  ``fit`` does at every epoch on the CPU;
+- ``shared+passive``: both.
 
 Prints a table and writes the rows (images/s alone, beside, and their ratio) as JSON.
 """
@@ -24,7 +25,9 @@ import sys
 import time
 from pathlib import Path
 
-POLICIES = {"spin": {}, "passive": {"OMP_WAIT_POLICY": "PASSIVE"}, "shared": {"OMP_WAIT_POLICY": "PASSIVE"}}
+PASSIVE = {"OMP_WAIT_POLICY": "PASSIVE"}
+# name -> (environment added, threads sized by core.threads.share_cpu)
+POLICIES = {"spin": ({}, False), "passive": (PASSIVE, False), "shared": ({}, True), "shared+passive": (PASSIVE, True)}
 
 
 def worker(seconds: float, image_size: int, share: bool) -> dict[str, float]:
@@ -59,13 +62,13 @@ def worker(seconds: float, image_size: int, share: bool) -> dict[str, float]:
 def measure(policy: str, seconds: float, image_size: int, beside: bool) -> dict[str, float]:
     """One worker process under ``policy``, alone or beside a one-core competitor."""
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
-    env |= POLICIES[policy]
+    env |= POLICIES[policy][0]
     competitor = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if beside else None
     try:
         if competitor:
             time.sleep(1.0)  # the competitor holds its core before the worker starts
         cmd = [sys.executable, __file__, "--worker", "--seconds", str(seconds), "--image-size", str(image_size)]
-        out = subprocess.run(cmd + (["--share"] if policy == "shared" else []), env=env, capture_output=True,
+        out = subprocess.run(cmd + (["--share"] if POLICIES[policy][1] else []), env=env, capture_output=True,
                              text=True, check=True)  # fmt: skip
         return json.loads(out.stdout.strip().splitlines()[-1])
     finally:

@@ -1,10 +1,11 @@
 """CPU threads that share the machine: PyTorch's intra-op threads sized to the cores other processes leave free.
 
-On a 2-core machine, a training with two OpenMP threads beside one other busy process ran 4.5 times slower, not 2:
-each parallel region waits for its slowest thread, and a thread the scheduler has parked behind the other process
-holds up every operation. Sized to the free cores (measured from ``/proc/stat`` over a fraction of a second), the
-training keeps its threads on cores it can have. ``OMP_WAIT_POLICY=PASSIVE`` (``cpu_env.THREAD_ENV``, set before
-PyTorch starts) makes threads that wait sleep instead of spinning on a core another process needs.
+On a 2-core machine a training with two OpenMP threads beside one other busy process ran at 0.29 of its speed
+alone, not half: each parallel region waits for its slowest thread, and a thread the scheduler has parked behind the
+other process holds up every operation. Sized to the free cores (measured from ``/proc/stat`` over a fraction of a
+second, at every epoch), the training keeps its threads on cores it can have and ran at 0.66 of its speed alone,
+as fast as before when alone (``benchmarks/contention.py``, docs/performance.md). Letting waiting threads sleep
+(``OMP_WAIT_POLICY=PASSIVE``) helped beside a busy process too but cost 30% alone, so the wait policy stays libgomp's.
 
 An explicit ``OMP_NUM_THREADS`` (the user's, or the test suite's share per worker) is left alone.
 """
