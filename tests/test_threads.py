@@ -21,6 +21,8 @@ def test_cpu_times_read_proc_stat(tmp_path: Path) -> None:
     stat = tmp_path / "stat"
     stat.write_text("cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 1 2 3 4 5 6 7 8\n")
     assert threads._cpu_times(stat) == (150, 1000)
+    stat.write_text("cpu  100 300 50 500 50 0 0 0 0 0\n")  # niced work yields its core: counted as free
+    assert threads._cpu_times(stat) == (150, 1000)
     assert threads._cpu_times(tmp_path / "missing") is None and threads.busy_cores(0.0, tmp_path / "missing") is None
 
 

@@ -22,12 +22,13 @@ STAT = Path("/proc/stat")
 
 
 def _cpu_times(stat: Path = STAT) -> tuple[int, int] | None:
-    """``(busy, total)`` jiffies of all CPUs from the first line of ``/proc/stat``; None where there is none."""
+    """``(busy, total)`` jiffies of all CPUs from the first line of ``/proc/stat``; None where there is none. Time of
+    niced processes counts as free: they yield their core to a training that wants it."""
     try:
         fields = [int(x) for x in stat.read_text().split("\n", 1)[0].split()[1:]]
     except (OSError, ValueError):
         return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    idle = fields[1] + fields[3] + (fields[4] if len(fields) > 4 else 0)  # nice + idle + iowait
     total = sum(fields[:8])  # user nice system idle iowait irq softirq steal (guest is inside user)
     return total - idle, total
 
