@@ -78,27 +78,32 @@ def write_split_folder(out: Path, splits: dict[str, list[str]], groups: dict[str
     return out
 
 
-def measure(data: Path, run: Path, seed: int, image_size: int) -> dict[str, Any]:
-    """Train the default recipe on ``data`` into ``run``, evaluate it and return the row."""
+def measure(data: Path, run: Path, seed: int, image_size: int, finish: bool = False) -> dict[str, Any]:
+    """Train the default recipe on ``data`` into ``run``, evaluate it and return the row. ``finish``: do not train;
+    evaluate the best checkpoint of a training that was stopped (the row records the epochs it ran)."""
     from deepfake_lib.evaluation.metrics import bootstrap_auc_interval
     from deepfake_lib.evaluation.stage import evaluate_run
+    from deepfake_lib.training.loop import read_fit_result
     from deepfake_lib.training.stage import train_run
 
     recipe = PRESETS["defaults"].with_values({"train.seed": seed, "model.image_size": image_size})
     t0 = time.perf_counter()
-    trained = train_run(recipe, data, run, progress=False, provenance=True)
-    train_s = time.perf_counter() - t0
+    result = read_fit_result(run) if finish else train_run(recipe, data, run, progress=False, provenance=True).result
+    train_s = time.perf_counter() - t0 if not finish else sum(h["epoch_seconds"] for h in result.history)
     ev = evaluate_run(run, data, recipe.evaluate, failure_split="val", progress=False)
     test = ev.final
     interval = bootstrap_auc_interval(test.labels, test.probs, seed=seed)
-    hist = trained.result.history
+    hist = result.history
     r = ev.report
+    with (data / "split_manifest.csv").open(newline="") as f:
+        train_faces = sum(row["split"] == "train" for row in csv.DictReader(f))
     return {
-        "train_faces": int(len(trained.setup.train_ds)), "image_size": image_size, "test_faces": int(r["n"]),
+        "train_faces": train_faces, "image_size": image_size, "test_faces": int(r["n"]),
+        "stopped_for_time": finish,
         "test_auc": r["auc"], "auc_low": interval["low"], "auc_high": interval["high"], "ece": r["ece"],
         "tpr_at_5pct_fpr": r["tpr_at_5pct_fpr"], "balanced_accuracy": r["balanced_accuracy"],
         "best_val_auc": max(h.get("val_auc", float("nan")) for h in hist), "epochs_run": len(hist),
-        "best_epoch": trained.result.best_epoch, "seconds_per_epoch": sum(h["epoch_seconds"] for h in hist) / len(hist),
+        "best_epoch": result.best_epoch, "seconds_per_epoch": sum(h["epoch_seconds"] for h in hist) / len(hist),
         "train_seconds": train_s, "temperature": ev.scores.temperature,
     }  # fmt: skip
 
@@ -137,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--val-groups", type=int, default=750)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--plot", action="store_true", help="only draw curve.png from curve.json")
+    p.add_argument("--finish", action="store_true", help="evaluate stopped trainings of --sizes as they are")
     args = p.parse_args(argv)
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -154,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         splits = {"train": train_groups(cut["pool"], groups, size), "val": cut["val"], "test": cut["test"]}
         data = write_split_folder(out / folder / "data", splits, groups)
         row = {"train_faces_asked": size, "seed": args.seed, **measure(data, out / folder / "run", args.seed,
-                                                                         args.image_size)}  # fmt: skip
+                                                                         args.image_size, args.finish)}  # fmt: skip
         rows.append(row)
         results.write_text(json.dumps(rows, indent=2, default=float))
         print(json.dumps(row, default=float), flush=True)
