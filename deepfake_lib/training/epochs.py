@@ -99,5 +99,6 @@ def _epoch_row(
         "lr": run.optimizer.param_groups[0]["lr"],
         "train_images_per_s": n_seen / train_time if train_time > 0 else math.nan,
         "epoch_seconds": time.perf_counter() - t0,
+        "cpu_threads": torch.get_num_threads(),  # sized to the free cores (core.threads): it can change the last digits
     }
     return distributed.broadcast(row, ranks)  # rank 0's timings; every process decides on the same row
