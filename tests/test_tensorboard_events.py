@@ -25,7 +25,7 @@ from tests.conftest import FIT_FAST, tiny_model, train_val_datasets  # noqa: E40
 
 EPOCH_TAGS = {
     "train/loss", "train/accuracy", "train/images_per_s", "val/loss", "val/accuracy", "val/balanced_accuracy",
-    "val/auc", "epoch/lr", "epoch/epoch_seconds",
+    "val/auc", "epoch/lr", "epoch/epoch_seconds", "epoch/cpu_threads",
 }  # fmt: skip
 
 
