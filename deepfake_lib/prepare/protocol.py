@@ -26,7 +26,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from deepfake_lib import CLASS_NAMES
-from deepfake_lib.core.runs import LinkWriter, atomic_write, read_json, resolve_path, write_json
+from deepfake_lib.core.runs import LinkWriter, atomic_write, read_json, resolve_path, write_csv, write_json
 from deepfake_lib.prepare.datasets.spec import DatasetSpec, format_dataset, parse_dataset, read_dataset
 from deepfake_lib.prepare.datasets.table import SPLITS, DatasetTable, MediaRow
 
@@ -231,19 +231,9 @@ def _write_data(
                          "video": row.path, "frame": file.stem.rsplit("__f", 1)[-1].split("_")[0]})  # fmt: skip
             split_rows.append({"path": f"{label}/{file.name}", "label": label, "group": row.group, "split": split})
             counts[split][label] += 1
-    _write_csv(data / PROTOCOL_MANIFEST, MANIFEST_COLUMNS, rows)
-    _write_csv(data / MANIFEST_FILE, SPLIT_COLUMNS, split_rows)
+    write_csv(data / PROTOCOL_MANIFEST, MANIFEST_COLUMNS, rows)
+    write_csv(data / MANIFEST_FILE, SPLIT_COLUMNS, split_rows)
     return data, counts, no_face
-
-
-def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
-    def write(tmp: Path) -> None:
-        with tmp.open("w", newline="", encoding="utf-8") as f:
-            w = csv.DictWriter(f, columns)
-            w.writeheader()
-            w.writerows(rows)
-
-    atomic_write(path, write)
 
 
 def _checked_root(root: Path) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from deepfake_lib.core.runs import LinkWriter, atomic_write, write_json
+from deepfake_lib.core.runs import LinkWriter, write_csv, write_json
 from deepfake_lib.prepare.grouping import SplitError
 
 MANIFEST_FILE = "split_manifest.csv"
@@ -26,13 +26,7 @@ def _read_manifest(path: Path) -> list[dict[str, str]] | None:
 
 
 def _write_manifest(path: Path, rows: list[dict[str, str]]) -> None:
-    def write(tmp: Path) -> None:
-        with tmp.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
-
-    atomic_write(path, write)
+    write_csv(path, MANIFEST_COLUMNS, rows)
 
 
 def _previous_run(out: Path, settings: dict[str, Any], rows: list[dict[str, str]]) -> dict[str, Any] | None:

@@ -81,15 +81,10 @@ class DatasetTable:
 
     def write_csv(self, path: str | os.PathLike[str]) -> Path:
         """The rows as CSV (``MediaRow``'s fields as columns), written atomically."""
-        from deepfake_lib.core.runs import atomic_write
+        from deepfake_lib.core.runs import write_csv
 
-        def write(tmp: Path) -> None:
-            with tmp.open("w", newline="", encoding="utf-8") as f:
-                writer = csv.DictWriter(f, [x.name for x in fields(MediaRow)])
-                writer.writeheader()
-                writer.writerows({**asdict(r), "split": r.split or ""} for r in self.rows)
-
-        return atomic_write(path, write)
+        columns = [x.name for x in fields(MediaRow)]
+        return write_csv(path, columns, ({**asdict(r), "split": r.split or ""} for r in self.rows))
 
 
 def read_table_csv(path: str | os.PathLike[str]) -> list[MediaRow]:
