@@ -47,3 +47,13 @@ def test_every_size_shares_one_test_and_val_split_and_the_training_sets_are_nest
     assert len(list((data / "test").rglob("*.jpg"))) == 16 and len(list((data / "train").rglob("*.jpg"))) == 10
     with (data / "split_manifest.csv").open() as f:
         assert {r["split"] for r in csv.DictReader(f)} == {"train", "val", "test"}
+
+
+def test_a_row_of_a_stopped_training_is_continued_by_a_plain_rerun_and_replaced() -> None:
+    curve = load_curve()
+    stopped = {"train_faces_asked": 18000, "image_size": 128, "stopped_for_time": True}
+    finished = {"train_faces_asked": 7000, "image_size": 128}
+    assert not curve.done(stopped, 18000, 128, finish=False)  # a plain re-run resumes it
+    assert curve.done(stopped, 18000, 128, finish=True)  # --finish does not evaluate it twice
+    assert curve.done(finished, 7000, 128, finish=False) and curve.done(finished, 7000, 128, finish=True)
+    assert not curve.done(finished, 7000, 224, finish=False) and not curve.done(finished, 2800, 128, finish=False)

@@ -10,7 +10,9 @@ groups of the pool that hold that many faces (so the subsets are nested). Every 
 faces. Each size trains and evaluates through the stages notebooks 02 and 03 call (``training.stage.train_run``,
 ``evaluation.stage.evaluate_run``; failures mined on val, so the training faces are not scored again) and adds a row
 to ``curve.json``: test AUC with its bootstrap interval, ECE, TPR at 5% FPR, epochs, seconds. A size already in
-``curve.json`` is skipped (re-run to continue after an interruption). ``--plot`` draws ``curve.png`` from it.
+``curve.json`` is skipped (re-run to continue after an interruption); a row that ``--finish`` wrote for a stopped
+training is replaced by a plain re-run, which resumes that training from its ``last.pth``. ``--plot`` draws
+``curve.png`` from it.
 """
 
 from __future__ import annotations
@@ -89,7 +91,8 @@ def measure(data: Path, run: Path, seed: int, image_size: int, finish: bool = Fa
     recipe = PRESETS["defaults"].with_values({"train.seed": seed, "model.image_size": image_size})
     t0 = time.perf_counter()
     result = read_fit_result(run) if finish else train_run(recipe, data, run, progress=False, provenance=True).result
-    train_s = time.perf_counter() - t0 if not finish else sum(h["epoch_seconds"] for h in result.history)
+    resumed = finish or result.resumed_from_epoch > 0  # the wall clock saw only part of the training: add its epochs
+    train_s = sum(h["epoch_seconds"] for h in result.history) if resumed else time.perf_counter() - t0
     ev = evaluate_run(run, data, recipe.evaluate, failure_split="val", progress=False)
     test = ev.final
     interval = bootstrap_auc_interval(test.labels, test.probs, seed=seed)
@@ -106,6 +109,15 @@ def measure(data: Path, run: Path, seed: int, image_size: int, finish: bool = Fa
         "best_epoch": result.best_epoch, "seconds_per_epoch": sum(h["epoch_seconds"] for h in hist) / len(hist),
         "train_seconds": train_s, "temperature": ev.scores.temperature,
     }  # fmt: skip
+
+
+def same_row(row: dict[str, Any], size: int, image_size: int) -> bool:
+    return row["train_faces_asked"] == size and row["image_size"] == image_size
+
+
+def done(row: dict[str, Any], size: int, image_size: int, finish: bool) -> bool:
+    """Whether ``row`` already answers this size: a row of a stopped training counts only for ``--finish``."""
+    return same_row(row, size, image_size) and (finish or not row.get("stopped_for_time", False))
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> Path:
@@ -154,14 +166,14 @@ def main(argv: list[str] | None = None) -> int:
     groups = pooled_groups(args.data)
     cut = plan(groups, args.seed, args.test_groups, args.val_groups)
     for size in args.sizes:
-        if any(r["train_faces_asked"] == size and r["image_size"] == args.image_size for r in rows):
+        if any(done(r, size, args.image_size, args.finish) for r in rows):
             continue
         folder = f"n{size}-{args.image_size}px"
         splits = {"train": train_groups(cut["pool"], groups, size), "val": cut["val"], "test": cut["test"]}
         data = write_split_folder(out / folder / "data", splits, groups)
         row = {"train_faces_asked": size, "seed": args.seed, **measure(data, out / folder / "run", args.seed,
                                                                          args.image_size, args.finish)}  # fmt: skip
-        rows.append(row)
+        rows = [r for r in rows if not same_row(r, size, args.image_size)] + [row]
         results.write_text(json.dumps(rows, indent=2, default=float))
         print(json.dumps(row, default=float), flush=True)
     plot(rows, out / "curve.png")
