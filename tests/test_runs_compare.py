@@ -75,6 +75,20 @@ def test_runs_side_by_side_with_recipe_differences_intervals_and_curves(tmp_path
     assert compare.latest_runs(tmp_path, 1) in ([a], [b])
 
 
+def test_a_run_without_the_pipeline_s_timings_shows_its_training_time(tmp_path: Path) -> None:
+    run = fake_run(tmp_path, "trained", DEFAULT_RECIPE, 0.9, [0.7, 0.8])
+    (run / "config.json").write_text("{}")  # cli.train and the benchmarks write no step_seconds
+    metrics = json.loads((run / "metrics.json").read_text())
+    for row, seconds in zip(metrics["train"]["history"], (100.0, 80.0), strict=True):
+        row["epoch_seconds"] = seconds
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    assert compare.compare_runs([run]).loc[0, "minutes"] == 3.0
+    for row in metrics["train"]["history"]:
+        del row["epoch_seconds"]
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    assert compare.compare_runs([run]).loc[0, "minutes"] != compare.compare_runs([run]).loc[0, "minutes"]  # NaN
+
+
 @pytest.mark.parametrize(
     ("argv", "fragment"),
     [(["compare"], "give run folders"), (["compare", "{tmp}/none"], "not found"), (["rerun", "{tmp}"], "config.json")],

@@ -79,6 +79,15 @@ def _auc_interval(report: dict[str, Any]) -> tuple[float, float]:
     return got["low"], got["high"]
 
 
+def run_seconds(record: RunRecord) -> float:
+    """The run's time: the pipeline's seconds per notebook where it ran them, else its training epochs' seconds (a run
+    of ``cli.train`` or a benchmark); 0 when neither was recorded."""
+    steps = record.config.get("step_seconds") or {}
+    if steps:
+        return float(sum(steps.values()))
+    return float(sum(h.get("epoch_seconds", 0) for h in record.history))
+
+
 def run_row(record: RunRecord, reference: RunRecord | None = None) -> dict[str, Any]:
     """One row of the comparison: the run, how its recipe differs from ``reference``'s, its data, and what it
     measured (NaN where the run has not got that far)."""
@@ -94,7 +103,7 @@ def run_row(record: RunRecord, reference: RunRecord | None = None) -> dict[str, 
         else:
             differs = "no recipe.yaml"
     data = record.provenance.get("data") or {}
-    seconds = sum((record.config.get("step_seconds") or {}).values())
+    seconds = run_seconds(record)
     return {
         "run": record.name,
         "recipe": record.recipe.name if record.recipe is not None else "",
