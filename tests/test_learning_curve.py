@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,3 +58,20 @@ def test_a_row_of_a_stopped_training_is_continued_by_a_plain_rerun_and_replaced(
     assert curve.done(stopped, 18000, 128, finish=True)  # --finish does not evaluate it twice
     assert curve.done(finished, 7000, 128, finish=False) and curve.done(finished, 7000, 128, finish=True)
     assert not curve.done(finished, 7000, 224, finish=False) and not curve.done(finished, 2800, 128, finish=False)
+
+
+def test_the_plot_draws_one_line_per_split_seed(tmp_path: Path) -> None:
+    curve = load_curve()
+    row = {"image_size": 128, "auc_low": 0.7, "auc_high": 0.9, "test_auc": 0.8}
+    for seed in (0, 1):
+        (tmp_path / f"s{seed}").mkdir()
+        rows = [{**row, "seed": seed, "train_faces": n, "train_faces_asked": n} for n in (100, 300)]
+        (tmp_path / f"s{seed}" / "curve.json").write_text(json.dumps(rows))
+    assert curve.main(["--data", str(tmp_path), "--out", str(tmp_path / "s0"), "--plot",
+                       "--with", str(tmp_path / "s1")]) == 0  # fmt: skip
+    assert (tmp_path / "s0" / "curve.png").stat().st_size > 0
+    import matplotlib.pyplot as plt
+
+    fig = plt.gcf()
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
+        "split seed 0, 128 px", "split seed 1, 128 px"]  # fmt: skip

@@ -12,7 +12,7 @@ faces. Each size trains and evaluates through the stages notebooks 02 and 03 cal
 to ``curve.json``: test AUC with its bootstrap interval, ECE, TPR at 5% FPR, epochs, seconds. A size already in
 ``curve.json`` is skipped (re-run to continue after an interruption); a row that ``--finish`` wrote for a stopped
 training is replaced by a plain re-run, which resumes that training from its ``last.pth``. ``--plot`` draws
-``curve.png`` from it.
+``curve.png`` from it, and ``--plot --with OTHER_OUT`` draws another split seed's curve beside it.
 """
 
 from __future__ import annotations
@@ -127,16 +127,16 @@ def plot(rows: list[dict[str, Any]], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for size in sorted({r["image_size"] for r in rows}):
+    for seed, size in sorted({(r["seed"], r["image_size"]) for r in rows}):
         pts = sorted((r["train_faces"], r["test_auc"], r["auc_low"], r["auc_high"]) for r in rows
-                     if r["image_size"] == size)  # fmt: skip
+                     if (r["seed"], r["image_size"]) == (seed, size))  # fmt: skip
         x = [p[0] for p in pts]
         ax.errorbar(x, [p[1] for p in pts], yerr=[[p[1] - p[2] for p in pts], [p[3] - p[1] for p in pts]],
-                    marker="o", capsize=4, label=f"{size} px")  # fmt: skip
+                    marker="o", capsize=4, label=f"split seed {seed}, {size} px")  # fmt: skip
     ax.set_xscale("log")
     ax.set_xlabel("training faces (log scale)")
     ax.set_ylabel("test AUC (95% bootstrap interval)")
-    ax.set_title("DFDC faces: the default recipe, one fixed test split")
+    ax.set_title("DFDC faces: the default recipe, a fixed test split per seed")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -154,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--val-groups", type=int, default=750)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--plot", action="store_true", help="only draw curve.png from curve.json")
+    p.add_argument("--with", dest="others", type=Path, action="append", default=[],
+                   help="with --plot: another curve's --out folder (another split seed) drawn beside this one")  # fmt: skip
     p.add_argument("--finish", action="store_true", help="evaluate stopped trainings of --sizes as they are")
     args = p.parse_args(argv)
     out = args.out.resolve()
@@ -161,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     results = out / "curve.json"
     rows: list[dict[str, Any]] = json.loads(results.read_text()) if results.is_file() else []
     if args.plot:
-        print(plot(rows, out / "curve.png"))
+        others = [r for folder in args.others for r in json.loads((folder / "curve.json").read_text())]
+        print(plot(rows + others, out / "curve.png"))
         return 0
     groups = pooled_groups(args.data)
     cut = plan(groups, args.seed, args.test_groups, args.val_groups)
