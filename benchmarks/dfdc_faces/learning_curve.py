@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from deepfake_lib.core.recipe import PRESETS
+from deepfake_lib.core.runs import write_csv
+from deepfake_lib.prepare.split_writer import MANIFEST_COLUMNS, MANIFEST_FILE
 
 
 def pooled_groups(sets: list[Path]) -> dict[str, list[tuple[Path, str, str]]]:
@@ -73,10 +75,7 @@ def write_split_folder(out: Path, splits: dict[str, list[str]], groups: dict[str
                     link.parent.mkdir(parents=True, exist_ok=True)
                     link.symlink_to(src.resolve())
                 rows.append({"path": f"{label}/{name}", "label": label, "group": g, "split": split})
-    with (out / "split_manifest.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, ["path", "label", "group", "split"])
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(out / MANIFEST_FILE, MANIFEST_COLUMNS, rows)
     return out
 
 
@@ -98,7 +97,7 @@ def measure(data: Path, run: Path, seed: int, image_size: int, finish: bool = Fa
     interval = bootstrap_auc_interval(test.labels, test.probs, seed=seed)
     hist = result.history
     r = ev.report
-    with (data / "split_manifest.csv").open(newline="") as f:
+    with (data / MANIFEST_FILE).open(newline="") as f:
         train_faces = sum(row["split"] == "train" for row in csv.DictReader(f))
     return {
         "train_faces": train_faces, "image_size": image_size, "test_faces": int(r["n"]),
